@@ -86,11 +86,28 @@ export interface ResponseMutations {
   markBodyModified(): void;
 }
 
+/**
+ * Route-level settings, from the optional `mcp-route` entry of the route's ext-plugin conf
+ * (the host handles it; it is not a plugin with handlers).
+ */
+export interface RouteSettings {
+  /** The MCP server behind this route (policies and limits per server use it). */
+  readonly server: string | undefined;
+  /**
+   * Whether this route also has ext-plugin-post-resp. When false (a "fast route"), a call that
+   * needs the response phase (list filtering, result redaction, ...) is refused.
+   */
+  readonly postResp: boolean;
+  /** Largest request body the runner will fetch and parse (bytes). */
+  readonly maxBodyBytes: number;
+}
+
 /** Per-HTTP-call context shared by the plugins of one chain. */
 export interface CallContext {
   readonly phase: 'request' | 'response';
   /** The PrepareConf key of the route (opaque). */
   readonly routeKey: string;
+  readonly route: RouteSettings;
   /** A correlation id for this HTTP call (W3C trace id when the client sent traceparent). */
   readonly callId: string;
   readonly request: HttpRequestView;

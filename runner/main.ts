@@ -1,0 +1,56 @@
+// Entry point: APISIX spawns this (ext-plugin.cmd) with APISIX_LISTEN_ADDRESS and
+// APISIX_CONF_EXPIRE_TIME, or an operator starts it by hand next to `path_for_test`.
+// Only variables listed in APISIX's nginx_config.envs reach us, so every setting has a default.
+
+import { Host } from './host/chain.js';
+import { PluginRegistry, loadBuiltinPlugins } from './host/registry.js';
+import { startServer } from './protocol/server.js';
+import { flushLog, log } from './log.js';
+
+async function main(): Promise<void> {
+  const address = process.env['APISIX_LISTEN_ADDRESS'];
+  if (!address) {
+    process.stderr.write('APISIX_LISTEN_ADDRESS is not set (expected unix:/path/to/runner.sock)\n');
+    process.exit(2);
+  }
+  const expire = Number(process.env['APISIX_CONF_EXPIRE_TIME'] ?? '3600');
+
+  const registry = new PluginRegistry();
+  const failures = await loadBuiltinPlugins(registry);
+  for (const f of failures) log.error({ failure: f }, 'plugin failed to load: routes that use it fail closed');
+
+  const host = new Host({ registry });
+  const server = await startServer({
+    address,
+    host,
+    confExpireSeconds: Number.isFinite(expire) && expire > 0 ? expire : 3600,
+  });
+  log.info({ address, plugins: registry.names(), pid: process.pid }, 'mcp runner listening');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    // APISIX waits 1 s after SIGTERM, then kills: drain within that.
+    const hardStop = setTimeout(() => process.exit(0), 950);
+    hardStop.unref();
+    server
+      .close({ drainMs: 700 })
+      .catch((err: unknown) => log.error({ err: (err as Error).message }, 'close failed'))
+      .finally(() => {
+        flushLog();
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // A bug in one call must not take down every route: log and keep serving.
+  process.on('uncaughtException', (err) => log.error({ err: err.message, stack: err.stack }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`mcp runner failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
