@@ -2,7 +2,8 @@
 // where the secret lives, and the value is read into memory outside the call path.
 //
 //   $env://NAME        an environment variable of the runner process
-//   $file:///abs/path  a file, e.g. a Kubernetes secret mount (trailing newlines trimmed)
+//   $file:///abs/path  a file, e.g. a Kubernetes secret mount (trailing newlines trimmed);
+//                      $file://rel/path is resolved against the working directory
 //
 // value() is synchronous and reads only memory. Files are read asynchronously at resolve
 // time and again whenever fs.watch reports a change in their directory (Kubernetes swaps the
@@ -11,7 +12,7 @@
 
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 
 export type SecretRef = { kind: 'env'; name: string } | { kind: 'file'; path: string };
 
@@ -82,8 +83,9 @@ export function parseSecretRef(ref: string): SecretRef {
   }
   if (ref.startsWith(FILE_PREFIX)) {
     const path = ref.slice(FILE_PREFIX.length);
-    if (!isAbsolute(path)) throw new Error(`invalid secret reference ${ref}: expected $file:///absolute/path`);
-    return { kind: 'file', path };
+    if (path === '' || path.includes('\0')) throw new Error(`invalid secret reference ${ref}: expected $file:///absolute/path`);
+    // A relative path is taken from the runner's working directory (the APISIX home when spawned).
+    return { kind: 'file', path: isAbsolute(path) ? path : resolve(path) };
   }
   const scheme = /^(\$[^:]*:\/\/)/.exec(ref)?.[1] ?? ref.slice(0, 8);
   throw new Error(`unknown secret reference scheme ${scheme}: use $env://NAME or $file:///path`);
@@ -192,7 +194,11 @@ class WatchedFile {
 
   private startWatching(): void {
     try {
-      this.watcher = watch(dirname(this.path), { persistent: false }, () => this.schedule());
+      const name = basename(this.path);
+      // Only our file, or the kubelet's `..data` / `..<timestamp>` entries, matter.
+      this.watcher = watch(dirname(this.path), { persistent: false }, (_event, changed) => {
+        if (changed === null || changed === name || String(changed).startsWith('..')) this.schedule();
+      });
       this.watcher.on('error', (err) => {
         // The directory went away (unmounted); the poll keeps trying.
         logger.warn({ ref: this.ref, err: (err as NodeJS.ErrnoException).code ?? 'error' }, 'secret file watcher stopped');
