@@ -104,6 +104,8 @@ export interface SseEvent {
   comments?: string[] | undefined;
   /** The event's data as parsed JSON, or undefined when it is not JSON (kept as text). */
   json: JsonValue | undefined;
+  /** Why `json` is undefined although there was data (not JSON, duplicate keys, ...). */
+  jsonError?: string | undefined;
   /** The event's data text as received. */
   data: string;
 }
