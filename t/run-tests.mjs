@@ -19,5 +19,7 @@ if (files.length === 0) {
   console.error('no test files found under dist/t (did the build run?)');
   process.exit(1);
 }
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], { stdio: 'inherit' });
+// Keep the runner's own log quiet in test output unless asked for.
+const env = { ...process.env, MCP_RUNNER_LOG_LEVEL: process.env.MCP_RUNNER_LOG_LEVEL ?? 'silent' };
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], { stdio: 'inherit', env });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
