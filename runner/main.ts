@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     address,
     host,
     confExpireSeconds: Number.isFinite(expire) && expire > 0 ? expire : 3600,
+    logger: log,
   });
   log.info({ address, plugins: registry.names(), pid: process.pid }, 'mcp runner listening');
 

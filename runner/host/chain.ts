@@ -146,7 +146,7 @@ export class Host implements CallHost<CompiledChain> {
     const names = conf.map((e) => e.name);
     const entries: ChainEntry[] = [];
     const errors: string[] = [];
-    let route: RouteSettings = { server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY };
+    let route: RouteSettings = { server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false };
     for (const item of conf) {
       let value: unknown;
       try {
@@ -212,7 +212,7 @@ export class Host implements CallHost<CompiledChain> {
   }
 
   async onRequest(chain: CompiledChain, call: HTTPReqCallReq, extra: ExtraInfoChannel, deadline: number): Promise<HTTPReqCallResp> {
-    if (chain.entries.length === 0 && chain.error === undefined) return { id: call.id, action: undefined };
+    if (chain.entries.length === 0 && chain.error === undefined && !chain.route.validateBody) return { id: call.id, action: undefined };
     const startedAt = performance.now();
     const request = new RequestView(call.method, call.path, call.srcIp, call.headers, call.args, extra);
     const ctx = new CallContextImpl('request', chain.key, chain.route, request, undefined, startedAt);
@@ -260,6 +260,8 @@ export class Host implements CallHost<CompiledChain> {
 
   private async runRequestChain(chain: CompiledChain, ctx: CallContextImpl): Promise<{ outcome: StopOutcome; by: string } | undefined> {
     if (chain.error !== undefined) throw new StopError(misconfigured());
+    // Strict routes refuse malformed JSON-RPC before it reaches the server, whatever the plugins read.
+    if (chain.route.validateBody) await ctx.mcp();
     for (const entry of chain.entries) {
       const prepared = await ready(entry);
       const handler = entry.plugin.onRequest;
@@ -537,10 +539,12 @@ function parseRouteSettings(value: unknown): RouteSettings | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${ROUTE_ENTRY}: conf must be an object`;
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) {
-    if (k !== 'server' && k !== 'post_resp' && k !== 'max_body_bytes') return `${ROUTE_ENTRY}: /${k} is not a known setting (server, post_resp, max_body_bytes)`;
+    if (!ROUTE_KEYS.has(k)) return `${ROUTE_ENTRY}: /${k} is not a known setting (${[...ROUTE_KEYS].join(', ')})`;
   }
   if (v['server'] !== undefined && (typeof v['server'] !== 'string' || v['server'] === '')) return `${ROUTE_ENTRY}: /server must be a non-empty string`;
-  if (v['post_resp'] !== undefined && typeof v['post_resp'] !== 'boolean') return `${ROUTE_ENTRY}: /post_resp must be boolean`;
+  for (const flag of ['post_resp', 'validate_body']) {
+    if (v[flag] !== undefined && typeof v[flag] !== 'boolean') return `${ROUTE_ENTRY}: /${flag} must be boolean`;
+  }
   const max = v['max_body_bytes'];
   if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 16_000_000)) {
     return `${ROUTE_ENTRY}: /max_body_bytes must be an integer from 1 to 16000000`;
@@ -549,8 +553,11 @@ function parseRouteSettings(value: unknown): RouteSettings | string {
     server: v['server'] as string | undefined,
     postResp: (v['post_resp'] as boolean | undefined) ?? false,
     maxBodyBytes: (max as number | undefined) ?? DEFAULT_MAX_BODY,
+    validateBody: (v['validate_body'] as boolean | undefined) ?? false,
   };
 }
+
+const ROUTE_KEYS = new Set(['server', 'post_resp', 'max_body_bytes', 'validate_body']);
 
 /** Upstream headers as the client should get them: APISIX replaces all headers with this list. */
 export function finalHeaders(upstream: readonly TextEntry[], edits: ReadonlyMap<string, string | undefined> | undefined, bodyReplaced: boolean): TextEntry[] {

@@ -100,6 +100,8 @@ export interface RouteSettings {
   readonly postResp: boolean;
   /** Largest request body the runner will fetch and parse (bytes). */
   readonly maxBodyBytes: number;
+  /** Parse and validate every POST body as JSON-RPC even when no plugin reads it. */
+  readonly validateBody: boolean;
 }
 
 /** Per-HTTP-call context shared by the plugins of one chain. */
