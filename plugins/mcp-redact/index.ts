@@ -1,0 +1,226 @@
+// mcp-redact: scrubs sensitive data from tools/call arguments (request phase, before the MCP
+// server sees them) and from results (response phase, before the agent sees them). What was
+// found is recorded for audit as types and counts only, never values.
+
+import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
+import { loadSchema } from '../../runner/host/schema-file.js';
+import { responsesOf } from '../../runner/mcp/response.js';
+import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
+import { secretFromConf } from '../../runner/secrets/index.js';
+import type { DetectorName, TaxIdKind } from './detectors.js';
+import { compileRedaction, newTally, redactString, redactTree, type Mode, type Redaction, type Tally } from './redactor.js';
+
+export { compileDetectors, DETECTOR_NAMES, TAX_ID_KINDS, luhnValid, ibanChecksumValid, cardBrand } from './detectors.js';
+export type { DetectorName, Hit, TaxIdKind } from './detectors.js';
+export { compileRedaction, defaultRedaction, redactText, redactString, redactTree, newTally, DEFAULT_FIELD_KEYS } from './redactor.js';
+export type { Mode, Redaction, Tally } from './redactor.js';
+
+export const PLUGIN_NAME = 'mcp-redact';
+
+export type RedactMethod = 'tools/call' | 'prompts/get' | 'resources/read';
+
+export interface RedactConf {
+  detectors?: DetectorName[];
+  tax_ids?: TaxIdKind[];
+  mode?: Mode;
+  modes?: Partial<Record<DetectorName, Mode>>;
+  fields?: { keys?: string[]; paths?: string[]; mode?: Mode };
+  hash_salt?: string;
+  arguments?: boolean;
+  results?: boolean;
+  tools?: string[];
+  methods?: RedactMethod[];
+}
+
+export interface PreparedRedact {
+  readonly redaction: Redaction;
+  readonly arguments: boolean;
+  readonly results: boolean;
+  readonly methods: ReadonlySet<string>;
+  toolInScope(name: string): boolean;
+}
+
+/** Request-phase facts carried to the response phase (ctx.carry, key PLUGIN_NAME). */
+export interface RedactCarry {
+  /** Requests whose results must be redacted: their ids, methods and tool names. */
+  targets: { id: JsonRpcId; method: string; tool: string | undefined }[];
+  /** Facts unknown (no request phase, body unreadable): redact every result, fail closed. */
+  all: boolean;
+}
+
+/** '*' any run, '?' one char; everything else literal. Compiled once into one anchored regex. */
+export function compileGlobs(globs: readonly string[]): (name: string) => boolean {
+  if (globs.includes('*')) return () => true;
+  const alternatives = globs.map((g) => g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
+  const re = new RegExp(`^(?:${alternatives.join('|')})$`, 's');
+  return (name) => re.test(name);
+}
+
+export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
+  let salt: (() => string | undefined) | undefined;
+  if (conf.hash_salt !== undefined) {
+    const handle = secretFromConf(conf.hash_salt, { field: 'hash_salt', allowLiteral: false });
+    await handle.ready();
+    if (handle.value() === undefined) throw new Error(`hash_salt: ${handle.describe()} is ${handle.problem() ?? 'empty'}`);
+    salt = () => handle.value();
+  }
+  const redaction = compileRedaction(conf, salt);
+  return {
+    redaction,
+    arguments: conf.arguments ?? true,
+    results: conf.results ?? true,
+    methods: new Set(conf.methods ?? ['tools/call']),
+    toolInScope: compileGlobs(conf.tools ?? ['*']),
+  };
+}
+
+function inScope(m: McpMessage, conf: PreparedRedact): boolean {
+  if (m.type !== 'request' || m.method === undefined || !conf.methods.has(m.method)) return false;
+  return m.kind !== 'tools/call' || (m.toolName !== undefined && conf.toolInScope(m.toolName));
+}
+
+function argumentsOf(m: McpMessage): JsonObject | undefined {
+  if (m.kind === 'tools/call') return m.arguments;
+  const args = m.params['arguments'];
+  return typeof args === 'object' && args !== null && !Array.isArray(args) ? args : undefined;
+}
+
+/** The carried facts, computed once per call (request phase, or late in the response phase). */
+async function factsOf(ctx: CallContext, conf: PreparedRedact): Promise<RedactCarry> {
+  const known = ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined;
+  if (known) return known;
+  let facts: RedactCarry;
+  try {
+    const parsed = await ctx.mcp();
+    facts = { targets: [], all: false };
+    if (parsed.ok) {
+      for (const m of parsed.messages) {
+        if (inScope(m, conf) && m.id !== undefined) facts.targets.push({ id: m.id, method: m.method!, tool: m.toolName });
+      }
+    }
+  } catch (err) {
+    // In the request phase the host turns this into the right client error; in the
+    // response phase (no request-phase facts) we cannot tell which results matter: all do.
+    if (ctx.phase === 'request') throw err;
+    facts = { targets: [], all: true };
+  }
+  ctx.carry.set(PLUGIN_NAME, facts);
+  return facts;
+}
+
+function typesOf(tally: Tally): string[] {
+  return [...tally.blockedTypes].sort();
+}
+
+function recordTally(ctx: CallContext, where: 'arguments' | 'result', tally: Tally): void {
+  if (Object.keys(tally.counts).length === 0) return;
+  if (tally.blocked) {
+    ctx.record({
+      plugin: PLUGIN_NAME,
+      action: 'deny',
+      rule: 'redact-block',
+      reason: `sensitive data in ${where}`,
+      detail: { where, counts: { ...tally.counts }, blocked: typesOf(tally) },
+    });
+  } else {
+    ctx.record({ plugin: PLUGIN_NAME, action: 'redact', detail: { where, counts: { ...tally.counts } } });
+  }
+}
+
+async function onRequest(ctx: CallContext, conf: PreparedRedact): Promise<Outcome> {
+  // Facts first: the response phase needs them even when arguments are not redacted.
+  await factsOf(ctx, conf);
+  if (!conf.arguments) return undefined;
+  const parsed = await ctx.mcp();
+  if (!parsed.ok) return undefined;
+  const tally = newTally();
+  for (const m of parsed.messages) {
+    if (!inScope(m, conf)) continue;
+    const args = argumentsOf(m);
+    if (args) redactTree(args, ['params', 'arguments'], conf.redaction, tally);
+  }
+  recordTally(ctx, 'arguments', tally);
+  if (tally.blocked) {
+    return {
+      action: 'stop',
+      status: 400,
+      rpcError: {
+        code: JsonRpcErrorCode.InvalidParams,
+        message: `arguments contain sensitive data that this gateway does not forward (${typesOf(tally).join(', ')})`,
+        data: { rule: 'redact-block', types: typesOf(tally) },
+      },
+    };
+  }
+  if (tally.changed) ctx.requestMutations.markBodyModified();
+  return undefined;
+}
+
+async function needsResults(ctx: CallContext, conf: PreparedRedact): Promise<boolean> {
+  if (!conf.results) return false;
+  const facts = await factsOf(ctx, conf);
+  return facts.all || facts.targets.length > 0;
+}
+
+/** Blobs (base64 images, audio, resource blobs) are not text: scanning them costs and misfires. */
+function skipBlobs(parent: JsonObject, key: string): boolean {
+  if (key === 'blob') return true;
+  return key === 'data' && (parent['type'] === 'image' || parent['type'] === 'audio');
+}
+
+async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outcome> {
+  if (!(await needsResults(ctx, conf))) return undefined;
+  const facts = await factsOf(ctx, conf);
+  const body = await ctx.mcpResponse();
+  const status = ctx.response?.status ?? 0;
+  const unreadable = (): Outcome => {
+    ctx.record({ plugin: PLUGIN_NAME, action: 'deny', rule: 'redact-unreadable', reason: 'result body could not be inspected' });
+    return {
+      action: 'stop',
+      status: 502,
+      rpcError: { code: JsonRpcErrorCode.InternalError, message: 'upstream answer withheld: the gateway could not inspect it for sensitive data' },
+    };
+  };
+  if (body === undefined) {
+    // Empty answers (202 for notifications, 204) and upstream error pages carry no result.
+    if (status === 202 || status === 204 || status >= 400) return undefined;
+    const bytes = await ctx.response?.body();
+    if (!bytes || bytes.length === 0) return undefined;
+    return unreadable();
+  }
+  if (body.format === 'json' && body.events[0]?.json === undefined && status < 400) return unreadable();
+
+  const wanted = new Set(facts.targets.map((t) => t.id));
+  const tally = newTally();
+  for (const { message } of responsesOf(body)) {
+    if (!facts.all && !wanted.has(message['id'] as JsonRpcId)) continue;
+    for (const key of ['result', 'error'] as const) {
+      const part = message[key];
+      if (typeof part === 'object' && part !== null) redactTree(part, [key], conf.redaction, tally, skipBlobs);
+      else if (typeof part === 'string') message[key] = redactString(part, conf.redaction, tally);
+    }
+  }
+  recordTally(ctx, 'result', tally);
+  if (tally.blocked) {
+    return {
+      action: 'stop',
+      status: 502,
+      rpcError: {
+        code: JsonRpcErrorCode.InternalError,
+        message: `result withheld: it contains sensitive data (${typesOf(tally).join(', ')})`,
+        data: { rule: 'redact-block', types: typesOf(tally) },
+      },
+    };
+  }
+  if (tally.changed) ctx.responseMutations.markBodyModified();
+  return undefined;
+}
+
+export const plugin: Plugin<RedactConf, PreparedRedact> = {
+  name: PLUGIN_NAME,
+  confSchema: loadSchema('mcp-redact.conf.schema.json'),
+  prepare: (conf: RedactConf, _env: PrepareEnv) => prepareRedact(conf),
+  onRequest,
+  onResponse,
+  needsResponseBody: needsResults,
+  needsResponsePhase: needsResults,
+};
