@@ -32,8 +32,8 @@ export type { RatelimitConf } from './conf.js';
 export const confSchema = loadSchema('mcp-ratelimit.conf.schema.json');
 
 export interface PreparedRatelimit {
-  readonly server: string;
-  readonly routeKey: string;
+  /** conf.server; else the route's `mcp-route` server; else the route key. */
+  readonly server: string | undefined;
   readonly limits: CompiledLimits;
   readonly store: LimitStore;
   readonly failOpen: boolean;
@@ -78,10 +78,9 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     return memory;
   };
 
-  async function prepare(conf: RatelimitConf, env: PrepareEnv): Promise<PreparedRatelimit> {
-    const server = conf.server ?? env.routeKey;
+  async function prepare(conf: RatelimitConf, _env: PrepareEnv): Promise<PreparedRatelimit> {
     const fromFile = conf.policy_file ? await loadPolicyFile(conf.policy_file, confSchema) : undefined;
-    const limits = compileLimits(mergeSections(conf, fromFile), server);
+    const limits = compileLimits(mergeSections(conf, fromFile));
     const s = conf.store ?? { type: 'memory' as const };
     let store: LimitStore;
     if (s.type === 'redis') {
@@ -98,8 +97,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     const active =
       limits.rates.length + limits.concurrency.length + limits.budgets.length + limits.breakers.length > 0;
     return {
-      server,
-      routeKey: env.routeKey,
+      server: conf.server,
       limits,
       store,
       failOpen: conf.on_store_error === 'fail_open',
@@ -120,10 +118,11 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     const messages = await countedMessages(ctx);
     if (messages.length === 0) return;
     const { limits } = p;
+    const server = p.server ?? ctx.route.server ?? ctx.routeKey;
     const facts: CallFacts = {
       caller: limits.needsCaller ? await resolveCaller(ctx, p.identity) : {},
-      server: p.server,
-      route: p.routeKey,
+      server,
+      route: ctx.routeKey,
       ip: ctx.request.srcIp,
     };
 
@@ -134,7 +133,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
       const byTarget = new Map<string, JsonRpcId[]>();
       for (const m of messages) {
         if (!b.match.matches(m)) continue;
-        const target = b.scope === 'tool' ? `${p.server}\u0000${targetOf(m) ?? m.method ?? ''}` : p.server;
+        const target = b.scope === 'tool' ? `${server}\u0000${targetOf(m) ?? m.method ?? ''}` : server;
         let ids = byTarget.get(target);
         if (!ids) byTarget.set(target, (ids = []));
         if (m.id !== undefined) ids.push(m.id);

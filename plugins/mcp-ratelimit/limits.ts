@@ -101,12 +101,15 @@ export function windowSeconds(per: RateLimitConf['per']): number {
   return typeof per === 'number' ? per : WINDOW_SECONDS[per];
 }
 
-/** Breaker state survives re-prepare of the same conf (APISIX re-sends confs on token expiry). */
+/**
+ * Breaker state survives re-prepare of the same conf (APISIX re-sends confs on token expiry);
+ * breakers with the same name and settings share state, per target (server or server + tool).
+ */
 const breakerSets = new Map<string, BreakerSet>();
 const MAX_BREAKER_SETS = 1000;
 
-function breakerSetFor(server: string, b: BreakerConf, params: BreakerParams): BreakerSet {
-  const id = `${server}\u0000${b.name}\u0000${b.scope ?? 'server'}\u0000${JSON.stringify(params)}`;
+function breakerSetFor(b: BreakerConf, params: BreakerParams): BreakerSet {
+  const id = `${b.name}\u0000${b.scope ?? 'server'}\u0000${JSON.stringify(params)}`;
   let set = breakerSets.get(id);
   if (!set) {
     if (breakerSets.size >= MAX_BREAKER_SETS) {
@@ -127,7 +130,7 @@ function duplicateNames(kind: string, names: readonly string[]): void {
   }
 }
 
-export function compileLimits(sections: LimitSections, server: string): CompiledLimits {
+export function compileLimits(sections: LimitSections): CompiledLimits {
   const rates = (sections.limits ?? []).map((l, i): CompiledRate => {
     const win = windowSeconds(l.per);
     const burst = l.burst ?? l.requests;
@@ -187,7 +190,7 @@ export function compileLimits(sections: LimitSections, server: string): Compiled
       match: new CompiledMatch(b.match),
       countJsonRpcErrors: b.count_jsonrpc_errors === true,
       countToolErrors: b.count_tool_errors === true,
-      set: breakerSetFor(server, b, params),
+      set: breakerSetFor(b, params),
     };
   });
   duplicateNames('limits', rates.map((r) => r.name));
