@@ -1,0 +1,326 @@
+// Builds audit events from what the chain decided. Per call work: a walk over the (already
+// parsed) arguments for canonical JSON + SHA-256, and a pass over the decision records.
+// No schema validation here: tests validate against schemas/audit-event.schema.json.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
+import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
+
+export const AUDIT_SCHEMA_VERSION = '1.0';
+
+/** At most this many argument keys are listed (the count is always exact). */
+export const MAX_LISTED_KEYS = 64;
+
+export type AuditResult = 'forwarded' | 'ok' | 'error' | 'denied' | 'limited' | 'stopped' | 'no_response';
+export type Completion = 'request' | 'response' | 'lease_expired' | 'late_response' | 'shutdown';
+
+export interface ArgumentMetadata {
+  key_count: number;
+  keys: { name: string; type: string }[];
+  size_bytes: number;
+  sha256: string;
+  /** Only with log_argument_values: the arguments as forwarded (after mcp-redact). */
+  values?: JsonObject;
+  values_omitted?: 'too_large';
+}
+
+export interface AuditEvent {
+  schema_version: typeof AUDIT_SCHEMA_VERSION;
+  event_type: 'mcp.call';
+  timestamp: string;
+  correlation_id: string;
+  call_id: string;
+  trace_id?: string;
+  span_id?: string;
+  route: string;
+  server?: string;
+  user?: string;
+  app?: string;
+  agent?: string;
+  tenant?: string;
+  environment?: string;
+  roles?: string[];
+  identity_source?: string;
+  kind: string;
+  method?: string;
+  jsonrpc_id?: string | number | null;
+  tool?: string;
+  resource_uri?: string;
+  prompt?: string;
+  batch_index?: number;
+  batch_size?: number;
+  arguments?: ArgumentMetadata;
+  decision?: { plugin: string; action: string; rule?: string; reason?: string };
+  limit?: { plugin: string; action: string; rule?: string; detail?: Record<string, JsonValue> };
+  redactions?: { where: string; counts: Record<string, number> }[];
+  credential?: { action: string; detail?: Record<string, JsonValue> };
+  decisions: { plugin: string; action: string; rule?: string }[];
+  result: AuditResult;
+  http_status?: number;
+  jsonrpc_error_code?: number;
+  stopped_by?: string;
+  latency_ms: number;
+  completion: Completion;
+}
+
+export interface EventOptions {
+  includeListCalls: boolean;
+  includeAllMethods: boolean;
+  logArgumentValues: boolean;
+  maxArgumentValueBytes: number;
+}
+
+/** Facts known at the end of the request phase, per HTTP call. */
+export interface CallFacts {
+  routeKey: string;
+  server: string | undefined;
+  callId: string;
+  correlationId: string;
+  traceId?: string | undefined;
+  spanId?: string | undefined;
+  /** ms since epoch of the call start. */
+  startedEpochMs: number;
+}
+
+const MEANINGFUL = new Set(['tools/call', 'resources/read', 'prompts/get']);
+const LIST_KINDS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
+const DECISION_ACTIONS = new Set(['allow', 'deny', 'confirm', 'shadow', 'shadow-deny', 'shadow-allow']);
+
+/** A W3C-shaped trace id for calls that came without a valid traceparent. */
+export function generateCorrelationId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** JSON with object keys sorted at every level: the same arguments always hash the same. */
+export function canonicalJson(value: JsonValue): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  const parts: string[] = [];
+  for (const k of keys) {
+    const v = value[k];
+    if (v === undefined) continue;
+    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+export function jsonType(v: JsonValue | undefined): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+export function argumentMetadata(args: JsonObject, opts: EventOptions): ArgumentMetadata {
+  const canonical = canonicalJson(args);
+  const size = Buffer.byteLength(canonical);
+  const names = Object.keys(args);
+  const meta: ArgumentMetadata = {
+    key_count: names.length,
+    keys: names.slice(0, MAX_LISTED_KEYS).map((name) => ({ name, type: jsonType(args[name]) })),
+    size_bytes: size,
+    sha256: createHash('sha256').update(canonical).digest('hex'),
+  };
+  if (opts.logArgumentValues) {
+    // A deep copy through JSON: later changes to the live object must not alter the event.
+    if (size <= opts.maxArgumentValueBytes) meta.values = JSON.parse(canonical) as JsonObject;
+    else meta.values_omitted = 'too_large';
+  }
+  return meta;
+}
+
+/** The arguments as they will be forwarded: raw.params.arguments (mcp-redact edits raw). */
+function liveArguments(m: McpMessage): JsonObject | undefined {
+  const params = m.raw['params'];
+  if (params !== null && typeof params === 'object' && !Array.isArray(params)) {
+    const a = params['arguments'];
+    if (a !== null && typeof a === 'object' && !Array.isArray(a)) return a;
+    if (a === undefined) return m.arguments;
+  }
+  return m.arguments;
+}
+
+/** Outcome of the request phase alone, before any response. */
+export function requestResult(r: PhaseResult, decisions: readonly DecisionRecord[]): AuditResult {
+  if (r.outcome === 'error') return 'error';
+  if (r.outcome === 'stop') {
+    if (r.stoppedBy === 'mcp-authz' || decisions.some((d) => d.action === 'deny' || d.action === 'confirm')) return 'denied';
+    if (r.stoppedBy === 'mcp-ratelimit' || decisions.some((d) => d.action === 'limit')) return 'limited';
+    return (r.status ?? 0) >= 500 ? 'error' : 'stopped';
+  }
+  return 'forwarded';
+}
+
+/** Outcome once the upstream answered (response phase). */
+export function responseResult(r: PhaseResult): AuditResult {
+  if (r.outcome === 'error') return 'error';
+  if (r.rpcErrorCode !== undefined) return 'error';
+  if (r.status !== undefined && r.status >= 400) return 'error';
+  return 'ok';
+}
+
+function smallDetail(detail: Readonly<Record<string, unknown>> | undefined): Record<string, JsonValue> | undefined {
+  if (detail === undefined) return undefined;
+  const out: Record<string, JsonValue> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(detail)) {
+    if (++n > 16) break;
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'string') out[k] = v.length > 200 ? v.slice(0, 200) : v;
+    else if (Array.isArray(v)) out[k] = v.filter((x): x is string => typeof x === 'string').slice(0, 16);
+    else if (typeof v === 'object') {
+      // one level of {name: number|string} (e.g. key dimensions)
+      const inner: Record<string, JsonValue> = {};
+      for (const [ik, iv] of Object.entries(v as Record<string, unknown>).slice(0, 16)) {
+        if (typeof iv === 'number' || typeof iv === 'string' || typeof iv === 'boolean') inner[ik] = iv;
+      }
+      out[k] = inner;
+    }
+  }
+  return out;
+}
+
+function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): void {
+  const redactions: { where: string; counts: Record<string, number> }[] = [];
+  for (const d of records) {
+    const entry: { plugin: string; action: string; rule?: string } = { plugin: d.plugin, action: d.action };
+    if (d.rule !== undefined) entry.rule = d.rule;
+    ev.decisions.push(entry);
+    if (DECISION_ACTIONS.has(d.action)) {
+      ev.decision = { plugin: d.plugin, action: d.action };
+      if (d.rule !== undefined) ev.decision.rule = d.rule;
+      if (d.reason !== undefined) ev.decision.reason = d.reason;
+    } else if (d.action === 'limit' || d.action.startsWith('breaker') || d.action.startsWith('circuit')) {
+      ev.limit = { plugin: d.plugin, action: d.action };
+      if (d.rule !== undefined) ev.limit.rule = d.rule;
+      const detail = smallDetail(d.detail);
+      if (detail !== undefined) ev.limit.detail = detail;
+    } else if (d.action === 'redact') {
+      const where = typeof d.detail?.['where'] === 'string' ? (d.detail['where'] as string) : 'unknown';
+      const counts: Record<string, number> = {};
+      const raw = d.detail?.['counts'];
+      if (raw !== null && typeof raw === 'object') {
+        for (const [type, c] of Object.entries(raw as Record<string, unknown>)) {
+          if (typeof c === 'number') counts[type] = c; // types and counts only, never values
+        }
+      }
+      redactions.push({ where, counts });
+    } else if (d.action === 'credential') {
+      ev.credential = { action: d.action };
+      const detail = smallDetail(d.detail);
+      if (detail !== undefined) ev.credential.detail = detail;
+    }
+  }
+  if (redactions.length > 0) ev.redactions = redactions;
+}
+
+function applyIdentity(ev: AuditEvent, id: Identity | undefined): void {
+  if (id === undefined) return;
+  if (id.user !== undefined) ev.user = id.user;
+  if (id.app !== undefined) ev.app = id.app;
+  if (id.agent !== undefined) ev.agent = id.agent;
+  if (id.tenant !== undefined) ev.tenant = id.tenant;
+  if (id.environment !== undefined) ev.environment = id.environment;
+  if (id.roles.length > 0) ev.roles = id.roles.slice(0, 32);
+  ev.identity_source = id.source;
+}
+
+/**
+ * The events of one HTTP call at the end of its request phase: one per meaningful message
+ * (or per message when the call failed), or one message-less event for an unparseable body
+ * that was refused. Result fields are filled by finish().
+ */
+export function buildEvents(
+  facts: CallFacts,
+  body: McpRequestBody | undefined,
+  identity: Identity | undefined,
+  decisions: readonly DecisionRecord[],
+  provisional: AuditResult,
+  opts: EventOptions,
+): AuditEvent[] {
+  const failed = provisional !== 'forwarded' && provisional !== 'ok';
+  const base = (): AuditEvent => {
+    const ev: AuditEvent = {
+      schema_version: AUDIT_SCHEMA_VERSION,
+      event_type: 'mcp.call',
+      timestamp: new Date(facts.startedEpochMs).toISOString(),
+      correlation_id: facts.correlationId,
+      call_id: facts.callId,
+      route: facts.routeKey,
+      kind: 'invalid',
+      decisions: [],
+      result: provisional,
+      latency_ms: 0,
+      completion: 'request',
+    };
+    if (facts.traceId !== undefined) ev.trace_id = facts.traceId;
+    if (facts.spanId !== undefined) ev.span_id = facts.spanId;
+    if (facts.server !== undefined) ev.server = facts.server;
+    applyIdentity(ev, identity);
+    return ev;
+  };
+  const events: AuditEvent[] = [];
+  if (body === undefined || !body.ok) {
+    if (failed) {
+      const ev = base();
+      applyDecisions(ev, decisions);
+      events.push(ev);
+    }
+    return events;
+  }
+  const size = body.messages.length;
+  for (let i = 0; i < size; i++) {
+    const m = body.messages[i] as McpMessage;
+    if (m.type === 'response') continue; // client answers to server requests are not calls
+    const wanted =
+      failed || MEANINGFUL.has(m.kind) || opts.includeAllMethods || (opts.includeListCalls && LIST_KINDS.has(m.kind));
+    if (!wanted) continue;
+    const ev = base();
+    ev.kind = m.kind;
+    if (m.method !== undefined) ev.method = m.method;
+    if (m.id !== undefined) ev.jsonrpc_id = m.id;
+    if (m.toolName !== undefined) ev.tool = m.toolName;
+    if (m.resourceUri !== undefined) ev.resource_uri = m.resourceUri;
+    if (m.promptName !== undefined) ev.prompt = m.promptName;
+    if (body.batch) {
+      ev.batch_index = i;
+      ev.batch_size = size;
+    }
+    if (m.kind === 'tools/call') {
+      const args = liveArguments(m);
+      if (args !== undefined) ev.arguments = argumentMetadata(args, opts);
+    }
+    applyDecisions(
+      ev,
+      decisions.filter((d) => d.messageIndex === undefined || d.messageIndex === i),
+    );
+    events.push(ev);
+  }
+  return events;
+}
+
+/** Fill the final result of events built earlier. */
+export function finish(
+  events: readonly AuditEvent[],
+  result: AuditResult,
+  r: PhaseResult | undefined,
+  latencyMs: number,
+  completion: Completion,
+  identity: Identity | undefined,
+  later: readonly DecisionRecord[],
+): void {
+  for (const ev of events) {
+    if (ev.identity_source === undefined) applyIdentity(ev, identity);
+    if (later.length > 0) {
+      const idx = ev.batch_index;
+      applyDecisions(ev, later.filter((d) => d.messageIndex === undefined || d.messageIndex === idx || idx === undefined));
+    }
+    ev.result = result;
+    if (r?.status !== undefined) ev.http_status = r.status;
+    if (r?.rpcErrorCode !== undefined) ev.jsonrpc_error_code = r.rpcErrorCode;
+    if (r?.stoppedBy !== undefined) ev.stopped_by = r.stoppedBy;
+    ev.latency_ms = Math.round(latencyMs * 1000) / 1000;
+    ev.completion = completion;
+  }
+}

@@ -1,0 +1,355 @@
+// mcp-audit: one audit event per meaningful MCP call, a span per HTTP call, call metrics.
+//
+// Put mcp-audit FIRST in the route's conf list: a plugin that stops the call ends the chain,
+// and audit only sees calls whose onRequest it ran (it registers ctx.onDone there and emits
+// with the final outcome, whatever ran after it).
+//
+// Phases: with a response phase (post-resp on the route) the request-phase facts are kept
+// in ctx.carry and a bounded lease table; the one event is emitted after the response
+// phase with the result status, or with result "no_response" when the lease runs out.
+// Without a response phase the event is emitted at the end of the request phase with
+// result "forwarded".
+
+import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
+import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
+import { loadSchema } from '../../runner/host/schema-file.js';
+import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
+import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
+import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } from '../../runner/observability/telemetry.js';
+import { resolveSinkConf, type AuditConf } from './conf.js';
+import {
+  buildEvents,
+  finish,
+  generateCorrelationId,
+  requestResult,
+  responseResult,
+  type AuditEvent,
+  type AuditResult,
+  type CallFacts,
+  type Completion,
+  type EventOptions,
+} from './event.js';
+import { initOtelInstruments, recordMetrics } from './instruments.js';
+import { closeAllSinks, sinkFor, type AuditSink } from './sinks.js';
+
+export type { AuditConf } from './conf.js';
+export type { AuditEvent } from './event.js';
+
+export const PLUGIN_NAME = 'mcp-audit';
+
+export interface PreparedAudit {
+  readonly routeKey: string;
+  readonly server: string | undefined;
+  readonly sink: AuditSink;
+  readonly failClosed: boolean;
+  readonly responsePhase: 'auto' | 'expected' | 'none';
+  readonly leaseMs: number;
+  readonly tracing: boolean;
+  readonly propagate: boolean;
+  readonly metrics: boolean;
+  readonly events: EventOptions;
+}
+
+/** Request-phase state of one HTTP call, carried to its response phase. */
+interface Pending {
+  events: AuditEvent[];
+  identity: Identity | undefined;
+  request: PhaseResult;
+  /** performance.now() at call start. */
+  startedAt: number;
+  deadline: number;
+  span: Span | undefined;
+  prepared: PreparedAudit;
+  settled: boolean;
+  /** The request phase's decision records (already in the events). */
+  seen: ReadonlySet<DecisionRecord>;
+}
+
+/** Set by onRequest, read by the request phase's onDone. */
+interface RequestState {
+  facts: CallFacts;
+  body: McpRequestBody | undefined;
+  span: Span | undefined;
+}
+
+/** Calls whose chain asked needsResponsePhase: the host only asks on routes without post-resp. */
+const fastRouteCalls = new WeakSet<CallContext>();
+
+/** Calls waiting for their response phase, oldest first (Map keeps insertion order). */
+const pending = new Map<Pending, true>();
+const MAX_PENDING = 100_000;
+let sweeper: NodeJS.Timeout | undefined;
+
+const SHUTDOWN_BUDGET_MS = 600;
+
+function sweepExpired(): void {
+  const now = performance.now();
+  for (const p of pending.keys()) {
+    if (p.deadline > now) break; // same lease per route in practice: the rest are younger
+    settle(p, 'no_response', undefined, 'lease_expired', undefined, []);
+  }
+  if (pending.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+function park(p: Pending): void {
+  if (pending.size >= MAX_PENDING) {
+    // Never lose the event: emit what we know now instead of waiting.
+    const oldest = pending.keys().next().value;
+    if (oldest !== undefined) settle(oldest, 'no_response', undefined, 'lease_expired', undefined, []);
+  }
+  pending.set(p, true);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweepExpired, 1000);
+    sweeper.unref();
+  }
+}
+
+/** Final step for parked calls: fill results, end the span, emit once. */
+function settle(
+  p: Pending,
+  result: AuditResult,
+  r: PhaseResult | undefined,
+  completion: Completion,
+  identity: Identity | undefined,
+  later: CallContext['decisions'],
+): void {
+  if (p.settled) return;
+  p.settled = true;
+  pending.delete(p);
+  finish(p.events, result, r ?? p.request, performance.now() - p.startedAt, completion, identity ?? p.identity, later);
+  endSpan(p.span, p.events, result, r ?? p.request);
+  emit(p.prepared, p.events);
+}
+
+function emit(prepared: PreparedAudit, events: readonly AuditEvent[]): void {
+  for (const ev of events) {
+    if (prepared.metrics) recordMetrics(ev);
+    prepared.sink.offer(JSON.stringify(ev));
+  }
+}
+
+function endSpan(span: Span | undefined, events: readonly AuditEvent[], result: AuditResult, r: PhaseResult | undefined): void {
+  if (span === undefined) return;
+  if (span.isRecording()) {
+    const first = events[0];
+    const attrs: Attributes = { 'mcp.result': result };
+    if (first?.decision !== undefined) attrs['mcp.decision'] = first.decision.action;
+    else if (result === 'denied') attrs['mcp.decision'] = 'deny';
+    if (first?.decision?.rule !== undefined) attrs['mcp.decision.rule'] = first.decision.rule;
+    if (r?.rpcErrorCode !== undefined) attrs['rpc.jsonrpc.error_code'] = r.rpcErrorCode;
+    if (r?.status !== undefined) attrs['http.response.status_code'] = r.status;
+    // Identity dimensions that are not personal data (no user, no subject, no claims).
+    if (first?.app !== undefined) attrs['mcp.app'] = first.app;
+    if (first?.agent !== undefined) attrs['mcp.agent'] = first.agent;
+    if (first?.tenant !== undefined) attrs['mcp.tenant'] = first.tenant;
+    if (first?.environment !== undefined) attrs['mcp.environment'] = first.environment;
+    if (first?.limit?.rule !== undefined) attrs['mcp.limit.rule'] = first.limit.rule;
+    span.setAttributes(attrs);
+    if (result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r?.rpcErrorCode !== undefined ? `JSON-RPC ${r.rpcErrorCode}` : 'error' });
+  }
+  span.end();
+}
+
+function startSpan(ctx: CallContext, p: PreparedAudit, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
+  const first = body?.ok ? body.messages.find((m) => m.type !== 'response') : undefined;
+  const method = first?.method;
+  const target = first?.toolName ?? first?.promptName ?? first?.resourceUri;
+  const attrs: Attributes = {};
+  if (method !== undefined) attrs['mcp.method.name'] = method;
+  if (first?.toolName !== undefined) attrs['mcp.tool.name'] = first.toolName;
+  if (first?.promptName !== undefined) attrs['mcp.prompt.name'] = first.promptName;
+  if (first?.resourceUri !== undefined) attrs['mcp.resource.uri'] = first.resourceUri;
+  if (p.server !== undefined) attrs['mcp.server'] = p.server;
+  if (body?.ok && body.batch) attrs['mcp.batch.size'] = body.messages.length;
+  attrs['mcp.route'] = p.routeKey;
+  const name = method === undefined ? 'mcp' : target === undefined ? method : `${method} ${target}`;
+  return gatewayTracer().startSpan(name, { kind: SpanKind.SERVER, startTime: startedEpochMs, attributes: attrs }, parentContext(remote));
+}
+
+async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
+  let body: McpRequestBody | undefined;
+  try {
+    body = await ctx.mcp();
+  } catch {
+    body = undefined; // the host answers bad bodies; audit records what it can
+  }
+  const remote = parseTraceparent(ctx.request.header('traceparent'), ctx.request.header('tracestate'));
+  const startedEpochMs = performance.timeOrigin + ctx.startedAt;
+  let span: Span | undefined;
+  let traceId: string | undefined;
+  let spanId: string | undefined;
+  if (p.tracing) {
+    span = startSpan(ctx, p, body, remote, startedEpochMs);
+    if (span.isRecording()) {
+      const sc = span.spanContext();
+      traceId = sc.traceId;
+      spanId = sc.spanId;
+      if (p.propagate) {
+        ctx.requestMutations.setHeader('traceparent', formatTraceparent(sc));
+        const ts = sc.traceState?.serialize();
+        if (ts !== undefined && ts !== '') ctx.requestMutations.setHeader('tracestate', ts);
+      }
+    }
+  }
+  const facts: CallFacts = {
+    routeKey: p.routeKey,
+    server: p.server,
+    callId: ctx.callId,
+    correlationId: remote?.traceId ?? traceId ?? (ctx.callId !== '' ? ctx.callId : generateCorrelationId()),
+    traceId,
+    spanId,
+    startedEpochMs,
+  };
+  const state: RequestState = { facts, body, span };
+  ctx.onDone((r) => requestDone(ctx, p, state, r));
+
+  if (p.failClosed && !p.sink.canAccept()) {
+    ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'audit-sink-unavailable', reason: 'audit events cannot be written' });
+    return {
+      action: 'stop',
+      status: 503,
+      headers: { 'retry-after': '5' },
+      rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: 'Audit log unavailable; call refused (fail_closed)' },
+    };
+  }
+  return undefined;
+}
+
+function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r: PhaseResult): void {
+  const provisional = requestResult(r, ctx.decisions);
+  const events = buildEvents(state.facts, state.body, ctx.identity, ctx.decisions, provisional, p.events);
+  const forwarded = provisional === 'forwarded';
+  const responseFollows =
+    forwarded && (p.responsePhase === 'expected' || (p.responsePhase === 'auto' && !fastRouteCalls.has(ctx)));
+  if (!responseFollows) {
+    finish(events, provisional, r, performance.now() - ctx.startedAt, 'request', ctx.identity, []);
+    endSpan(state.span, events, provisional, r);
+    emit(p, events);
+    return;
+  }
+  if (events.length === 0 && state.span === undefined) return; // nothing to report later either
+  const item: Pending = {
+    events,
+    identity: ctx.identity,
+    request: r,
+    startedAt: ctx.startedAt,
+    deadline: performance.now() + p.leaseMs,
+    span: state.span,
+    prepared: p,
+    settled: false,
+    seen: new Set(ctx.decisions),
+  };
+  ctx.carry.set(PLUGIN_NAME, item);
+  park(item);
+}
+
+function isPending(v: unknown): v is Pending {
+  return typeof v === 'object' && v !== null && 'settled' in v && 'events' in v;
+}
+
+async function onResponse(ctx: CallContext, p: PreparedAudit): Promise<undefined> {
+  const carried = ctx.carry.get(PLUGIN_NAME);
+  if (isPending(carried)) {
+    ctx.onDone((r) => {
+      // Only records the request phase did not have (the host may carry them over).
+      const later = ctx.decisions.filter((d) => !carried.seen.has(d));
+      const result = responseResult(r);
+      if (!carried.settled) {
+        settle(carried, result, r, 'response', ctx.identity, later);
+        return;
+      }
+      // The lease ran out before the answer came: report the answer as its own event.
+      const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
+      finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
+      emit(p, copies);
+    });
+    return undefined;
+  }
+  // No request-phase facts (audit not in the request chain, or the host lost the carry):
+  // report the response on its own with what this phase knows.
+  let body: McpRequestBody | undefined;
+  try {
+    body = await ctx.mcp();
+  } catch {
+    body = undefined;
+  }
+  const facts: CallFacts = {
+    routeKey: p.routeKey,
+    server: p.server,
+    callId: ctx.callId,
+    correlationId: parseTraceparent(ctx.request.header('traceparent'))?.traceId ?? (ctx.callId !== '' ? ctx.callId : generateCorrelationId()),
+    startedEpochMs: performance.timeOrigin + ctx.startedAt,
+  };
+  ctx.onDone((r) => {
+    const result = responseResult(r);
+    const events = buildEvents(facts, body, ctx.identity, ctx.decisions, result, p.events);
+    finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
+    emit(p, events);
+  });
+  return undefined;
+}
+
+let warnedOrder = false;
+
+function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
+  const sinkConf = resolveSinkConf(conf.sink);
+  const prepared: PreparedAudit = {
+    routeKey: env.routeKey,
+    server: conf.server,
+    sink: sinkFor(sinkConf),
+    failClosed: conf.on_sink_failure === 'fail_closed',
+    responsePhase: conf.response_phase ?? 'auto',
+    leaseMs: (conf.response_lease_seconds ?? 120) * 1000,
+    tracing: conf.tracing?.enabled ?? true,
+    propagate: conf.tracing?.propagate ?? true,
+    metrics: conf.metrics?.enabled ?? true,
+    events: {
+      includeListCalls: conf.include_list_calls ?? false,
+      includeAllMethods: conf.include_all_methods ?? false,
+      logArgumentValues: conf.log_argument_values ?? false,
+      maxArgumentValueBytes: conf.max_argument_value_bytes ?? 4096,
+    },
+  };
+  if (prepared.metrics) initOtelInstruments();
+  void ensureMetricsEndpointFromEnv().catch(() => undefined);
+  const at = env.chain.indexOf(PLUGIN_NAME);
+  if (at > 0 && !warnedOrder) {
+    // Once per process, at prepare time (never per call).
+    warnedOrder = true;
+    process.emitWarning(
+      `mcp-audit is at position ${at + 1} in ${env.routeKey}; calls stopped by ${env.chain.slice(0, at).join(', ')} will not be audited. List mcp-audit first.`,
+    );
+  }
+  return prepared;
+}
+
+async function shutdown(): Promise<void> {
+  // Calls still waiting for a response phase are written with what we know.
+  for (const p of [...pending.keys()]) settle(p, 'no_response', undefined, 'shutdown', undefined, []);
+  if (sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+  await Promise.all([closeAllSinks(SHUTDOWN_BUDGET_MS), closeMetricsEndpointFromEnv()]);
+}
+
+export const plugin: Plugin<AuditConf, PreparedAudit> = {
+  name: PLUGIN_NAME,
+  confSchema: loadSchema('mcp-audit.conf.schema.json'),
+  prepare,
+  onRequest,
+  onResponse,
+  needsResponsePhase(ctx: CallContext): boolean {
+    fastRouteCalls.add(ctx);
+    return false; // audit never needs the response phase; it reports "forwarded" without it
+  },
+  shutdown,
+};
+
+/** For tests: calls parked waiting for their response phase. */
+export function pendingCount(): number {
+  return pending.size;
+}
