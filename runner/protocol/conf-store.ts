@@ -24,6 +24,8 @@ export interface ConfStoreOptions {
   maxEntries?: number;
   /** 12-bit generation; random by default. */
   generation?: number;
+  /** First counter value (random by default; tests use it to exercise wrap-around). */
+  counterStart?: number;
   /** Interval of the expiry sweep (default: ttl / 4, at most 60 s). The timer is unref'd. */
   sweepIntervalMs?: number;
   /** Clock in ms (tests). */
@@ -79,7 +81,7 @@ export class ConfStore<C> {
     this.maxEntries = Math.max(1, Math.min(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, COUNTER_MASK >> 1));
     this.generation = (opts.generation ?? randomInt(0, GENERATION_MASK + 1)) & GENERATION_MASK;
     // A random start makes equal generations across two processes still unlikely to collide.
-    this.counter = randomInt(1, COUNTER_MASK + 1);
+    this.counter = (opts.counterStart ?? randomInt(1, COUNTER_MASK + 1)) & COUNTER_MASK;
     this.now = opts.now ?? Date.now;
     const sweepMs = opts.sweepIntervalMs ?? Math.min(60_000, Math.max(1000, Math.floor(this.ttlMs / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
