@@ -1,0 +1,183 @@
+// JWT verification keys and the verifier. Three key sources, never mixed: a remote JWKS
+// (cached, refetched on an unknown kid after a cooldown, which is how key rotation works),
+// static public keys (PEM or JWK), or an HMAC shared secret. The algorithm allowlist is
+// enforced by jose, and jose also refuses a key whose type does not fit the token's alg, so an
+// RS256 public key can never be used as an HS256 secret. 'none' is never accepted.
+
+import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { resolveRef } from './refs.js';
+
+export interface JwtConf {
+  jwks_uri?: string;
+  keys?: string[];
+  shared_secret?: string;
+  issuer?: string | string[];
+  audience?: string | string[];
+  algorithms?: string[];
+  clock_tolerance_seconds?: number;
+  max_token_age_seconds?: number;
+  required_claims?: string[];
+  jwks_cooldown_ms?: number;
+  jwks_cache_max_age_ms?: number;
+  jwks_timeout_ms?: number;
+}
+
+export const DEFAULT_ASYMMETRIC_ALGS = ['RS256', 'ES256', 'EdDSA'];
+const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
+
+/** A token that did not verify. `unavailable` means the key set could not be fetched (503). */
+export class TokenError extends Error {
+  constructor(
+    message: string,
+    readonly unavailable = false,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_REMOTE_SETS = 32;
+const remoteSets = new Map<string, JWTVerifyGetKey>();
+
+/** One cached remote JWKS per (url, options): confs come and go, the key cache stays warm. */
+function remoteSet(uri: URL, cooldownMs: number, maxAgeMs: number, timeoutMs: number): JWTVerifyGetKey {
+  const key = `${uri.href} ${cooldownMs} ${maxAgeMs} ${timeoutMs}`;
+  let set = remoteSets.get(key);
+  if (!set) {
+    if (remoteSets.size >= MAX_REMOTE_SETS) remoteSets.delete(remoteSets.keys().next().value!);
+    set = createRemoteJWKSet(uri, { cooldownDuration: cooldownMs, cacheMaxAge: maxAgeMs, timeoutDuration: timeoutMs });
+    remoteSets.set(key, set);
+  }
+  return set;
+}
+
+/** Parse one static key (PEM or JWK/JWKS JSON) into public JWKs. */
+export function parseStaticKey(text: string, field: string): JWK[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new Error(`${field}: not valid JWK JSON`);
+    }
+    const list = Array.isArray((parsed as { keys?: unknown }).keys) ? ((parsed as { keys: unknown[] }).keys) : [parsed];
+    return list.map((k, i) => toPublicJwk(k as JWK, `${field}${list.length > 1 ? `/keys/${i}` : ''}`));
+  }
+  if (trimmed.startsWith('-----BEGIN')) {
+    if (/PRIVATE KEY-----/.test(trimmed)) throw new Error(`${field}: a private key was given; configure the public key`);
+    try {
+      return [createPublicKey(trimmed).export({ format: 'jwk' }) as JWK];
+    } catch (err) {
+      throw new Error(`${field}: not a usable PEM public key (${(err as Error).message})`);
+    }
+  }
+  throw new Error(`${field}: expected a PEM public key or a JWK (JSON)`);
+}
+
+function toPublicJwk(k: JWK, field: string): JWK {
+  if (k === null || typeof k !== 'object' || typeof k.kty !== 'string') throw new Error(`${field}: JWK without kty`);
+  if (k.kty === 'oct') throw new Error(`${field}: symmetric (oct) keys are not accepted here; use shared_secret`);
+  if ('d' in k) throw new Error(`${field}: a private JWK was given; configure the public key`);
+  let pub: JWK;
+  try {
+    pub = createPublicKey({ key: k as NodeJwk, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+  } catch (err) {
+    throw new Error(`${field}: not a usable JWK (${(err as Error).message})`);
+  }
+  if (k.kid !== undefined) pub.kid = k.kid;
+  if (k.alg !== undefined) pub.alg = k.alg;
+  if (k.use !== undefined) pub.use = k.use;
+  return pub;
+}
+
+export class JwtVerifier {
+  private constructor(
+    private readonly key: JWTVerifyGetKey | Uint8Array,
+    private readonly conf: JwtConf,
+    readonly algorithms: readonly string[],
+  ) {}
+
+  /** Build once at prepare; errors name the conf field. */
+  static async create(conf: JwtConf, field = '/identity/jwt'): Promise<JwtVerifier> {
+    const sources = [conf.jwks_uri !== undefined, conf.keys !== undefined && conf.keys.length > 0, conf.shared_secret !== undefined].filter(Boolean).length;
+    if (sources === 0) throw new Error(`${field}: one of jwks_uri, keys or shared_secret is required`);
+    if (sources > 1) throw new Error(`${field}: use only one of jwks_uri, keys or shared_secret`);
+    if (conf.shared_secret !== undefined) {
+      const algorithms = conf.algorithms ?? ['HS256'];
+      const bad = algorithms.find((a) => !HMAC_ALGS.has(a));
+      if (bad) throw new Error(`${field}/algorithms: ${bad} cannot be used with shared_secret (HS256, HS384, HS512 only)`);
+      const secret = await resolveRef(conf.shared_secret, `${field}/shared_secret`);
+      if (Buffer.byteLength(secret) < 32) throw new Error(`${field}/shared_secret: must be at least 32 bytes`);
+      return new JwtVerifier(new TextEncoder().encode(secret), conf, algorithms);
+    }
+    const algorithms = conf.algorithms ?? DEFAULT_ASYMMETRIC_ALGS;
+    const hs = algorithms.find((a) => HMAC_ALGS.has(a));
+    if (hs) throw new Error(`${field}/algorithms: ${hs} needs shared_secret (and then only HS* algorithms)`);
+    if (conf.jwks_uri !== undefined) {
+      let url: URL;
+      try {
+        url = new URL(conf.jwks_uri);
+      } catch {
+        throw new Error(`${field}/jwks_uri: not a URL`);
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${field}/jwks_uri: must be http(s)`);
+      return new JwtVerifier(remoteSet(url, conf.jwks_cooldown_ms ?? 30_000, conf.jwks_cache_max_age_ms ?? 600_000, conf.jwks_timeout_ms ?? 5000), conf, algorithms);
+    }
+    const keys: JWK[] = [];
+    for (const [i, ref] of (conf.keys ?? []).entries()) {
+      const f = `${field}/keys/${i}`;
+      keys.push(...parseStaticKey(await resolveRef(ref, f), f));
+    }
+    return new JwtVerifier(createLocalJWKSet({ keys }), conf, algorithms);
+  }
+
+  /** Verify signature, alg, iss, aud, exp/nbf (with skew) and required claims. */
+  async verify(token: string): Promise<JWTPayload> {
+    let payload: JWTPayload;
+    try {
+      const opts = {
+        algorithms: [...this.algorithms],
+        issuer: this.conf.issuer,
+        audience: this.conf.audience,
+        clockTolerance: this.conf.clock_tolerance_seconds ?? 30,
+        maxTokenAge: this.conf.max_token_age_seconds,
+      };
+      const res = this.key instanceof Uint8Array ? await jwtVerify(token, this.key, opts) : await jwtVerify(token, this.key, opts);
+      payload = res.payload;
+    } catch (err) {
+      throw describeJoseError(err);
+    }
+    for (const claim of this.conf.required_claims ?? []) {
+      if (claimAt(payload, claim) === undefined) throw new TokenError(`token lacks required claim ${claim}`);
+    }
+    return payload;
+  }
+}
+
+function describeJoseError(err: unknown): TokenError {
+  if (err instanceof joseErrors.JWTExpired) return new TokenError('token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new TokenError(`claim ${err.claim} is invalid (${err.reason})`);
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('token algorithm is not allowed');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return new TokenError('no key matches the token (unknown kid or alg)');
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return new TokenError('several keys match the token; set kid');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('token signature is invalid');
+  if (err instanceof joseErrors.JWKSTimeout) return new TokenError('key set fetch timed out', true);
+  if (err instanceof joseErrors.JWKSInvalid) return new TokenError('key set is invalid', true);
+  // ERR_JOSE_GENERIC is what jose throws for a non-200 JWKS answer.
+  if (err instanceof joseErrors.JOSEError) return new TokenError(err.code === 'ERR_JOSE_GENERIC' ? 'key set is unavailable' : `token is invalid (${err.code})`, err.code === 'ERR_JOSE_GENERIC');
+  if (err instanceof TypeError && /key/i.test(err.message)) return new TokenError('token key does not fit its algorithm');
+  // fetch failures of the remote key set and anything unexpected: not the client's fault.
+  return new TokenError('key set is unavailable', true);
+}
+
+/** A claim by dot path (a.b.c); undefined when absent. */
+export function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+  if (Object.prototype.hasOwnProperty.call(claims, path)) return claims[path];
+  let cur: unknown = claims;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}

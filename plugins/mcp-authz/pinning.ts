@@ -1,0 +1,79 @@
+// Tool pinning against tool shadowing and "rug pulls": a server that changes a tool's
+// description or input schema after review. Each listed tool's definition (name, description,
+// inputSchema) is hashed (sha256 of canonical JSON) and compared with the policy's pins or, in
+// trust_on_first_use mode, with the first definition seen. A mismatch blocks the tool (removed
+// from lists, calls denied) or is only flagged.
+
+import type { JsonObject, JsonValue } from '../../runner/mcp/types.js';
+import { canonicalHash } from './canonical.js';
+
+export type PinMode = 'off' | 'pinned' | 'trust_on_first_use';
+
+export interface PinConf {
+  mode?: PinMode;
+  on_mismatch?: 'block' | 'flag';
+  max_entries?: number;
+}
+
+export function toolDefinitionHash(tool: JsonObject): string {
+  const def: Record<string, JsonValue | undefined> = { name: tool['name'], description: tool['description'], inputSchema: tool['inputSchema'] };
+  return canonicalHash(def);
+}
+
+export type PinCheck =
+  | { status: 'ok' | 'unpinned' | 'first-seen' }
+  | { status: 'mismatch'; expected: string; actual: string; source: 'policy' | 'first-seen' };
+
+/** First-seen hashes and currently blocked tools, keyed by server + tool. Bounded. */
+export class PinStore {
+  private readonly seen = new Map<string, string>();
+  private readonly blocked = new Map<string, string>();
+  constructor(public maxEntries: number) {}
+
+  private static key(server: string, tool: string): string {
+    return `${server}\u0000${tool}`;
+  }
+
+  check(pins: ReadonlyMap<string, ReadonlyMap<string, string>>, mode: PinMode, server: string, tool: string, hash: string): PinCheck {
+    const pinned = pins.get(server)?.get(tool) ?? pins.get('*')?.get(tool);
+    if (pinned !== undefined) return pinned === hash ? { status: 'ok' } : { status: 'mismatch', expected: pinned, actual: hash, source: 'policy' };
+    if (mode !== 'trust_on_first_use') return { status: 'unpinned' };
+    const key = PinStore.key(server, tool);
+    const first = this.seen.get(key);
+    if (first === undefined) {
+      // When full, new tools stay unpinned rather than evicting (and so forgetting) reviewed ones.
+      if (this.seen.size < this.maxEntries) this.seen.set(key, hash);
+      return { status: 'first-seen' };
+    }
+    return first === hash ? { status: 'ok' } : { status: 'mismatch', expected: first, actual: hash, source: 'first-seen' };
+  }
+
+  block(server: string, tool: string, hash: string): void {
+    const key = PinStore.key(server, tool);
+    if (!this.blocked.has(key) && this.blocked.size >= this.maxEntries) {
+      this.blocked.delete(this.blocked.keys().next().value!);
+    }
+    this.blocked.set(key, hash);
+  }
+
+  unblock(server: string, tool: string): void {
+    this.blocked.delete(PinStore.key(server, tool));
+  }
+
+  isBlocked(server: string, tool: string): boolean {
+    return this.blocked.size > 0 && this.blocked.has(PinStore.key(server, tool));
+  }
+
+  /** Forget everything (tests, operator reset after review). */
+  clear(): void {
+    this.seen.clear();
+    this.blocked.clear();
+  }
+}
+
+const shared = new PinStore(10_000);
+/** The process-wide store: every route to the same server shares what was seen. */
+export function sharedPinStore(minEntries: number): PinStore {
+  if (shared.maxEntries < minEntries) shared.maxEntries = minEntries;
+  return shared;
+}
