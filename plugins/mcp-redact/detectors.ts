@@ -20,16 +20,21 @@ export interface Hit {
 }
 
 interface Pattern {
-  /** Group name in the combined regex (unique, [a-z_]). */
+  /** Group name in the pass's combined regex (unique, [a-z_]). */
   group: string;
   detector: DetectorName;
   kind: string;
   source: string;
   /**
-   * Decide on a candidate. Returns the accepted end index (may be shorter than the regex
-   * match, e.g. IBAN trimmed to its country length) or -1 to reject.
+   * Named group holding the secret when the match also holds its context (`Bearer `,
+   * `password=`): only that suffix of the match is replaced. Unique name per pattern.
    */
-  validate?: (match: string, start: number, text: string) => number;
+  valueGroup?: string;
+  /**
+   * Decide on a candidate (the value, at `start`). Returns the accepted end index (may be
+   * shorter than the regex match, e.g. IBAN trimmed to its country length) or -1 to reject.
+   */
+  validate?: (value: string, start: number, text: string) => number;
 }
 
 /** Case-insensitive literal without the `i` flag (other alternatives are case-sensitive). */
@@ -82,6 +87,7 @@ export function cardBrand(digits: string): string | undefined {
 
 function validateCard(match: string, start: number): number {
   const digits = match.replace(/[ -]/g, '');
+  if (digits.length < 13 || digits.length > 19) return -1;
   if (digits !== match) {
     // Separated numbers must look like printed cards: one separator kind, first group of 4,
     // groups of 3-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3). Rejects phone-ish and id-ish runs.
@@ -167,17 +173,6 @@ function validateIban(match: string, start: number, text: string): number {
   return ibanChecksumValid(compact) ? end : -1;
 }
 
-function validateEmail(match: string, start: number): number {
-  const at = match.indexOf('@');
-  const local = match.slice(0, at);
-  if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return -1;
-  const labels = match.slice(at + 1).split('.');
-  const tld = labels[labels.length - 1]!;
-  if (!/^[A-Za-z]{2,24}$/.test(tld)) return -1;
-  for (const label of labels) if (label.startsWith('-') || label.endsWith('-')) return -1;
-  return start + match.length;
-}
-
 function validateE164(match: string, start: number): number {
   let digits = 0;
   for (let i = 0; i < match.length; i++) {
@@ -210,11 +205,21 @@ function validateAssignedSecret(match: string, start: number): number {
 }
 
 // ---------- patterns ----------
+//
+// Every alternative starts by consuming a character (or literal) and only then looks behind
+// for its token boundary: irregexp can then skip quickly to plausible start characters,
+// where a leading lookbehind would be evaluated at every position.
 
 const PRIVATE_KEY_LABEL = '(?:[A-Z0-9]+ ){0,3}PRIVATE KEY';
 const SECRET_KEY_NAMES = ['password', 'passwd', 'pwd', 'secret', 'client_secret', 'api_key', 'apikey', 'api-key', 'access_token', 'auth_token'];
 
+/** `word` case-insensitively, not preceded by a word character. */
+function keyword(word: string): string {
+  return `${ci(word)}(?<![A-Za-z0-9_]${ci(word)})`;
+}
+
 function secretPatterns(): Pattern[] {
+  const assign = `["']?[ \\t]{0,4}[:=][ \\t]{0,4}["']?`;
   return [
     {
       group: 'private_key',
@@ -228,197 +233,257 @@ function secretPatterns(): Pattern[] {
       group: 'jwt',
       detector: 'secret',
       kind: 'jwt',
-      source: '(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{16,}',
+      source: 'eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\\.eyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{16,}',
     },
-    { group: 'aws_key_id', detector: 'secret', kind: 'aws_access_key_id', source: '(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])' },
+    { group: 'aws_key_id', detector: 'secret', kind: 'aws_access_key_id', source: 'A(?:KIA|SIA)(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])' },
     {
       group: 'aws_secret',
       detector: 'secret',
       kind: 'aws_secret_access_key',
-      source: `(?<=(?:${ci('aws_secret_access_key')}|${ci('aws_secret_key')}|${ci('secret_access_key')}|${ci('SecretAccessKey')})["']?[ \\t]{0,4}[:=][ \\t]{0,4}["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])`,
+      valueGroup: 'aws_secret_v',
+      source: `(?:${ci('aws_secret_access_key')}|${ci('aws_secret_key')}|${ci('secret_access_key')}|${ci('SecretAccessKey')})${assign}(?<aws_secret_v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
     },
     {
       group: 'github',
       detector: 'secret',
       kind: 'github_token',
-      source: '(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])',
+      source: 'g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])',
     },
-    { group: 'slack', detector: 'secret', kind: 'slack_token', source: '(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,250}' },
+    { group: 'slack', detector: 'secret', kind: 'slack_token', source: 'xox(?<![A-Za-z0-9-]xox)[abposr]-[A-Za-z0-9-]{10,250}' },
     {
       group: 'slack_webhook',
       detector: 'secret',
       kind: 'slack_webhook',
       source: 'https://hooks\\.slack\\.com/services/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{20,32}',
     },
-    { group: 'stripe', detector: 'secret', kind: 'stripe_key', source: '(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])' },
-    { group: 'google', detector: 'secret', kind: 'google_api_key', source: '(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])' },
+    { group: 'stripe', detector: 'secret', kind: 'stripe_key', source: '[sr]k_(?<![A-Za-z0-9_][sr]k_)(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])' },
+    { group: 'google', detector: 'secret', kind: 'google_api_key', source: 'AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])' },
     {
       group: 'bearer',
       detector: 'secret',
       kind: 'bearer_token',
-      source: `(?<=${ci('bearer')}[ \\t]{1,4})[A-Za-z0-9._~+/-]{16,4096}=*`,
+      valueGroup: 'bearer_v',
+      source: `${keyword('bearer')}[ \\t]{1,4}(?<bearer_v>[A-Za-z0-9._~+/-]{16,4096}=*)`,
       validate: validateBearer,
     },
     {
       group: 'basic',
       detector: 'secret',
       kind: 'basic_auth',
-      source: `(?<=${ci('basic')}[ \\t]{1,4})[A-Za-z0-9+/]{8,4096}={0,2}(?![A-Za-z0-9+/=])`,
+      valueGroup: 'basic_v',
+      source: `${keyword('basic')}[ \\t]{1,4}(?<basic_v>[A-Za-z0-9+/]{8,4096}={0,2})(?![A-Za-z0-9+/=])`,
       validate: validateBasic,
     },
     {
       group: 'assigned',
       detector: 'secret',
       kind: 'assigned_secret',
+      valueGroup: 'assigned_v',
       // key=value / key: value in free text (log lines, config dumps); JSON keys are handled
       // by field rules, but a JSON document embedded in a string is caught here.
-      source: `(?<=(?<![A-Za-z0-9_])(?:${SECRET_KEY_NAMES.map(ci).join('|')})["']?[ \\t]{0,4}[:=][ \\t]{0,4}["']?)[^\\s"'&,;]{8,256}`,
+      source: `(?:${SECRET_KEY_NAMES.map(keyword).join('|')})${assign}(?<assigned_v>[^\\s"'&,;]{8,256})`,
       validate: validateAssignedSecret,
     },
   ];
 }
 
-function taxIdPatterns(kinds: ReadonlySet<TaxIdKind>): Pattern[] {
+function taxIdNumericPatterns(kinds: ReadonlySet<TaxIdKind>): Pattern[] {
   const out: Pattern[] = [];
   if (kinds.has('us_ssn'))
-    out.push({ group: 'us_ssn', detector: 'tax_id', kind: 'us_ssn', source: '(?<![\\d-])\\d{3}[- ]\\d{2}[- ]\\d{4}(?![\\d-])', validate: validateSsn });
+    out.push({ group: 'us_ssn', detector: 'tax_id', kind: 'us_ssn', source: '\\d(?<![\\d-]\\d)\\d{2}[- ]\\d{2}[- ]\\d{4}(?![\\d-])', validate: validateSsn });
   if (kinds.has('us_ein'))
-    out.push({ group: 'us_ein', detector: 'tax_id', kind: 'us_ein', source: '(?<![\\d-])\\d{2}-\\d{7}(?![\\d-])', validate: validateEin });
-  if (kinds.has('uk_nino'))
-    out.push({
-      group: 'uk_nino',
-      detector: 'tax_id',
-      kind: 'uk_nino',
-      source: '(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\\d{2} ?\\d{2} ?\\d{2} ?[A-D](?![A-Za-z0-9])',
-      validate: validateNino,
-    });
+    out.push({ group: 'us_ein', detector: 'tax_id', kind: 'us_ein', source: '\\d(?<![\\d-]\\d)\\d-\\d{7}(?![\\d-])', validate: validateEin });
   if (kinds.has('ca_sin'))
-    out.push({ group: 'ca_sin', detector: 'tax_id', kind: 'ca_sin', source: '(?<![\\d-])\\d{3}[- ]\\d{3}[- ]\\d{3}(?![\\d-])', validate: validateSin });
+    out.push({ group: 'ca_sin', detector: 'tax_id', kind: 'ca_sin', source: '\\d(?<![\\d-]\\d)\\d{2}[- ]\\d{3}[- ]\\d{3}(?![\\d-])', validate: validateSin });
   return out;
 }
 
-function patternsFor(detector: DetectorName, taxIds: ReadonlySet<TaxIdKind>): Pattern[] {
-  switch (detector) {
-    case 'secret':
-      return secretPatterns();
-    case 'tax_id':
-      return taxIdPatterns(taxIds);
-    case 'iban':
-      return [
-        { group: 'iban', detector: 'iban', kind: 'iban', source: '(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?: ?[A-Z0-9]){11,28}', validate: validateIban },
-      ];
-    case 'email':
-      return [
-        {
-          group: 'email',
-          detector: 'email',
-          kind: 'email',
-          source: '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63})+',
-          validate: validateEmail,
-        },
-      ];
-    case 'payment_card':
-      return [
-        {
-          group: 'card',
-          detector: 'payment_card',
-          kind: 'payment_card',
-          // Not inside a longer number, a decimal, or a dashed id.
-          source: '(?<![\\d.+-])\\d(?:[ -]?\\d){12,18}(?!\\d|[.-]\\d)',
-          validate: validateCard,
-        },
-      ];
-    case 'phone':
-      return [
-        {
-          group: 'e164',
-          detector: 'phone',
-          kind: 'e164',
-          source: '(?<![\\w+])\\+[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,4}\\))?(?:[ .-]?\\d){6,13}(?!\\d)',
-          validate: validateE164,
-        },
-        {
-          group: 'nanp',
-          detector: 'phone',
-          kind: 'nanp',
-          source: '(?<![\\w-])(?:\\(\\d{3}\\) ?|\\d{3}[-.])\\d{3}[-.]\\d{4}(?![\\w-])',
-          validate: validateNanp,
-        },
-      ];
+const CARD: Pattern = {
+  group: 'card',
+  detector: 'payment_card',
+  kind: 'payment_card',
+  // 13-19 digits, bare or in printed groups; not inside a longer number, decimal or dashed id.
+  source: '\\d(?<![\\d.+-]\\d)\\d{3}(?:\\d{9,15}|(?:[ -]\\d{3,6}){2,4})(?!\\d|[.-]\\d)',
+  validate: validateCard,
+};
+
+const PHONES: Pattern[] = [
+  {
+    group: 'e164',
+    detector: 'phone',
+    kind: 'e164',
+    source: '\\+(?<![\\w+]\\+)[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,4}\\))?(?:[ .-]?\\d){6,13}(?!\\d)',
+    validate: validateE164,
+  },
+  {
+    group: 'nanp',
+    detector: 'phone',
+    kind: 'nanp',
+    source: '(?:\\((?<![\\w-]\\()\\d{3}\\) ?|\\d(?<![\\w-]\\d)\\d{2}[-.])\\d{3}[-.]\\d{4}(?![\\w-])',
+    validate: validateNanp,
+  },
+];
+
+const IBAN: Pattern = {
+  group: 'iban',
+  detector: 'iban',
+  kind: 'iban',
+  source: '[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\\d{2}(?: ?[A-Z0-9]){11,28}',
+  validate: validateIban,
+};
+
+const NINO: Pattern = {
+  group: 'uk_nino',
+  detector: 'tax_id',
+  kind: 'uk_nino',
+  source: '[A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9][A-Z])[A-CEGHJ-NPR-TW-Z] ?\\d{2} ?\\d{2} ?\\d{2} ?[A-D](?![A-Za-z0-9])',
+  validate: validateNino,
+};
+
+// ---------- email: found from each '@' outwards, no regex ----------
+
+function isLocalChar(c: number): boolean {
+  return isAlnum(c) || c === 46 /* . */ || c === 95 /* _ */ || c === 37 /* % */ || c === 43 /* + */ || c === 45 /* - */;
+}
+function isDomainChar(c: number): boolean {
+  return isAlnum(c) || c === 45 || c === 46;
+}
+
+function scanEmails(text: string, out: Hit[]): void {
+  let at = text.indexOf('@');
+  while (at !== -1) {
+    let start = at;
+    while (start > 0 && at - start < 65 && isLocalChar(text.charCodeAt(start - 1))) start--;
+    let end = at + 1;
+    while (end < text.length && end - at < 256 && isDomainChar(text.charCodeAt(end))) end++;
+    // Sentence punctuation after the address is not part of it.
+    while (end > at + 1 && (text.charCodeAt(end - 1) === 46 || text.charCodeAt(end - 1) === 45)) end--;
+    if (start < at && at - start <= 64 && (start === 0 || !isLocalChar(text.charCodeAt(start - 1))) && emailValid(text.slice(start, at), text.slice(at + 1, end))) {
+      out.push({ detector: 'email', kind: 'email', start, end });
+    }
+    at = text.indexOf('@', Math.max(at + 1, end));
+  }
+}
+
+function emailValid(local: string, domain: string): boolean {
+  if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false;
+  const labels = domain.split('.');
+  if (labels.length < 2) return false;
+  const tld = labels[labels.length - 1]!;
+  if (!/^[A-Za-z]{2,24}$/.test(tld)) return false;
+  for (const label of labels) if (label.length === 0 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false;
+  return true;
+}
+
+// ---------- passes ----------
+
+/** One regex pass: the enabled patterns of a family, combined; skipped unless the gate says go. */
+interface Pass {
+  gate: (text: string) => boolean;
+  patterns: Pattern[];
+  regex: RegExp;
+  /** Sticky copies: when the first alternative at an index is rejected, later ones get a try. */
+  sticky: RegExp[];
+}
+
+function makePass(patterns: Pattern[], gate: (text: string) => boolean): Pass | undefined {
+  if (patterns.length === 0) return undefined;
+  return {
+    gate,
+    patterns,
+    regex: new RegExp(patterns.map((p) => `(?<${p.group}>${p.source})`).join('|'), 'g'),
+    sticky: patterns.map((p) => new RegExp(p.source, 'y')),
+  };
+}
+
+const HAS_DIGIT = /\d/;
+const HAS_UPPER_DIGITS = /[A-Z] ?\d\d/;
+
+function accept(p: Pattern, m: RegExpExecArray, text: string): { start: number; end: number } | undefined {
+  let value = m[0];
+  let start = m.index;
+  if (p.valueGroup !== undefined) {
+    const v = m.groups?.[p.valueGroup];
+    if (v === undefined) return undefined;
+    start = m.index + m[0].length - v.length;
+    value = v;
+  }
+  const end = p.validate ? p.validate(value, start, text) : start + value.length;
+  return end >= 0 ? { start, end } : undefined;
+}
+
+function runPass(pass: Pass, text: string, out: Hit[]): void {
+  if (!pass.gate(text)) return;
+  const { regex, patterns, sticky } = pass;
+  regex.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = regex.exec(text)) !== null) {
+    const at = m.index;
+    let index = 0;
+    if (patterns.length > 1) {
+      const found = m.groups!;
+      while (index < patterns.length && found[patterns[index]!.group] === undefined) index++;
+    }
+    let pattern = patterns[index];
+    let span = pattern ? accept(pattern, m, text) : undefined;
+    for (let i = index + 1; span === undefined && i < patterns.length; i++) {
+      const re = sticky[i]!;
+      re.lastIndex = at;
+      const alt = re.exec(text);
+      if (alt === null) continue;
+      pattern = patterns[i];
+      span = accept(pattern!, alt, text);
+    }
+    if (span === undefined || pattern === undefined) {
+      regex.lastIndex = at + 1;
+      continue;
+    }
+    out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
+    regex.lastIndex = span.end > at ? span.end : at + 1;
   }
 }
 
 /** The compiled scanner of one conf. */
 export interface Detectors {
   readonly enabled: readonly DetectorName[];
-  /** Validated, non-overlapping hits, in order. */
+  /** Validated hits in text order; overlapping findings are merged into one span. */
   scan(text: string): Hit[];
 }
 
-// Order matters where two alternatives can start at the same index: the more specific
-// (secrets, IBAN, email) before the numeric ones.
-const SCAN_ORDER: readonly DetectorName[] = ['secret', 'iban', 'email', 'payment_card', 'tax_id', 'phone'];
-
 export function compileDetectors(enabled: readonly DetectorName[], taxIds: readonly TaxIdKind[] = TAX_ID_KINDS): Detectors {
-  const wanted = new Set(enabled);
-  const taxSet = new Set(taxIds);
-  const patterns: Pattern[] = [];
-  for (const d of SCAN_ORDER) if (wanted.has(d)) patterns.push(...patternsFor(d, taxSet));
-  const enabledList = SCAN_ORDER.filter((d) => wanted.has(d));
-  if (patterns.length === 0) return { enabled: enabledList, scan: () => [] };
-
-  const source = patterns.map((p) => `(?<${p.group}>${p.source})`).join('|');
-  const regex = new RegExp(source, 'g');
-  // Sticky copies: when the first alternative at an index is rejected by its validator, the
-  // later alternatives get their chance at the same index (e.g. an SSN followed by digits
-  // that first looked like a card).
-  const sticky = patterns.map((p) => new RegExp(p.source, 'y'));
-
-  function tryFrom(first: number, at: number, text: string): { pattern: Pattern; end: number } | undefined {
-    for (let i = first; i < patterns.length; i++) {
-      const re = sticky[i]!;
-      re.lastIndex = at;
-      const m = re.exec(text);
-      if (m === null) continue;
-      const pattern = patterns[i]!;
-      const end = pattern.validate ? pattern.validate(m[0], at, text) : at + m[0].length;
-      if (end >= 0) return { pattern, end };
-    }
-    return undefined;
-  }
+  const on = new Set(enabled);
+  const taxSet = new Set(on.has('tax_id') ? taxIds : []);
+  const passes: Pass[] = [];
+  const add = (p: Pass | undefined): void => void (p && passes.push(p));
+  if (on.has('secret')) add(makePass(secretPatterns(), () => true));
+  add(makePass([...(on.has('iban') ? [IBAN] : []), ...(taxSet.has('uk_nino') ? [NINO] : [])], (t) => HAS_UPPER_DIGITS.test(t)));
+  // Cards before tax ids before phones where two can start at the same index.
+  const numeric = [...(on.has('payment_card') ? [CARD] : []), ...taxIdNumericPatterns(taxSet), ...(on.has('phone') ? PHONES : [])];
+  add(makePass(numeric, (t) => HAS_DIGIT.test(t)));
+  const emails = on.has('email');
+  const enabledList = DETECTOR_NAMES.filter((d) => on.has(d));
 
   return {
     enabled: enabledList,
     scan(text: string): Hit[] {
       const hits: Hit[] = [];
-      regex.lastIndex = 0;
-      let m: RegExpExecArray | null;
-      while ((m = regex.exec(text)) !== null) {
-        const at = m.index;
-        const found = m.groups;
-        let index = -1;
-        if (found) {
-          for (let i = 0; i < patterns.length; i++) {
-            if (found[patterns[i]!.group] !== undefined) {
-              index = i;
-              break;
-            }
-          }
+      for (const pass of passes) runPass(pass, text, hits);
+      if (emails) scanEmails(text, hits);
+      if (hits.length < 2) return hits;
+      hits.sort((a, b) => a.start - b.start || b.end - a.end);
+      // Overlaps (an email whose local part looks like a phone, ...) become one span, kept
+      // under the first finding's type: every sensitive character stays covered.
+      const merged: Hit[] = [hits[0]!];
+      for (let i = 1; i < hits.length; i++) {
+        const h = hits[i]!;
+        const last = merged[merged.length - 1]!;
+        if (h.start < last.end) {
+          if (h.end > last.end) last.end = h.end;
+        } else {
+          merged.push(h);
         }
-        const pattern = patterns[index];
-        let accepted: { pattern: Pattern; end: number } | undefined;
-        if (pattern) {
-          const end = pattern.validate ? pattern.validate(m[0], at, text) : at + m[0].length;
-          accepted = end >= 0 ? { pattern, end } : tryFrom(index + 1, at, text);
-        }
-        if (!accepted) {
-          regex.lastIndex = at + 1;
-          continue;
-        }
-        hits.push({ detector: accepted.pattern.detector, kind: accepted.pattern.kind, start: at, end: accepted.end });
-        regex.lastIndex = accepted.end > at ? accepted.end : at + 1;
       }
-      return hits;
+      return merged;
     },
   };
 }
