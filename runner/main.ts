@@ -3,7 +3,8 @@
 // Only variables listed in APISIX's nginx_config.envs reach us, so every setting has a default.
 
 import { Host } from './host/chain.js';
-import { PluginRegistry, loadBuiltinPlugins } from './host/registry.js';
+import { PluginRegistry, loadPlugins } from './host/registry.js';
+import { setSecretsLogger } from './secrets/index.js';
 import { startServer } from './protocol/server.js';
 import { flushLog, log } from './log.js';
 
@@ -16,7 +17,9 @@ async function main(): Promise<void> {
   const expire = Number(process.env['APISIX_CONF_EXPIRE_TIME'] ?? '3600');
 
   const registry = new PluginRegistry();
-  const failures = await loadBuiltinPlugins(registry);
+  setSecretsLogger(log);
+  const extra = (process.env['MCP_RUNNER_PLUGINS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const failures = await loadPlugins(registry, extra);
   for (const f of failures) log.error({ failure: f }, 'plugin failed to load: routes that use it fail closed');
 
   const host = new Host({ registry });

@@ -2,6 +2,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { pathToFileURL } from 'node:url';
 import type { Plugin } from './plugin.js';
 
 /** The shipped plugins, loaded at start-up (a plugin that fails to load is reported, not skipped silently). */
@@ -62,16 +63,21 @@ export function formatConfErrors(pluginName: string, errors: readonly ErrorObjec
     .join('; ');
 }
 
-/** Load the built-in plugins from plugins/<name>/index.js. Failures are returned, not thrown. */
-export async function loadBuiltinPlugins(registry: PluginRegistry): Promise<string[]> {
+/**
+ * Load the built-in plugins from plugins/<name>/index.js, then any extra plugin modules
+ * (absolute paths, e.g. from MCP_RUNNER_PLUGINS) that export `plugin`. Failures are
+ * returned, not thrown: routes that name a missing plugin fail closed.
+ */
+export async function loadPlugins(registry: PluginRegistry, extraModules: readonly string[] = []): Promise<string[]> {
   const failures: string[] = [];
-  for (const name of BUILTIN_PLUGINS) {
+  const specs = [...BUILTIN_PLUGINS.map((n) => ({ label: n, spec: `../../plugins/${n}/index.js` })), ...extraModules.map((m) => ({ label: m, spec: pathToFileURL(m).href }))];
+  for (const { label, spec } of specs) {
     try {
-      const mod = (await import(`../../plugins/${name}/index.js`)) as { plugin?: Plugin<never, unknown> };
+      const mod = (await import(spec)) as { plugin?: Plugin<never, unknown> };
       if (!mod.plugin) throw new Error('module has no `plugin` export');
       registry.register(mod.plugin);
     } catch (err) {
-      failures.push(`${name}: ${(err as Error).message}`);
+      failures.push(`${label}: ${(err as Error).message}`);
     }
   }
   return failures;

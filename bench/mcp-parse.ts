@@ -1,0 +1,62 @@
+// Micro-benchmark of the MCP message layer: parseRequestBody on a typical tools/call body,
+// against plain JSON.parse, and the two strict-reader designs (JSON.parse + key scan, which
+// the gateway uses, versus a full hand-written parser).
+// Run: npx tsc -p tsconfig.json && node dist/bench/mcp-parse.js
+
+import { parseRequestBody } from '../runner/mcp/parse.js';
+import { parseStrictJson } from '../runner/mcp/json.js';
+import { parseResponseBody, serializeResponseBody } from '../runner/mcp/response.js';
+import { parseHandwritten } from './mcp-json-handwritten.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+const typical = encoder.encode(
+  JSON.stringify({
+    jsonrpc: '2.0',
+    id: 42,
+    method: 'tools/call',
+    params: {
+      name: 'search_repositories',
+      arguments: { query: 'apache apisix mcp gateway plugin', owner: 'example-org', page: 1, perPage: 20, sort: 'updated', labels: ['bug', 'help wanted'], includeArchived: false, note: 'line one\nline two "quoted"' },
+      _meta: { progressToken: 'b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d' },
+    },
+  }).padEnd(400, ' '),
+);
+
+function tenKilobytes(): Uint8Array {
+  const rows = Array.from({ length: 60 }, (_, i) => ({ id: i, title: `row ${i} with some text`, tags: ['a', 'b', 'c'], score: i * 1.5, nested: { ok: true, by: 'someone' } }));
+  return encoder.encode(JSON.stringify({ jsonrpc: '2.0', id: 'x', method: 'tools/call', params: { name: 'upsert_rows', arguments: { rows } } }));
+}
+const large = tenKilobytes();
+
+const sse = encoder.encode(
+  Array.from({ length: 5 }, (_, i) => `event: message\nid: ${i}\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progress: i, total: 5 } })}\n\n`).join('') +
+    `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 42, result: { content: [{ type: 'text', text: 'x'.repeat(2000) }] } })}\n\n`,
+);
+
+function measure(name: string, run: () => unknown): number {
+  const deadline = performance.now() + 300;
+  while (performance.now() < deadline) run(); // warm up
+  let ops = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  while (elapsed < 1000) {
+    for (let k = 0; k < 200; k++) run();
+    ops += 200;
+    elapsed = performance.now() - started;
+  }
+  const perSecond = (ops / elapsed) * 1000;
+  console.log(`${name.padEnd(58)} ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} ops/s  ${((1e6 / perSecond)).toFixed(2).padStart(8)} µs/op`);
+  return perSecond;
+}
+
+console.log(`typical tools/call body: ${typical.length} B; large body: ${large.length} B; SSE body: ${sse.length} B`);
+for (const [label, body] of [['400 B', typical], ['10 KB', large]] as const) {
+  measure(`${label}: TextDecoder + JSON.parse (no checks)`, () => JSON.parse(decoder.decode(body)));
+  measure(`${label}: strict reader, JSON.parse + key scan (used)`, () => parseStrictJson(body));
+  measure(`${label}: strict reader, hand-written parser`, () => parseHandwritten(decoder.decode(body)));
+  measure(`${label}: parseRequestBody (strict + classify)`, () => parseRequestBody(body));
+}
+measure('SSE 6 events: parseResponseBody', () => parseResponseBody('text/event-stream', sse));
+measure('SSE 6 events: parse + serialise unchanged', () => serializeResponseBody(parseResponseBody('text/event-stream', sse)!));

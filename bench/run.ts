@@ -1,0 +1,105 @@
+// npm run bench [-- --seconds 2 --rounds 3 --conns 1,16,64 --only name,name --memory N]
+//
+// Drives the real runner over its Unix socket the way APISIX does (one exchange at a time per
+// connection, ExtraInfo answered on the same connection), alternating scenarios in rounds, and
+// prints decisions/s and p50/p99 per scenario and connection count, against the empty chain.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepare, runLoad, type LoadResult } from './protocol-load.js';
+import { startRunner } from './runner-process.js';
+import { scenarios, type Scenario } from './scenarios.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(arg('seconds', '2'));
+  const rounds = Number(arg('rounds', '3'));
+  const conns = arg('conns', '1,16,64').split(',').map(Number);
+  const only = arg('only', '');
+  const memoryCalls = Number(arg('memory', '0'));
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
+  const setup = await scenarios(dir);
+  const chosen = setup.list.filter((s) => !only || only.split(',').includes(s.name));
+  const runner = await startRunner(join(dir, 'runner.sock'), setup.env);
+  try {
+    const tokens = new Map<Scenario, { pre: number; post: number | undefined }>();
+    for (const s of chosen) {
+      const pre = await prepare(runner.socket, s.preConf, `route#${s.name}#ext-plugin-pre-req#1`);
+      const post = s.postConf ? await prepare(runner.socket, s.postConf, `route#${s.name}#ext-plugin-post-resp#1`) : undefined;
+      tokens.set(s, { pre, post });
+    }
+    // Warm-up: JIT, caches, JWT verification cache, Redis connection.
+    for (const s of chosen) await runLoad(runner.socket, 4, 300, s.script(tokens.get(s)!));
+
+    const results = new Map<string, LoadResult[]>();
+    for (let r = 0; r < rounds; r++) {
+      for (const c of conns) {
+        for (const s of chosen) {
+          const cpu0 = runner.cpuSeconds();
+          const res = await runLoad(runner.socket, c, seconds * 1000, s.script(tokens.get(s)!));
+          res.cpuMicros = ((runner.cpuSeconds() - cpu0) * 1e6) / res.calls;
+          const k = `${s.name}|${c}`;
+          results.set(k, [...(results.get(k) ?? []), res]);
+        }
+      }
+    }
+    const rssAfter = runner.rssMiB();
+
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const rows: string[][] = [['scenario', 'phases', 'conns', 'decisions/s', 'p50 µs', 'p99 µs', 'runner CPU µs/call', 'rate vs floor', 'p99 vs floor']];
+    for (const c of conns) {
+      const floor = results.get(`floor|${c}`);
+      for (const s of chosen) {
+        const rs = results.get(`${s.name}|${c}`)!;
+        const rate = median(rs.map((x) => x.rate));
+        const p50 = median(rs.map((x) => x.p50));
+        const p99 = median(rs.map((x) => x.p99));
+        const fl = results.get(`${s.floorOf ?? s.name}|${c}`) ?? floor;
+        const frate = fl ? median(fl.map((x) => x.rate)) : rate;
+        const fp99 = fl ? median(fl.map((x) => x.p99)) : p99;
+        const cpu = median(rs.map((x) => x.cpuMicros ?? 0));
+        rows.push([s.name, s.phases, String(c), rate.toFixed(0), p50.toFixed(0), p99.toFixed(0), cpu.toFixed(1), `${((rate / frate) * 100).toFixed(0)}%`, `${(p99 / fp99).toFixed(2)}×`]);
+      }
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    const line = (r: string[]): string => `| ${r.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
+    console.log(`\nRunner decisions through its Unix socket (node ${process.version}, ${rounds} rounds × ${seconds}s, alternating; median of rounds)`);
+    console.log(line(rows[0]!));
+    console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+    for (const r of rows.slice(1)) console.log(line(r));
+    console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB`);
+    console.log(`reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')}${only ? ` --only ${only}` : ''}`);
+
+    if (memoryCalls > 0) {
+      const s = chosen.find((x) => x.name === 'five-plugins-resp') ?? chosen[chosen.length - 1]!;
+      const samples: string[] = [];
+      let done = 0;
+      const step = Math.max(1, Math.floor(memoryCalls / 10));
+      while (done < memoryCalls) {
+        const t0 = performance.now();
+        let n = 0;
+        while (n < step) {
+          const r = await runLoad(runner.socket, 16, 2_000, s.script(tokens.get(s)!));
+          n += r.calls;
+        }
+        done += n;
+        samples.push(`${done.toLocaleString('en-US')} calls: ${runner.rssMiB().toFixed(1)} MiB (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
+        console.log(samples[samples.length - 1]);
+      }
+      console.log(`memory: runner RSS over ${memoryCalls.toLocaleString('en-US')} calls of ${s.name}; reproduce: npm run bench -- --only ${s.name} --memory ${memoryCalls}`);
+    }
+  } finally {
+    await runner.stop();
+    await setup.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
