@@ -37,8 +37,8 @@ export interface AuthzConf {
 export interface PreparedAuthz {
   readonly shadow: boolean;
   readonly server: string | undefined;
-  /** Key for pin state: the server name, else the route. */
-  readonly pinServer: string;
+  /** Key for pin state when no server name is known: the route. */
+  readonly routePinKey: string;
   readonly filterLists: boolean;
   readonly pinMode: 'off' | 'pinned' | 'trust_on_first_use';
   readonly pinBlock: boolean;
@@ -80,7 +80,7 @@ async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz>
   const prepared: PreparedAuthz = {
     shadow: conf.mode === 'shadow',
     server: conf.server,
-    pinServer: conf.server ?? `route:${env.routeKey}`,
+    routePinKey: `route:${env.routeKey}`,
     filterLists: conf.filter_lists !== false,
     pinMode: pinning.mode ?? 'off',
     pinBlock: (pinning.on_mismatch ?? 'block') === 'block',
@@ -114,6 +114,11 @@ export function currentPolicy(p: PreparedAuthz): CompiledPolicy | string {
     }
   }
   return p.compiled!.policy;
+}
+
+/** The MCP server of this call: the plugin conf's, else the route's. */
+function serverOf(ctx: CallContext, p: PreparedAuthz): string | undefined {
+  return p.server ?? ctx.route.server;
 }
 
 /** The caller a confirmation token is bound to. */
@@ -183,7 +188,9 @@ async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
 
   const body = await ctx.mcp();
   if (!body.ok) return { action: 'stop', status: 400, rpcError: { code: body.code, message: body.message }, ids: [body.id] };
-  const subject = subjectFor(policy, identity, p.server);
+  const server = serverOf(ctx, p);
+  const pinServer = server ?? p.routePinKey;
+  const subject = subjectFor(policy, identity, server);
   const refusals: Refusal[] = [];
   let denied = false;
   const headerToken = ctx.request.header(p.confirmHeader);
@@ -192,7 +199,7 @@ async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
 
   body.messages.forEach((msg, index) => {
     let d = decideMessage(policy, subject, msg);
-    if (d.effect !== 'deny' && d.kind === 'tool' && p.pinMode !== 'off' && p.pins.isBlocked(p.pinServer, d.target)) {
+    if (d.effect !== 'deny' && d.kind === 'tool' && p.pinMode !== 'off' && p.pins.isBlocked(pinServer, d.target)) {
       d = { ...d, effect: 'deny', rule: `pinning/${d.target}`, reason: `tool '${d.target}' changed since it was pinned` };
     }
     const meta = confirmationFromMeta(msg);
@@ -204,7 +211,7 @@ async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
       const token = meta.token ?? (headerTokenUsed ? undefined : headerToken);
       if (token !== undefined) {
         if (token === headerToken) headerTokenUsed = true;
-        const binding = { caller: callerKey(identity), server: p.server ?? '', tool: d.target, args: msg.arguments ?? {} };
+        const binding = { caller: callerKey(identity), server: server ?? '', tool: d.target, args: msg.arguments ?? {} };
         const v = p.confirm.verify(token, binding);
         if (v.ok) {
           ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'confirmed by the user', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true } });
@@ -229,7 +236,7 @@ async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
         ctx.record({ plugin: PLUGIN_NAME, action: r.decision.effect === 'deny' ? 'shadow-deny' : 'shadow-confirm', rule: r.decision.rule, reason: r.decision.reason, messageIndex: r.index, detail: detailOf(r.decision) });
       }
     } else {
-      return refuse(ctx, p, identity, body.batch, body.messages, refusals, denied);
+      return refuse(ctx, p, identity, server ?? '', body.batch, body.messages, refusals, denied);
     }
   }
 
@@ -248,11 +255,11 @@ function detailOf(d: Decision): Record<string, JsonValue> {
 }
 
 /** One refusal for the whole body: any deny refuses the batch; confirmations get tokens. */
-function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): StopOutcome {
+function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): StopOutcome {
   for (const r of refusals) {
     if (!denied && r.decision.effect === 'confirm') {
       const msg = messages[r.index]!;
-      r.token = p.confirm.issue({ caller: callerKey(identity), server: p.server ?? '', tool: r.decision.target, args: msg.arguments ?? {} });
+      r.token = p.confirm.issue({ caller: callerKey(identity), server, tool: r.decision.target, args: msg.arguments ?? {} });
     }
     ctx.record({
       plugin: PLUGIN_NAME,
@@ -305,25 +312,26 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
   const body = await ctx.mcpResponse();
   if (!body) return;
   const { policy, subject } = carried;
+  const pinServer = subject.server ?? p.routePinKey;
   let shadowHidden = 0;
   const stats = filterListResponse(body, carried.lists, (listKind, kind, name, item) => {
     if (listKind === 'tools' && p.pinMode !== 'off') {
       const hash = toolDefinitionHash(item);
-      const check = p.pins.check(policy.pins, p.pinMode, p.pinServer, name, hash);
+      const check = p.pins.check(policy.pins, p.pinMode, pinServer, name, hash);
       if (check.status === 'mismatch') {
         ctx.record({
           plugin: PLUGIN_NAME,
           action: 'pin-mismatch',
           rule: `pinning/${name}`,
           reason: `definition of tool '${name}' differs from the ${check.source === 'policy' ? 'pinned' : 'first seen'} one`,
-          detail: { tool: name, server: p.pinServer, expected: check.expected, actual: check.actual, blocked: p.pinBlock && !p.shadow },
+          detail: { tool: name, server: pinServer, expected: check.expected, actual: check.actual, blocked: p.pinBlock && !p.shadow },
         });
         if (p.pinBlock && !p.shadow) {
-          p.pins.block(p.pinServer, name, hash);
+          p.pins.block(pinServer, name, hash);
           return false;
         }
       } else if (check.status === 'ok') {
-        p.pins.unblock(p.pinServer, name);
+        p.pins.unblock(pinServer, name);
       }
     }
     if (!p.filterLists || isVisible(policy, subject, kind, name)) return true;
