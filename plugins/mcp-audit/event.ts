@@ -84,7 +84,7 @@ export interface CallFacts {
 
 const MEANINGFUL = new Set(['tools/call', 'resources/read', 'prompts/get']);
 const LIST_KINDS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
-const DECISION_ACTIONS = new Set(['allow', 'deny', 'confirm', 'shadow', 'shadow-deny', 'shadow-allow']);
+const DECISION_ACTIONS = new Set(['allow', 'deny', 'confirm', 'shadow', 'shadow-deny', 'shadow-allow', 'shadow-confirm']);
 
 /** A W3C-shaped trace id for calls that came without a valid traceparent. */
 export function generateCorrelationId(): string {
@@ -238,6 +238,8 @@ export function buildEvents(
   decisions: readonly DecisionRecord[],
   provisional: AuditResult,
   opts: EventOptions,
+  /** Emit one message-less event even for a successful call whose body is unknown. */
+  whenBodyUnknown = false,
 ): AuditEvent[] {
   const failed = provisional !== 'forwarded' && provisional !== 'ok';
   const base = (): AuditEvent => {
@@ -248,7 +250,7 @@ export function buildEvents(
       correlation_id: facts.correlationId,
       call_id: facts.callId,
       route: facts.routeKey,
-      kind: 'invalid',
+      kind: body === undefined ? 'unknown' : 'invalid',
       decisions: [],
       result: provisional,
       latency_ms: 0,
@@ -262,7 +264,7 @@ export function buildEvents(
   };
   const events: AuditEvent[] = [];
   if (body === undefined || !body.ok) {
-    if (failed) {
+    if (failed || (whenBodyUnknown && body === undefined)) {
       const ev = base();
       applyDecisions(ev, decisions);
       events.push(ev);

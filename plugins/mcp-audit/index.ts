@@ -72,9 +72,6 @@ interface RequestState {
   span: Span | undefined;
 }
 
-/** Calls whose chain asked needsResponsePhase: the host only asks on routes without post-resp. */
-const fastRouteCalls = new WeakSet<CallContext>();
-
 /** Calls waiting for their response phase, oldest first (Map keeps insertion order). */
 const pending = new Map<Pending, true>();
 const MAX_PENDING = 100_000;
@@ -153,7 +150,7 @@ function endSpan(span: Span | undefined, events: readonly AuditEvent[], result: 
   span.end();
 }
 
-function startSpan(ctx: CallContext, p: PreparedAudit, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
+function startSpan(p: PreparedAudit, server: string | undefined, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
   const first = body?.ok ? body.messages.find((m) => m.type !== 'response') : undefined;
   const method = first?.method;
   const target = first?.toolName ?? first?.promptName ?? first?.resourceUri;
@@ -162,7 +159,7 @@ function startSpan(ctx: CallContext, p: PreparedAudit, body: McpRequestBody | un
   if (first?.toolName !== undefined) attrs['mcp.tool.name'] = first.toolName;
   if (first?.promptName !== undefined) attrs['mcp.prompt.name'] = first.promptName;
   if (first?.resourceUri !== undefined) attrs['mcp.resource.uri'] = first.resourceUri;
-  if (p.server !== undefined) attrs['mcp.server'] = p.server;
+  if (server !== undefined) attrs['mcp.server'] = server;
   if (body?.ok && body.batch) attrs['mcp.batch.size'] = body.messages.length;
   attrs['mcp.route'] = p.routeKey;
   const name = method === undefined ? 'mcp' : target === undefined ? method : `${method} ${target}`;
@@ -170,42 +167,18 @@ function startSpan(ctx: CallContext, p: PreparedAudit, body: McpRequestBody | un
 }
 
 async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
-  let body: McpRequestBody | undefined;
-  try {
-    body = await ctx.mcp();
-  } catch {
-    body = undefined; // the host answers bad bodies; audit records what it can
-  }
   const remote = parseTraceparent(ctx.request.header('traceparent'), ctx.request.header('tracestate'));
   const startedEpochMs = performance.timeOrigin + ctx.startedAt;
-  let span: Span | undefined;
-  let traceId: string | undefined;
-  let spanId: string | undefined;
-  if (p.tracing) {
-    span = startSpan(ctx, p, body, remote, startedEpochMs);
-    if (span.isRecording()) {
-      const sc = span.spanContext();
-      traceId = sc.traceId;
-      spanId = sc.spanId;
-      if (p.propagate) {
-        ctx.requestMutations.setHeader('traceparent', formatTraceparent(sc));
-        const ts = sc.traceState?.serialize();
-        if (ts !== undefined && ts !== '') ctx.requestMutations.setHeader('tracestate', ts);
-      }
-    }
-  }
   const facts: CallFacts = {
     routeKey: p.routeKey,
-    server: p.server,
+    server: p.server ?? ctx.route.server,
     callId: ctx.callId,
-    correlationId: remote?.traceId ?? traceId ?? (ctx.callId !== '' ? ctx.callId : generateCorrelationId()),
-    traceId,
-    spanId,
+    correlationId: remote?.traceId ?? ctx.callId,
     startedEpochMs,
   };
-  const state: RequestState = { facts, body, span };
+  const state: RequestState = { facts, body: undefined, span: undefined };
+  // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
-
   if (p.failClosed && !p.sink.canAccept()) {
     ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'audit-sink-unavailable', reason: 'audit events cannot be written' });
     return {
@@ -215,6 +188,23 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
       rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: 'Audit log unavailable; call refused (fail_closed)' },
     };
   }
+  // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
+  state.body = await ctx.mcp();
+  if (p.tracing) {
+    const span = startSpan(p, facts.server, state.body, remote, startedEpochMs);
+    state.span = span;
+    if (span.isRecording()) {
+      const sc = span.spanContext();
+      facts.traceId = sc.traceId;
+      facts.spanId = sc.spanId;
+      if (remote === undefined) facts.correlationId = sc.traceId;
+      if (p.propagate) {
+        ctx.requestMutations.setHeader('traceparent', formatTraceparent(sc));
+        const ts = sc.traceState?.serialize();
+        if (ts !== undefined && ts !== '') ctx.requestMutations.setHeader('tracestate', ts);
+      }
+    }
+  }
   return undefined;
 }
 
@@ -223,7 +213,7 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
   const events = buildEvents(state.facts, state.body, ctx.identity, ctx.decisions, provisional, p.events);
   const forwarded = provisional === 'forwarded';
   const responseFollows =
-    forwarded && (p.responsePhase === 'expected' || (p.responsePhase === 'auto' && !fastRouteCalls.has(ctx)));
+    forwarded && (p.responsePhase === 'expected' || (p.responsePhase === 'auto' && ctx.route.postResp));
   if (!responseFollows) {
     finish(events, provisional, r, performance.now() - ctx.startedAt, 'request', ctx.identity, []);
     endSpan(state.span, events, provisional, r);
@@ -250,7 +240,7 @@ function isPending(v: unknown): v is Pending {
   return typeof v === 'object' && v !== null && 'settled' in v && 'events' in v;
 }
 
-async function onResponse(ctx: CallContext, p: PreparedAudit): Promise<undefined> {
+function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
   const carried = ctx.carry.get(PLUGIN_NAME);
   if (isPending(carried)) {
     ctx.onDone((r) => {
@@ -268,24 +258,18 @@ async function onResponse(ctx: CallContext, p: PreparedAudit): Promise<undefined
     });
     return undefined;
   }
-  // No request-phase facts (audit not in the request chain, or the host lost the carry):
-  // report the response on its own with what this phase knows.
-  let body: McpRequestBody | undefined;
-  try {
-    body = await ctx.mcp();
-  } catch {
-    body = undefined;
-  }
+  // No request-phase facts (audit not in the request chain, or the carry expired): report
+  // the answer on its own. The request body is not read here: that could fail the answer.
   const facts: CallFacts = {
     routeKey: p.routeKey,
-    server: p.server,
+    server: p.server ?? ctx.route.server,
     callId: ctx.callId,
-    correlationId: parseTraceparent(ctx.request.header('traceparent'))?.traceId ?? (ctx.callId !== '' ? ctx.callId : generateCorrelationId()),
+    correlationId: ctx.callId,
     startedEpochMs: performance.timeOrigin + ctx.startedAt,
   };
   ctx.onDone((r) => {
     const result = responseResult(r);
-    const events = buildEvents(facts, body, ctx.identity, ctx.decisions, result, p.events);
+    const events = buildEvents(facts, undefined, ctx.identity, ctx.decisions, result, p.events, true);
     finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
     emit(p, events);
   });
@@ -342,10 +326,6 @@ export const plugin: Plugin<AuditConf, PreparedAudit> = {
   prepare,
   onRequest,
   onResponse,
-  needsResponsePhase(ctx: CallContext): boolean {
-    fastRouteCalls.add(ctx);
-    return false; // audit never needs the response phase; it reports "forwarded" without it
-  },
   shutdown,
 };
 
