@@ -422,8 +422,8 @@ export class PolicySource {
 
   private async loadOnce(): Promise<void> {
     try {
-      const st = await stat(this.path);
-      this.lastStat = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      const st = await stat(this.path).catch(() => undefined);
+      this.lastStat = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
       const { doc, label } = await loadPolicyFile(this.path);
       // Compile once here too so a schema-valid file with a broken arguments schema is rejected
       // before it replaces the last good one.
