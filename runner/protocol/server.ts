@@ -208,8 +208,10 @@ class ServerCore<C> {
   };
   readonly connections = new Set<Connection<C>>();
   readonly busy = new Set<Connection<C>>();
+  /** Every accepted socket until it is fully closed (connections leave `connections` earlier). */
+  private readonly sockets = new Set<net.Socket>();
   closing = false;
-  private drained: (() => void) | undefined;
+  private allClosed: (() => void) | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
@@ -227,6 +229,11 @@ class ServerCore<C> {
     }
     this.counters.connectionsAccepted++;
     this.counters.connectionsOpen++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.closing && this.sockets.size === 0) this.allClosed?.();
+    });
     this.connections.add(new Connection(this, socket));
   };
 
@@ -254,7 +261,6 @@ class ServerCore<C> {
 
   callEnded(conn: Connection<C>): void {
     this.busy.delete(conn);
-    if (this.closing && this.busy.size === 0) this.drained?.();
   }
 
   connectionClosed(conn: Connection<C>): void {
@@ -269,18 +275,20 @@ class ServerCore<C> {
     const stopped = new Promise<void>((resolve) => netServer.close(() => resolve()));
     for (const conn of this.connections) {
       if (conn.state === IDLE) conn.destroy();
-      else conn.closeWhenIdle = true;
+      else conn.closeWhenIdle = true; // answers, then ends the connection
     }
-    if (this.busy.size > 0) {
+    // Busy connections finish their call, flush the answer and close; bounded by drainMs.
+    if (this.sockets.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, drainMs);
-        this.drained = () => {
+        this.allClosed = () => {
           clearTimeout(timer);
           resolve();
         };
       });
     }
     for (const conn of this.connections) conn.destroy();
+    for (const socket of this.sockets) socket.destroy();
     await stopped;
     if (this.watchdog) clearInterval(this.watchdog);
     await unlinkIfOurs(path, inode);
