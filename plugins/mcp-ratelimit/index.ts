@@ -196,7 +196,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     const rateList = [...rates];
     const concList = [...concs];
     const budgetList = [...budgets];
-    const leaseId = newLeaseId();
+    const leaseId = concs.size > 0 ? newLeaseId() : '-';
     let result;
     try {
       result = await p.store.check({
@@ -281,7 +281,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     c.released = true;
     if (c.slots.length === 0) return;
     // On failure the leases expire on their own.
-    c.store.release(c.leaseId, c.slots).catch((err: unknown) => storeFailed('fail_open', err));
+    c.store.release(c.leaseId, c.slots).catch((err: unknown) => storeFailed('release', err));
   }
 
   function cancelTickets(tickets: readonly HeldTicket[]): void {
