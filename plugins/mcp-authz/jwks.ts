@@ -91,6 +91,24 @@ function toPublicJwk(k: JWK, field: string): JWK {
   return pub;
 }
 
+/**
+ * Static keys: selected by kid like a JWKS; a configured key without kid (a bare PEM) also
+ * serves tokens whose kid matches no key, since the operator trusted it explicitly.
+ */
+function staticKeySet(keys: JWK[]): JWTVerifyGetKey {
+  const byKid = createLocalJWKSet({ keys });
+  const kidless = keys.filter((k) => k.kid === undefined);
+  const fallback = kidless.length > 0 ? createLocalJWKSet({ keys: kidless }) : undefined;
+  return async (header, token) => {
+    try {
+      return await byKid(header, token);
+    } catch (err) {
+      if (!fallback || header.kid === undefined || !(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      return fallback({ ...header, kid: undefined }, token);
+    }
+  };
+}
+
 export class JwtVerifier {
   private constructor(
     private readonly key: JWTVerifyGetKey | Uint8Array,
@@ -129,7 +147,7 @@ export class JwtVerifier {
       const f = `${field}/keys/${i}`;
       keys.push(...parseStaticKey(await resolveRef(ref, f), f));
     }
-    return new JwtVerifier(createLocalJWKSet({ keys }), conf, algorithms);
+    return new JwtVerifier(staticKeySet(keys), conf, algorithms);
   }
 
   /** Verify signature, alg, iss, aud, exp/nbf (with skew) and required claims. */
