@@ -183,9 +183,16 @@ function validateE164(match: string, start: number): number {
 }
 
 function validateNanp(match: string, start: number): number {
-  const digits = match.replace(/\D/g, '');
+  let digits = match.replace(/\D/g, '');
+  let rest = match;
+  if (digits.length === 11) {
+    // Trunk form: only "1" may precede the area code.
+    if (digits[0] !== '1') return -1;
+    digits = digits.slice(1);
+    rest = match.slice(2);
+  }
   if (digits[0] === '0' || digits[0] === '1' || digits[3] === '0' || digits[3] === '1') return -1;
-  if (match[0] !== '(' && match[3] !== match[7]) return -1;
+  if (rest[0] !== '(' && rest[3] !== rest[7]) return -1;
   return start + match.length;
 }
 
@@ -319,7 +326,16 @@ const PHONES: Pattern[] = [
     group: 'nanp',
     detector: 'phone',
     kind: 'nanp',
-    source: '(?:\\((?<![\\w-]\\()\\d{3}\\) ?|\\d(?<![\\w-]\\d)\\d{2}[-.])\\d{3}[-.]\\d{4}(?![\\w-])',
+    // 415-555-0132, 415.555.0132, 1-800-555-0199 (trunk prefix); each form is its own
+    // alternative starting with a consumed character, which keeps the scan fast.
+    source: '\\d(?<![\\w-]\\d)(?:[-. ]\\d{3}[-.]|\\d{2}[-.])\\d{3}[-.]\\d{4}(?![\\w-])',
+    validate: validateNanp,
+  },
+  {
+    group: 'nanp_paren',
+    detector: 'phone',
+    kind: 'nanp',
+    source: '\\((?<![\\w-]\\()\\d{3}\\) ?\\d{3}[-.]\\d{4}(?![\\w-])',
     validate: validateNanp,
   },
 ];
