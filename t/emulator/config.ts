@@ -3,7 +3,7 @@
 // Each route carries a conf version (APISIX's modifiedIndex) that goes into PrepareConf keys.
 
 import { readFile } from 'node:fs/promises';
-import yaml from 'js-yaml';
+import { load as loadYaml } from 'js-yaml';
 
 export type ExtPluginName = 'ext-plugin-pre-req' | 'ext-plugin-post-req' | 'ext-plugin-post-resp';
 export const EXT_PLUGIN_NAMES: readonly ExtPluginName[] = ['ext-plugin-pre-req', 'ext-plugin-post-req', 'ext-plugin-post-resp'];
@@ -92,7 +92,7 @@ export interface LoadedRoute {
 /** Reads a standalone apisix.yaml (or JSON) file; the trailing `#END` marker is just a comment. */
 export async function loadApisixYaml(path: string): Promise<ApisixYaml> {
   const text = await readFile(path, 'utf8');
-  const doc: unknown = yaml.load(text);
+  const doc: unknown = loadYaml(text);
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${path}: expected a mapping with routes:`);
   return doc as ApisixYaml;
