@@ -429,8 +429,8 @@ function decoding<T>(what: string, body: Uint8Array, read: (buf: Buffer, root: n
     const buf = view(body);
     return read(buf, rootTable(buf));
   } catch (err) {
-    if (err instanceof DecodeError) throw new DecodeError(`${what}: ${err.message}`);
-    throw new DecodeError(`${what}: ${(err as Error).message}`);
+    // Out-of-range Buffer reads (RangeError) and our own checks both mean a malformed body.
+    throw new DecodeError(`${what}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

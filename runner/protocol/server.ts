@@ -40,6 +40,8 @@ export const SOCKET_MODE = 0o766;
 const MAX_QUEUED_QUESTIONS = 64;
 /** sun_path holds 108 bytes on Linux (104 on BSDs), including the NUL. */
 const MAX_SOCKET_PATH = 103;
+/** Distinguishes private bind names of several servers in one process. */
+let bindSeq = 0;
 
 /** pino-compatible subset; nothing is logged per call above debug. */
 export interface ProtocolLogger {
@@ -152,20 +154,27 @@ export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServ
     opts.store ?? new ConfStore<C>({ confExpireSeconds: opts.confExpireSeconds, maxEntries: opts.maxConfEntries });
   const core = new ServerCore<C>(opts.host, store, callTimeoutMs, callGraceMs, opts.logger ?? silentLogger);
 
-  await removeStaleSocket(path);
   const netServer = net.createServer(core.accept);
-  // Node unlinks the path it listened on when the server closes, whoever owns that path by
-  // then; a successor runner may already have bound it (reload race, spec §2.4). So bind a
-  // private name and rename it into place: Node's unlink then hits the private name, and we
-  // remove `path` ourselves only if its inode is still ours.
-  const privatePath = `${path}.${process.pid.toString(36)}~`;
-  const bindPath = Buffer.byteLength(privatePath) <= MAX_SOCKET_PATH ? privatePath : path;
-  await removeStaleSocket(bindPath);
-  await listen(netServer, bindPath);
-  // Workers may run as another user (nobody) than the runner: they need write access (spec §2.4).
-  await fsp.chmod(bindPath, SOCKET_MODE);
-  if (bindPath !== path) await fsp.rename(bindPath, path);
-  const inode = (await fsp.stat(path, { bigint: true })).ino;
+  let inode: bigint;
+  try {
+    await removeStaleSocket(path);
+    // Node unlinks the path it listened on when the server closes, whoever owns that path by
+    // then; a successor runner may already have bound it (reload race, spec §2.4). So bind a
+    // private name and rename it into place: Node's unlink then hits the private name, and we
+    // remove `path` ourselves only if its inode is still ours.
+    const privatePath = `${path}.${process.pid.toString(36)}.${(bindSeq++).toString(36)}~`;
+    const bindPath = Buffer.byteLength(privatePath) <= MAX_SOCKET_PATH ? privatePath : path;
+    await removeStaleSocket(bindPath);
+    await listen(netServer, bindPath);
+    // Workers may run as another user (nobody) than the runner: they need write access (spec §2.4).
+    await fsp.chmod(bindPath, SOCKET_MODE);
+    if (bindPath !== path) await fsp.rename(bindPath, path);
+    inode = (await fsp.stat(path, { bigint: true })).ino;
+  } catch (err) {
+    netServer.close();
+    if (opts.store === undefined) store.close();
+    throw new Error(`cannot listen on unix:${path}: ${(err as Error).message}`, { cause: err });
+  }
   core.start();
 
   let closing: Promise<void> | undefined;

@@ -340,6 +340,10 @@ test('socket: stale file replaced, mode 0766, non-socket refused, cleanup only o
   unlinkSync(path);
   await assert.rejects(startServer<TestChain>({ address: path, host: new TestHost() }), /unix:/);
   await assert.rejects(
+    startServer<TestChain>({ address: 'unix:/nonexistent-dir/runner.sock', host: new TestHost() }),
+    /cannot listen on unix:\/nonexistent-dir\/runner\.sock/,
+  );
+  await assert.rejects(
     startServer<TestChain>({ address: `unix:${path}`, host: new TestHost(), callTimeoutMs: 58_000 }),
     /60000/,
   );
