@@ -77,7 +77,12 @@ const pending = new Map<Pending, true>();
 const MAX_PENDING = 100_000;
 let sweeper: NodeJS.Timeout | undefined;
 
-const SHUTDOWN_BUDGET_MS = 600;
+/**
+ * Budget of shutdown(): the protocol server bounds host.shutdown() (150 ms by default)
+ * inside APISIX's 1 s SIGTERM window. File writes finish in a few ms; an HTTP sink that
+ * cannot deliver in time writes the rest to its fallback_path.
+ */
+const SHUTDOWN_BUDGET_MS = Number(process.env['MCP_AUDIT_SHUTDOWN_MS'] ?? '') || 130;
 
 function sweepExpired(): void {
   const now = performance.now();

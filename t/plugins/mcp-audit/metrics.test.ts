@@ -104,3 +104,17 @@ test('calls through the host show up on MCP_RUNNER_METRICS_PORT: calls, latency,
   assert.ok(line('mcp_gateway_policy_decisions_total{server="crm-tools",tool="crm.lookup",tenant="acme",decision="allow"') >= 3);
   assert.equal(line('mcp_audit_events_total{sink="file"}'), 4);
 });
+
+test('runner counters are exposed at scrape time with Prometheus names', async () => {
+  const { exposeRunnerCounters, exposeGauge } = await import('../../../runner/observability/runner-metrics.js');
+  const r = new MetricsRegistry();
+  const counters = { connectionsOpen: 2, httpReqCalls: 10, tokenNotFound: 0 };
+  exposeRunnerCounters(counters, r);
+  exposeGauge('mcp_runner_carried_calls', 'calls waiting for post-resp', () => 4, r);
+  counters.httpReqCalls = 11; // read when scraped, not when registered
+  const text = r.render();
+  assert.ok(text.includes('# TYPE mcp_runner_connections_open gauge\nmcp_runner_connections_open 2\n'));
+  assert.ok(text.includes('# TYPE mcp_runner_http_req_calls_total counter\nmcp_runner_http_req_calls_total 11\n'));
+  assert.ok(text.includes('mcp_runner_token_not_found_total 0\n'));
+  assert.ok(text.includes('mcp_runner_carried_calls 4\n'));
+});
