@@ -70,11 +70,8 @@ function parseWellFormedText(text: string, maxDepth: number): StrictJsonResult {
   return problem === undefined ? { ok: true, value } : { ok: false, message: problem };
 }
 
-// Scanner state reused across calls: one key list per depth, a Set once an object grows.
+/** Objects with more keys than this get a Set for the duplicate check instead of a linear search. */
 const SMALL_OBJECT_KEYS = 12;
-const keysAtDepth: string[][] = [];
-const keySetAtDepth: Array<Set<string> | undefined> = [];
-const objectAtDepth: boolean[] = [];
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -93,7 +90,14 @@ function scanForAmbiguity(text: string, maxDepth: number): string | undefined {
   const length = text.length;
   let depth = 0;
   let keyNext = false;
-  let nextBackslash = text.indexOf('\\');
+  // Keys of the open objects, innermost last: the current object's keys are
+  // keys[keysStart[depth] .. keys.length). keysStart is -1 for an array.
+  const keys: string[] = [];
+  const keysStart: number[] = [-1];
+  let keySets: Array<Set<string> | undefined> | undefined;
+  // Positions of the next backslash and quote at or after the scan point; "none left" is
+  // `length`, not -1 (a -1 sentinel made V8 run this loop in quadratic time).
+  let nextBackslash = indexOrEnd(text, '\\', 0);
   let close = -1;
   let i = 0;
   while (i < length) {
@@ -106,8 +110,8 @@ function scanForAmbiguity(text: string, maxDepth: number): string | undefined {
       let hasEscape = false;
       for (;;) {
         if (close < j) close = text.indexOf('"', j);
-        if (nextBackslash !== -1 && nextBackslash < j) nextBackslash = text.indexOf('\\', j);
-        if (nextBackslash === -1 || nextBackslash > close) {
+        if (nextBackslash < j) nextBackslash = indexOrEnd(text, '\\', j);
+        if (nextBackslash > close) {
           i = close + 1;
           break;
         }
@@ -138,50 +142,45 @@ function scanForAmbiguity(text: string, maxDepth: number): string | undefined {
       if (keyNext) {
         keyNext = false;
         const key = hasEscape ? (JSON.parse(text.slice(start, i)) as string) : text.slice(start + 1, i - 1);
-        const problem = addKey(key, depth, start);
-        if (problem !== undefined) return problem;
+        const from = keysStart[depth]!;
+        const set = keySets?.[depth];
+        if (set !== undefined) {
+          if (set.has(key)) return duplicate(key, start);
+          set.add(key);
+        } else {
+          for (let k = from; k < keys.length; k++) if (keys[k] === key) return duplicate(key, start);
+          if (keys.length - from >= SMALL_OBJECT_KEYS) (keySets ??= [])[depth] = new Set(keys.slice(from)).add(key);
+        }
+        keys.push(key);
       }
       continue;
     }
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       depth += 1;
       if (depth > maxDepth) return `nesting deeper than ${maxDepth} at position ${i}`;
-      const isObject = c === OPEN_BRACE;
-      objectAtDepth[depth] = isObject;
-      if (isObject) {
-        const keys = keysAtDepth[depth];
-        if (keys === undefined) keysAtDepth[depth] = [];
-        else keys.length = 0;
-        keySetAtDepth[depth] = undefined;
-      }
-      keyNext = isObject;
+      keyNext = c === OPEN_BRACE;
+      keysStart[depth] = keyNext ? keys.length : -1;
+      if (keySets !== undefined) keySets[depth] = undefined;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      const from = keysStart[depth]!;
+      if (from >= 0) keys.length = from;
       depth -= 1;
       keyNext = false;
     } else if (c === COMMA) {
-      keyNext = objectAtDepth[depth] === true;
+      keyNext = keysStart[depth]! >= 0;
     }
     i += 1;
   }
   return undefined;
 }
 
-function hex4(text: string, at: number): number {
-  return parseInt(text.slice(at, at + 4), 16);
+function indexOrEnd(text: string, search: string, from: number): number {
+  const at = text.indexOf(search, from);
+  return at === -1 ? text.length : at;
 }
 
-function addKey(key: string, depth: number, position: number): string | undefined {
-  const keys = keysAtDepth[depth]!;
-  const set = keySetAtDepth[depth];
-  if (set !== undefined) {
-    if (set.has(key)) return duplicate(key, position);
-    set.add(key);
-    return undefined;
-  }
-  for (let k = 0; k < keys.length; k++) if (keys[k] === key) return duplicate(key, position);
-  keys.push(key);
-  if (keys.length > SMALL_OBJECT_KEYS) keySetAtDepth[depth] = new Set(keys);
-  return undefined;
+function hex4(text: string, at: number): number {
+  return parseInt(text.slice(at, at + 4), 16);
 }
 
 function duplicate(key: string, position: number): string {
