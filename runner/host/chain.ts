@@ -273,29 +273,46 @@ export class Host implements CallHost<CompiledChain> {
     // A fast route (no post-resp) must not carry a call whose answer policy has to read:
     // a crafted body could otherwise skip list filtering or result redaction.
     if (!chain.route.postResp && chain.checksResponsePhase) {
-      for (const entry of chain.entries) {
-        const check = entry.plugin.needsResponsePhase;
-        if (!check) continue;
-        let needs: boolean | Promise<boolean> = check.call(entry.plugin, ctx, entry.prepared);
-        if (isPromise(needs)) needs = await needs;
-        if (needs) {
-          ctx.record({ plugin: entry.name, action: 'deny', rule: 'needs-response-phase', reason: 'call needs response processing; route has no post-resp' });
-          return {
-            by: entry.name,
-            outcome: {
-              action: 'stop',
-              status: 403,
-              rpcError: {
-                code: JsonRpcErrorCode.Forbidden,
-                message: 'this call needs response processing and is not allowed on this route',
-                data: { rule: 'needs-response-phase', plugin: entry.name },
-              },
+      const needer = await this.responsePhaseNeededBy(chain, ctx);
+      if (needer) {
+        ctx.record({ plugin: needer, action: 'deny', rule: 'needs-response-phase', reason: 'call needs response processing; route has no post-resp' });
+        return {
+          by: needer,
+          outcome: {
+            action: 'stop',
+            status: 403,
+            rpcError: {
+              code: JsonRpcErrorCode.Forbidden,
+              message: 'this call needs response processing and is not allowed on this route',
+              data: { rule: 'needs-response-phase', plugin: needer },
             },
-          };
-        }
+          },
+        };
       }
     }
     return undefined;
+  }
+
+  /** The first plugin that needs the response phase for this call, if any. */
+  private async responsePhaseNeededBy(chain: CompiledChain, ctx: CallContextImpl): Promise<string | undefined> {
+    for (const entry of chain.entries) {
+      const check = entry.plugin.needsResponsePhase;
+      if (!check) continue;
+      let needs: boolean | Promise<boolean> = check.call(entry.plugin, ctx, await ready(entry));
+      if (isPromise(needs)) needs = await needs;
+      if (needs) return entry.name;
+    }
+    return undefined;
+  }
+
+  /**
+   * Would this call need the response phase? The same check the fast route applies at run
+   * time, for tools (the route layout command) that decide which calls may take a fast route.
+   */
+  async needsResponsePhase(chain: CompiledChain, call: HTTPReqCallReq, extra: ExtraInfoChannel): Promise<string | undefined> {
+    const request = new RequestView(call.method, call.path, call.srcIp, call.headers, call.args, extra);
+    const ctx = new CallContextImpl('request', chain.key, chain.route, request, undefined, performance.now());
+    return this.responsePhaseNeededBy(chain, ctx);
   }
 
   private async rewriteAction(chain: CompiledChain, ctx: CallContextImpl, call: HTTPReqCallReq, request: RequestView): Promise<RewriteAction | undefined> {
