@@ -25,7 +25,7 @@ const typical = encoder.encode(
 );
 
 function tenKilobytes(): Uint8Array {
-  const rows = Array.from({ length: 60 }, (_, i) => ({ id: i, title: `row ${i} with some text`, tags: ['a', 'b', 'c'], score: i * 1.5, nested: { ok: true, by: 'someone' } }));
+  const rows = Array.from({ length: 90 }, (_, i) => ({ id: i, title: `row ${i} with some text`, tags: ['a', 'b', 'c'], score: i * 1.5, nested: { ok: true, by: 'someone' } }));
   return encoder.encode(JSON.stringify({ jsonrpc: '2.0', id: 'x', method: 'tools/call', params: { name: 'upsert_rows', arguments: { rows } } }));
 }
 const large = tenKilobytes();
@@ -35,28 +35,47 @@ const sse = encoder.encode(
     `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 42, result: { content: [{ type: 'text', text: 'x'.repeat(2000) }] } })}\n\n`,
 );
 
-function measure(name: string, run: () => unknown): number {
-  const deadline = performance.now() + 300;
-  while (performance.now() < deadline) run(); // warm up
+// Best of several interleaved rounds: the figures are meant to compare designs on a shared,
+// possibly busy machine, where a single long run mostly measures the neighbours.
+const ROUNDS = 7;
+const ROUND_MS = 150;
+
+function opsPerSecond(run: () => unknown): number {
+  for (let k = 0; k < 200; k++) run();
   let ops = 0;
   const started = performance.now();
   let elapsed = 0;
-  while (elapsed < 1000) {
-    for (let k = 0; k < 200; k++) run();
-    ops += 200;
+  while (elapsed < ROUND_MS) {
+    for (let k = 0; k < 20; k++) run();
+    ops += 20;
     elapsed = performance.now() - started;
   }
-  const perSecond = (ops / elapsed) * 1000;
-  console.log(`${name.padEnd(58)} ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} ops/s  ${((1e6 / perSecond)).toFixed(2).padStart(8)} µs/op`);
-  return perSecond;
+  return (ops / elapsed) * 1000;
+}
+
+function report(cases: ReadonlyArray<readonly [string, () => unknown]>): void {
+  const best = new Map<string, number>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, run] of cases) best.set(name, Math.max(best.get(name) ?? 0, opsPerSecond(run)));
+  }
+  for (const [name, perSecond] of best) {
+    console.log(`${name.padEnd(58)} ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} ops/s  ${(1e6 / perSecond).toFixed(2).padStart(8)} µs/op`);
+  }
 }
 
 console.log(`typical tools/call body: ${typical.length} B; large body: ${large.length} B; SSE body: ${sse.length} B`);
-for (const [label, body] of [['400 B', typical], ['10 KB', large]] as const) {
-  measure(`${label}: TextDecoder + JSON.parse (no checks)`, () => JSON.parse(decoder.decode(body)));
-  measure(`${label}: strict reader, JSON.parse + key scan (used)`, () => parseStrictJson(body));
-  measure(`${label}: strict reader, hand-written parser`, () => parseHandwritten(decoder.decode(body)));
-  measure(`${label}: parseRequestBody (strict + classify)`, () => parseRequestBody(body));
+// The two strict designs must agree before their speed means anything.
+for (const body of [typical, large]) {
+  const strict = parseStrictJson(body);
+  if (!strict.ok || JSON.stringify(strict.value) !== JSON.stringify(parseHandwritten(decoder.decode(body)))) throw new Error('readers disagree');
 }
-measure('SSE 6 events: parseResponseBody', () => parseResponseBody('text/event-stream', sse));
-measure('SSE 6 events: parse + serialise unchanged', () => serializeResponseBody(parseResponseBody('text/event-stream', sse)!));
+const cases: Array<readonly [string, () => unknown]> = [];
+for (const [label, body] of [['400 B', typical], ['10 KB', large]] as const) {
+  cases.push([`${label}: TextDecoder + JSON.parse (no checks)`, () => JSON.parse(decoder.decode(body))]);
+  cases.push([`${label}: strict reader, JSON.parse + key scan (used)`, () => parseStrictJson(body)]);
+  cases.push([`${label}: strict reader, hand-written parser`, () => parseHandwritten(decoder.decode(body))]);
+  cases.push([`${label}: parseRequestBody (strict + classify)`, () => parseRequestBody(body)]);
+}
+cases.push(['SSE 6 events: parseResponseBody', () => parseResponseBody('text/event-stream', sse)]);
+cases.push(['SSE 6 events: parse + serialise unchanged', () => serializeResponseBody(parseResponseBody('text/event-stream', sse)!)]);
+report(cases);

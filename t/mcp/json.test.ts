@@ -112,3 +112,12 @@ test('strings full of escapes are scanned in linear time', () => {
   assert.equal((accepted(`{"a":"${long}","b":"${long}"}`) as { a: string }).a.length, 500_000);
   assert.ok(performance.now() - started < 1000);
 });
+
+test('large bodies of many small strings and objects are scanned in linear time', () => {
+  // A quadratic scan takes tens of seconds here; a linear one a few milliseconds.
+  const rows = JSON.stringify(Array.from({ length: 40_000 }, (_, i) => ({ id: i, name: `row ${i}`, tags: ['a', 'b'] })));
+  const started = performance.now();
+  const value = accepted(rows) as unknown[];
+  assert.equal(value.length, 40_000);
+  assert.ok(performance.now() - started < 3000, `took ${performance.now() - started} ms`);
+});
