@@ -277,6 +277,9 @@ test('a policy file missing at first load fails closed (503); a bad inline polic
     const bad = { name: 'mcp-authz', value: JSON.stringify({ policy: { actors: [{ actor: {}, allowed_tools: [{ name: 'x', access: 'rw' }] }] } }) };
     const b = stopOf(await run([bad], call('crm.lookup')));
     assert.ok(b.status >= 500, `conf error fails closed, got ${b.status}`);
+    // A JWT conf without audience is refused: tokens for other resources must not pass.
+    const noAud = { name: 'mcp-authz', value: JSON.stringify({ policy: POLICY, identity: { jwt: { keys: [pem], issuer: 'https://idp.test' } } }) };
+    assert.ok(stopOf(await run([noAud], call('crm.lookup'), await bearer())).status >= 500);
 
     await writeFile(join(dir, 'ok.yaml'), 'actors:\n  - actor: { app: support-agent }\n    allowed_tools: [crm.lookup]\n');
     const good = { name: 'mcp-authz', value: JSON.stringify({ policy_file: join(dir, 'ok.yaml'), identity: { trusted_headers: { app: 'x-app' } } }) };
