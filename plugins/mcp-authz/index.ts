@@ -37,7 +37,10 @@ export interface AuthzConf {
 export interface PreparedAuthz {
   readonly shadow: boolean;
   readonly server: string | undefined;
-  /** Key for pin state when no server name is known: the route. */
+  /**
+   * Pin namespace when no server name is known. Route keys differ between phases (pre-req vs
+   * post-resp), so unnamed servers share one namespace: set `server` when pinning.
+   */
   readonly routePinKey: string;
   readonly filterLists: boolean;
   readonly pinMode: 'off' | 'pinned' | 'trust_on_first_use';
@@ -61,7 +64,7 @@ interface Carried {
   lists: Map<string, ListKind>;
 }
 
-async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz> {
+async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz> {
   if (conf.policy_file === undefined && conf.policy === undefined) throw new Error('/policy_file or /policy is required (default deny needs a policy to allow anything)');
   let inline: PreparedAuthz['inline'];
   if (conf.policy !== undefined) {
@@ -80,7 +83,7 @@ async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz>
   const prepared: PreparedAuthz = {
     shadow: conf.mode === 'shadow',
     server: conf.server,
-    routePinKey: `route:${env.routeKey}`,
+    routePinKey: '(unnamed server)',
     filterLists: conf.filter_lists !== false,
     pinMode: pinning.mode ?? 'off',
     pinBlock: (pinning.on_mismatch ?? 'block') === 'block',

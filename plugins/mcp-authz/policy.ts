@@ -84,8 +84,6 @@ const validatePolicyShape: ValidateFunction = new Ajv({ allErrors: true, strict:
 export function formatAjvErrors(label: string, errors: readonly ErrorObject[] | null | undefined): string[] {
   const out = new Set<string>();
   for (const e of errors ?? []) {
-    // "type" errors of string-or-object shorthand entries duplicate the real error; skip them
-    // when a more precise one exists for the same path.
     let msg = e.message ?? 'is invalid';
     if (e.keyword === 'enum') {
       const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
