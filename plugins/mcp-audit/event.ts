@@ -145,9 +145,12 @@ function liveArguments(m: McpMessage): JsonObject | undefined {
 export function requestResult(r: PhaseResult, decisions: readonly DecisionRecord[]): AuditResult {
   if (r.outcome === 'error') return 'error';
   if (r.outcome === 'stop') {
-    if (r.stoppedBy === 'mcp-authz' || decisions.some((d) => d.action === 'deny' || d.action === 'confirm')) return 'denied';
-    if (r.stoppedBy === 'mcp-ratelimit' || decisions.some((d) => d.action === 'limit')) return 'limited';
-    return (r.status ?? 0) >= 500 ? 'error' : 'stopped';
+    // What the records say wins over who stopped: a limiter whose store failed is an error.
+    if (decisions.some((d) => d.action === 'deny' || d.action === 'confirm')) return 'denied';
+    if (decisions.some((d) => d.action === 'limit')) return 'limited';
+    if ((r.status ?? 0) >= 500) return 'error';
+    if (r.stoppedBy === 'mcp-authz') return 'denied';
+    return 'stopped';
   }
   return 'forwarded';
 }

@@ -225,7 +225,10 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     emit(p, events);
     return;
   }
-  if (events.length === 0 && state.span === undefined) return; // nothing to report later either
+  if (events.length === 0 && state.span?.isRecording() !== true) {
+    state.span?.end(); // nothing to report after the response either
+    return;
+  }
   const item: Pending = {
     events,
     identity: ctx.identity,

@@ -34,13 +34,19 @@ const policy = defaultRegistry.counter({
 });
 const limits = defaultRegistry.counter({
   name: 'mcp_gateway_ratelimit_hits_total',
-  help: 'Calls refused by a limit or an open circuit breaker, by server, tool, tenant and limit name',
-  labelNames: ['server', 'tool', 'tenant', 'rule'],
+  help: 'Calls refused by a limit or an open circuit breaker, by server, tool, tenant, limit name and kind (rate, concurrency, budget, breaker)',
+  labelNames: ['server', 'tool', 'tenant', 'rule', 'kind'],
   maxSeries: MAX_SERIES,
+});
+const breakerOpen = defaultRegistry.counter({
+  name: 'mcp_gateway_breaker_open_total',
+  help: 'Calls refused because a circuit breaker was open, by server and breaker name',
+  labelNames: ['server', 'rule'],
+  maxSeries: 500,
 });
 const breaker = defaultRegistry.gauge({
   name: 'mcp_gateway_breaker_state',
-  help: 'Last circuit breaker state reported in decision records: 0 closed, 1 half-open, 2 open',
+  help: 'Breaker state when a decision record reports one (detail.state): 0 closed, 1 half-open, 2 open',
   labelNames: ['server', 'rule'],
   maxSeries: 500,
 });
@@ -87,7 +93,9 @@ export function recordMetrics(ev: AuditEvent): void {
     policy.inc({ server, tool, tenant, decision: ev.decision.action, rule: ev.decision.rule ?? '' });
   }
   if (ev.limit !== undefined) {
-    if (ev.result === 'limited' || ev.limit.action === 'limit') limits.inc({ server, tool, tenant, rule: ev.limit.rule ?? '' });
+    const kind = typeof ev.limit.detail?.['kind'] === 'string' ? (ev.limit.detail['kind'] as string) : '';
+    if (ev.result === 'limited' || ev.limit.action === 'limit') limits.inc({ server, tool, tenant, rule: ev.limit.rule ?? '', kind });
+    if (kind === 'breaker') breakerOpen.inc({ server, rule: ev.limit.rule ?? '' });
     const state = ev.limit.detail?.['state'];
     if (typeof state === 'string' && state in BREAKER_STATES) {
       breaker.set({ server, rule: ev.limit.rule ?? '' }, BREAKER_STATES[state] as number);

@@ -98,7 +98,7 @@ test('calls through the host show up on MCP_RUNNER_METRICS_PORT: calls, latency,
   assert.equal(line('mcp_gateway_calls_total{server="crm-tools",method="tools/call",tool="crm.lookup",tenant="acme",result="forwarded"}'), 2);
   assert.equal(line('mcp_gateway_calls_total{server="crm-tools",method="tools/call",tool="crm.lookup",tenant="acme",result="limited"}'), 1);
   assert.equal(line('mcp_gateway_calls_total{server="crm-tools",method="tools/call",tool="billing.update_payment_method",tenant="acme",result="denied"}'), 1);
-  assert.equal(line('mcp_gateway_ratelimit_hits_total{server="crm-tools",tool="crm.lookup",tenant="acme",rule="per-minute"}'), 1);
+  assert.equal(line('mcp_gateway_ratelimit_hits_total{server="crm-tools",tool="crm.lookup",tenant="acme",rule="per-minute",kind="rate"}'), 1);
   assert.equal(line('mcp_gateway_call_duration_seconds_count{server="crm-tools",method="tools/call",tool="crm.lookup"}'), 3);
   assert.ok(text.includes('mcp_gateway_policy_decisions_total{server="crm-tools",tool="billing.update_payment_method",tenant="acme",decision="deny"'));
   assert.ok(line('mcp_gateway_policy_decisions_total{server="crm-tools",tool="crm.lookup",tenant="acme",decision="allow"') >= 3);
