@@ -1,7 +1,8 @@
 // Request body → typed MCP messages, once per call. JSON-RPC 2.0 rules, tightened for MCP:
 // - body: one object, or a non-empty batch array (MCP 2025-06-18 dropped batching, older
 //   clients still send it). An invalid element refuses the WHOLE batch with an error naming
-//   its index: a gateway must not forward a batch it only partly understood.
+//   its index: a gateway must not forward a batch it only partly understood. So does a
+//   request id used twice in one batch (answers could not be told apart).
 // - every element: an object with jsonrpc "2.0" exactly.
 // - request: method (string) + id (string, or a safe integer: larger numbers lose precision
 //   in JavaScript and ids would stop matching; null is not a valid request id in MCP).
@@ -62,6 +63,10 @@ export function parseRequestBody(bytes: Uint8Array): McpRequestBody {
       }
       messages.push(message);
     }
+    const repeated = repeatedRequestId(messages);
+    if (repeated !== undefined) {
+      return refuse(JsonRpcErrorCode.InvalidRequest, `${ErrorMessage.InvalidRequest}: request id ${JSON.stringify(truncateForError(String(repeated), 32))} is used twice in the batch`, null);
+    }
     return { ok: true, batch: true, messages };
   }
   const message = toMessage(value);
@@ -85,6 +90,21 @@ export function requestIdsOf(body: McpRequestBody): JsonRpcId[] {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Two requests of one batch with the same id would make their answers (and the policy
+ * decisions attached to them) ambiguous, so such a batch is refused. 1 and "1" differ.
+ */
+function repeatedRequestId(messages: readonly McpMessage[]): string | number | undefined {
+  let seen: Set<JsonRpcId> | undefined;
+  for (const m of messages) {
+    if (m.type !== 'request' || m.id === undefined || m.id === null) continue;
+    seen ??= new Set();
+    if (seen.has(m.id)) return m.id;
+    seen.add(m.id);
+  }
+  return undefined;
+}
 
 function refuse(code: number, message: string, id: JsonRpcId): McpRequestBody {
   return { ok: false, code, message, id };

@@ -187,6 +187,9 @@ test('an empty batch or an invalid element refuses the whole batch', () => {
   assert.equal(badParams.code, JsonRpcErrorCode.InvalidParams);
   assert.match(badParams.message, /batch element 1/);
   assert.equal(refused([1]).code, JsonRpcErrorCode.InvalidRequest);
+  assert.match(refused([req('ping', undefined, 1), req('tools/list', undefined, 1)]).message, /request id "1" is used twice/);
+  const distinct = parse([req('ping', undefined, 1), req('ping', undefined, '1'), { jsonrpc: '2.0', id: 1, result: {} }]);
+  assert.ok(distinct.ok, '1 and "1" differ; a response may reuse a request id');
   assert.equal(refused([[req('ping')]]).code, JsonRpcErrorCode.InvalidRequest);
 });
 
