@@ -64,6 +64,25 @@ export function luaToNumber(v: LuaValue): number | undefined {
   return Number.isNaN(n) ? undefined : n;
 }
 
+/** cjson's decode_max_depth: deeper documents fail to decode (→ nil). */
+const CJSON_MAX_DEPTH = 1000;
+
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > CJSON_MAX_DEPTH) return true;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return false;
+}
+
 /**
  * The parsed request body behind `post_arg.*` (APISIX >= 3.14): JSON bodies through cjson
  * (duplicate keys: last wins, like JSON.parse), url-encoded forms through get_post_args.
@@ -77,7 +96,8 @@ function parsedBody(state: RequestState): unknown {
   if (state.body !== undefined && contentType !== undefined) {
     if (contentType.includes('json')) {
       try {
-        value = JSON.parse(state.body.toString('utf8'));
+        const text = state.body.toString('utf8');
+        value = tooDeep(text) ? undefined : JSON.parse(text);
       } catch {
         value = undefined;
       }
