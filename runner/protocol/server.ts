@@ -87,6 +87,8 @@ export interface ServerCounters {
   droppedCalls: number;
   /** Calls whose host missed deadline + grace (connection dropped). */
   callTimeouts: number;
+  /** Connections that closed with a partial frame buffered (APISIX gave up mid-frame). */
+  truncatedFrames: number;
 }
 
 export interface CloseOptions {
@@ -214,6 +216,7 @@ class ServerCore<C> {
     protocolErrors: 0,
     droppedCalls: 0,
     callTimeouts: 0,
+    truncatedFrames: 0,
   };
   readonly connections = new Set<Connection<C>>();
   readonly busy = new Set<Connection<C>>();
@@ -388,11 +391,14 @@ class Connection<C> {
     const wasBusy = this.state === BUSY;
     this.state = CLOSED;
     if (wasBusy) this.core.counters.droppedCalls++;
-    const eof = new Error('connection closed while waiting for ExtraInfo: call dropped');
-    this.question?.reject(eof);
-    this.question = undefined;
-    for (const q of this.queue) q.reject(eof);
-    this.queue = [];
+    if (this.reader.buffered > 0) this.core.counters.truncatedFrames++;
+    if (this.question !== undefined || this.queue.length > 0) {
+      const eof = new Error('connection closed while waiting for ExtraInfo: call dropped');
+      this.question?.reject(eof);
+      this.question = undefined;
+      for (const q of this.queue) q.reject(eof);
+      this.queue = [];
+    }
     this.core.connectionClosed(this);
   }
 

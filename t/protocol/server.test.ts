@@ -219,7 +219,7 @@ test('EOF while the runner waits for ExtraInfo drops the call; the runner keeps 
 });
 
 test('truncated header and truncated body: the runner waits, then drops the connection at EOF', async () => {
-  await withServer(async ({ connect }) => {
+  await withServer(async ({ connect, server }) => {
     const a = await connect();
     a.socket.write(Buffer.from([1, 0])); // header cut at 2 bytes
     a.end();
@@ -232,6 +232,7 @@ test('truncated header and truncated body: the runner waits, then drops the conn
     await b.closed;
     const c = await connect();
     assert.notEqual(await c.prepare([], 'k'), 0);
+    assert.equal(server.counters.truncatedFrames, 2);
   });
 });
 
