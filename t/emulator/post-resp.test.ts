@@ -238,3 +238,31 @@ test('post-resp failures: upstream down → 502 without the runner; runner down 
     await r.close();
   }
 });
+
+test('post-resp with a bodiless upstream answer (204/HEAD): nginx proxies again, the upstream is called twice (inferred)', async () => {
+  let deletes = 0;
+  const r = await rig((port) => [route(1, port, { 'ext-plugin-post-resp': conf() })], {}, {
+    upstream: (req, res) => {
+      if (req.method === 'DELETE') {
+        deletes++;
+        res.writeHead(deletes === 1 ? 204 : 404, { 'Content-Type': 'application/json' });
+        res.end(deletes === 1 ? undefined : '{"error":"session gone"}');
+        return;
+      }
+      res.writeHead(202, { 'Content-Length': '0' });
+      res.end();
+    },
+  });
+  try {
+    const del = await request(`${r.emu.url}/mcp`, { method: 'DELETE' });
+    assert.equal(deletes, 2);
+    assert.equal(del.status, 404, 'the client sees the second call');
+    assert.equal(r.emu.counters.exchanges.httpRespCall, 1);
+    // 202 with Content-Length: 0 has a (empty) body reader: a single call.
+    const accepted = await request(`${r.emu.url}/mcp`, { method: 'POST', body: '{}' });
+    assert.equal(accepted.status, 202);
+    assert.equal(r.upstream.seen.filter((s) => s.method === 'POST').length, 1);
+  } finally {
+    await r.close();
+  }
+});

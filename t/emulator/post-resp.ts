@@ -7,7 +7,7 @@ import { decodeHTTPRespCallResp, encodeHTTPRespCallReq } from '../../runner/prot
 import { FrameType, type HTTPRespCallResp, type TextEntry } from '../../runner/protocol/messages.js';
 import type { ExtPluginConf, UpstreamNode } from './config.js';
 import { LuaException, RpcError, type Worker } from './extplugin-client.js';
-import { rawHeaderPairs, sendUpstream, type UpstreamDeps } from './proxy.js';
+import { proxyToUpstream, rawHeaderPairs, sendUpstream, type UpstreamDeps } from './proxy.js';
 import { VITAL_RESP_HEADERS, requestExtraInfo } from './reqcall.js';
 import { DEFAULT_CONTENT_TYPE, sendErrorPage, sendExit, writeHead } from './responses.js';
 import type { ResponseHeaders, RequestState } from './state.js';
@@ -99,6 +99,15 @@ function applyAnswerHeaders(target: ResponseHeaders, answer: HTTPRespCallResp, u
   }
 }
 
+/**
+ * lua-resty-http gives no body reader for HEAD, 204 and 304: post-resp prints nothing, sends
+ * no headers, and nginx goes on to its normal proxy_pass, calling the upstream a SECOND time
+ * (spec §4.4.4, inferred from post-resp.lua; APISIX's TODO says it should answer itself).
+ */
+function hasNoBody(method: string, status: number | undefined): boolean {
+  return method === 'HEAD' || status === 204 || status === 304;
+}
+
 export async function runPostResp(
   deps: UpstreamDeps,
   worker: Worker,
@@ -153,6 +162,11 @@ export async function runPostResp(
       // upstream's headers (spec §2.7); with degradation under the upstream's own status.
       if (conf.allow_degradation === true) worker.logDegradation();
       const status = conf.allow_degradation === true ? upstream.statusCode ?? 502 : 503;
+      if (hasNoBody(state.method, upstream.statusCode)) {
+        body.discard();
+        await proxyToUpstream(deps, state, node, res);
+        return;
+      }
       state.respHeaders.set('Content-Type', DEFAULT_CONTENT_TYPE);
       writeHead(res, status, state.respHeaders);
       body.sendTo(res);
@@ -166,6 +180,12 @@ export async function runPostResp(
   if (answer.body !== undefined && answer.body.length > 0) {
     body.discard();
     sendExit(res, status, Buffer.from(answer.body), state.respHeaders, conf._meta);
+    return;
+  }
+  if (hasNoBody(state.method, upstream.statusCode)) {
+    // The answer's headers stay set on the response; the second call's status and headers follow.
+    body.discard();
+    await proxyToUpstream(deps, state, node, res);
     return;
   }
   if (!state.respHeaders.has('content-type')) state.respHeaders.set('Content-Type', DEFAULT_CONTENT_TYPE);
