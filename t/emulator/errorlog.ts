@@ -14,15 +14,21 @@ function timestamp(d: Date): string {
   return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, notice: 2, warn: 3, error: 4 };
+
 export class ErrorLog {
   private text = '';
   private file: WriteStream | undefined;
+  private readonly minRank: number;
 
-  constructor(readonly path: string | undefined) {
+  /** `level`: like nginx `error_log ... warn;` (APISIX's default). */
+  constructor(readonly path: string | undefined, level: LogLevel = 'warn') {
+    this.minRank = RANK[level];
     if (path !== undefined) this.file = createWriteStream(path, { flags: 'a' });
   }
 
   write(level: LogLevel, message: string): void {
+    if (RANK[level] < this.minRank) return;
     const line = `${timestamp(new Date())} [${level}] ${process.pid}#${process.pid}: ${message}\n`;
     this.text += line;
     if (this.text.length > MAX_MEMORY_CHARS) this.text = this.text.slice(this.text.length - MAX_MEMORY_CHARS);

@@ -22,7 +22,7 @@ import {
   type LoadedRoute,
   type RouteConf,
 } from './config.js';
-import { ErrorLog } from './errorlog.js';
+import { ErrorLog, type LogLevel } from './errorlog.js';
 import { LuaException, RpcError, SharedTokenDict, Worker, newCounters, type Counters } from './extplugin-client.js';
 import { runPostResp } from './post-resp.js';
 import { NodePicker, proxyToUpstream, type UpstreamDeps } from './proxy.js';
@@ -61,6 +61,8 @@ export interface EmulatorOptions {
   rpcTimeoutMs?: number;
   /** Default 1000 like APISIX. */
   connectTimeoutMs?: number;
+  /** error.log level (nginx `error_log`); default 'warn' like APISIX. 'info' adds the per-frame lines. */
+  logLevel?: LogLevel;
 }
 
 export interface Emulator {
@@ -113,7 +115,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const workDir = opts.workDir ?? (await mkdtemp(join(tmpdir(), 'apisix-emu-')));
   const socketPath = opts.pathForTest ?? join(workDir, `apisix-${process.pid}.sock`);
   const errorLogPath = join(workDir, 'error.log');
-  const log = new ErrorLog(errorLogPath);
+  const log = new ErrorLog(errorLogPath, opts.logLevel);
   const counters = newCounters();
 
   const table = new RouteTable();

@@ -10,6 +10,8 @@ import { binaryAddr } from './reqcall.js';
 import { encodeArgs, normalizeUri, parseArgs, uriSafeEncode } from './uri.js';
 import { luaNumberToString } from './vars.js';
 import { nginxErrorPage } from './responses.js';
+import { evalExpr } from './routing.js';
+import { HeaderList, ResponseHeaders, type RequestState } from './state.js';
 
 test('Lua tostring of numbers (%.14g)', () => {
   assert.equal(luaNumberToString(7), '7');
@@ -76,4 +78,38 @@ test('conf versions: only changed routes get a new version; schema errors name t
 test('nginx error page shape', () => {
   assert.match(nginxErrorPage(503), /^<html>\r\n<head><title>503 Service Temporarily Unavailable<\/title><\/head>/);
   assert.match(nginxErrorPage(502), /<hr><center>openresty<\/center>/);
+});
+
+function stateWith(body: string | undefined, query = '', headers: [string, string][] = [['Content-Type', 'application/json']]): RequestState {
+  const t = new RouteTable();
+  t.set([{ id: 'r1', uri: '/', upstream: { nodes: { '127.0.0.1:1': 1 } } }]);
+  return {
+    requestId: '0'.repeat(32), route: t.routes[0]!, method: 'POST', requestUri: '/', uri: '/', query, upstreamUri: undefined,
+    upstreamHost: 'h', headers: new HeaderList(headers), body: body === undefined ? undefined : Buffer.from(body),
+    remoteAddr: '127.0.0.1', remotePort: 1, serverAddr: '127.0.0.1', serverPort: 2, scheme: 'http', consumerName: undefined,
+    respHeaders: new ResponseHeaders(),
+  };
+}
+
+test('lua-resty-expr operators on ctx.var values with Lua semantics', () => {
+  const s = stateWith('{"method":"tools/call","id":5,"tags":["a","b"],"n":null,"params":{"name":"x"}}', 'flag&k=v');
+  const ok = (expr: unknown[]): boolean => evalExpr(expr, s);
+  assert.equal(ok([['post_arg.method', '==', 'tools/call']]), true);
+  assert.equal(ok([['post_arg.method', '~=', 'tools/list']]), true);
+  assert.equal(ok([['post_arg.missing', '~=', 'x']]), true, 'nil ~= "x"');
+  assert.equal(ok([['post_arg.missing', '==', null]]), true, 'null in config is nil');
+  assert.equal(ok([['post_arg.n', '==', null]]), false, 'cjson.null is not nil');
+  assert.equal(ok([['post_arg.id', '==', 5], ['post_arg.id', '>', 4], ['post_arg.id', '<', 6]]), true);
+  assert.equal(ok([['post_arg.id', '==', '5']]), false, 'number vs string: Lua == is type-strict');
+  assert.equal(ok([['post_arg.method', 'in', ['tools/list', 'tools/call']]]), true);
+  assert.equal(ok([['post_arg.tags', 'has', 'b']]), true);
+  assert.equal(ok([['post_arg.tags', 'has', 'c']]), false);
+  assert.equal(ok([['post_arg.method', '~~', '^tools/']]), true);
+  assert.equal(ok([['post_arg.method', '~*', '^TOOLS/']]), true);
+  assert.equal(ok([['post_arg.method', '!', '~~', '^tools/']]), false);
+  assert.equal(ok(['OR', ['post_arg.method', '==', 'nope'], ['arg_k', '==', 'v']]), true);
+  assert.equal(ok(['!AND', ['arg_flag', '==', true], ['arg_k', '==', 'v']]), false, '?flag is Lua true');
+  assert.equal(ok([['post_arg.params.name', '==', 'x'], ['http_content_type', '~~', 'json']]), true);
+  assert.equal(evalExpr([['post_arg.method', '==', 'tools/call']], stateWith('{"method":"tools/call"}', '', [['Content-Type', 'text/plain']])), false);
+  assert.equal(evalExpr([['post_arg.method', '==', 'tools/call']], stateWith('[' .repeat(1001) + ']'.repeat(1001))), false, 'too deep for cjson');
 });
