@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
   const setup = await scenarios(dir);
   const chosen = setup.list.filter((s) => !only || only.split(',').includes(s.name));
-  const runner = await startRunner(join(dir, 'runner.sock'), setup.env);
+  // --cpu-prof: the runner writes a V8 CPU profile into the working directory on exit.
+  const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${process.cwd()}`] : [];
+  const runner = await startRunner(join(dir, 'runner.sock'), setup.env, nodeArgs);
   try {
     const tokens = new Map<Scenario, { pre: number; post: number | undefined }>();
     for (const s of chosen) {

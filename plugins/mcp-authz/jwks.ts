@@ -109,7 +109,18 @@ function staticKeySet(keys: JWK[]): JWTVerifyGetKey {
   };
 }
 
+/** How long a verified token's result is reused (bounded further by its exp and max age). */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
+
 export class JwtVerifier {
+  /**
+   * Verified tokens by their exact text: signature checks dominate the per-call cost, and an
+   * agent sends the same token for many calls. Keyed by the whole token (never a prefix or a
+   * truncated hash), successes only, and never past the token's own exp or max age.
+   */
+  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>();
+
   private constructor(
     private readonly key: JWTVerifyGetKey | Uint8Array,
     private readonly conf: JwtConf,
@@ -152,6 +163,28 @@ export class JwtVerifier {
 
   /** Verify signature, alg, iss, aud, exp/nbf (with skew) and required claims. */
   async verify(token: string): Promise<JWTPayload> {
+    const now = Date.now();
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (hit.until > now) return hit.payload;
+      this.verified.delete(token);
+    }
+    const payload = await this.verifyUncached(token);
+    let until = now + VERIFIED_TTL_MS;
+    if (typeof payload.exp === 'number') until = Math.min(until, payload.exp * 1000);
+    const maxAge = this.conf.max_token_age_seconds;
+    if (maxAge !== undefined && typeof payload.iat === 'number') until = Math.min(until, (payload.iat + Number(maxAge)) * 1000);
+    if (until > now) {
+      if (this.verified.size >= VERIFIED_MAX) {
+        const oldest = this.verified.keys().next();
+        if (!oldest.done) this.verified.delete(oldest.value);
+      }
+      this.verified.set(token, { payload: Object.freeze(payload), until });
+    }
+    return payload;
+  }
+
+  private async verifyUncached(token: string): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
       const opts = {

@@ -525,11 +525,14 @@ class Connection<C> {
 
   private end(frame: Buffer | undefined, code: ErrCode | undefined): void {
     this.state = IDLE;
-    const stale = new Error('ExtraInfo asked after the call was answered');
-    this.question?.reject(stale);
-    this.question = undefined;
-    for (const q of this.queue) q.reject(stale);
-    if (this.queue.length > 0) this.queue = [];
+    // Only build the Error (a stack capture) when a question is actually left pending.
+    if (this.question !== undefined || this.queue.length > 0) {
+      const stale = new Error('ExtraInfo asked after the call was answered');
+      this.question?.reject(stale);
+      this.question = undefined;
+      for (const q of this.queue) q.reject(stale);
+      this.queue = [];
+    }
     if (frame !== undefined) this.write(frame);
     else this.sendError(code ?? ErrCode.ServiceUnavailable);
     this.core.callEnded(this);
