@@ -7,6 +7,9 @@ import { PluginRegistry, loadPlugins } from './host/registry.js';
 import { setSecretsLogger } from './secrets/index.js';
 import { startServer } from './protocol/server.js';
 import { flushLog, log } from './log.js';
+import { ensureMetricsEndpointFromEnv } from './observability/prometheus.js';
+import { exposeGauge, exposeRunnerCounters } from './observability/runner-metrics.js';
+import { installTracingFromEnv } from './observability/telemetry.js';
 
 async function main(): Promise<void> {
   const address = process.env['APISIX_LISTEN_ADDRESS'];
@@ -22,6 +25,11 @@ async function main(): Promise<void> {
   const failures = await loadPlugins(registry, extra);
   for (const f of failures) log.error({ failure: f }, 'plugin failed to load: routes that use it fail closed');
 
+  // Tracing only when OTEL_TRACES_EXPORTER asks for it; otherwise the OTel API stays a no-op.
+  const stopTracing = await installTracingFromEnv().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'tracing not installed');
+    return undefined;
+  });
   const host = new Host({ registry });
   const server = await startServer({
     address,
@@ -29,7 +37,14 @@ async function main(): Promise<void> {
     confExpireSeconds: Number.isFinite(expire) && expire > 0 ? expire : 3600,
     logger: log,
   });
-  log.info({ address, plugins: registry.names(), pid: process.pid }, 'mcp runner listening');
+  exposeRunnerCounters(server.counters);
+  exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
+  exposeGauge('mcp_runner_carried_calls', 'Request-phase states waiting for their response phase', () => host.carriedCalls);
+  const metrics = await ensureMetricsEndpointFromEnv().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'metrics endpoint not started');
+    return undefined;
+  });
+  log.info({ address, plugins: registry.names(), pid: process.pid, metrics: metrics ? 'on' : 'off' }, 'mcp runner listening');
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -42,6 +57,7 @@ async function main(): Promise<void> {
     server
       .close({ drainMs: 700 })
       .catch((err: unknown) => log.error({ err: (err as Error).message }, 'close failed'))
+      .then(() => stopTracing?.())
       .finally(() => {
         flushLog();
         process.exit(0);
