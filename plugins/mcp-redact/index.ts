@@ -4,7 +4,7 @@
 
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
-import { responsesOf } from '../../runner/mcp/response.js';
+import { isJsonRpcResponse, jsonRpcMessagesOf } from '../../runner/mcp/response.js';
 import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
 import { secretFromConf } from '../../runner/secrets/index.js';
 import type { DetectorName, TaxIdKind } from './detectors.js';
@@ -189,9 +189,20 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
   }
   if (body.format === 'json' && body.events[0]?.json === undefined && status < 400) return unreadable();
 
+  // An SSE event we cannot read (duplicate keys, bad UTF-8, not JSON) could carry anything:
+  // withhold the answer rather than pass it on unscanned.
+  if (body.format === 'sse' && body.events.some((e) => e.json === undefined && e.data.trim() !== '')) return unreadable();
+
   const wanted = new Set(facts.targets.map((t) => t.id));
   const tally = newTally();
-  for (const { message } of responsesOf(body)) {
+  for (const { message } of jsonRpcMessagesOf(body)) {
+    if (!isJsonRpcResponse(message)) {
+      // Server-to-client requests and notifications in the same stream (logging, progress,
+      // sampling prompts) can quote tool data too.
+      const params = message['params'];
+      if (typeof params === 'object' && params !== null) redactTree(params, ['params'], conf.redaction, tally, skipBlobs);
+      continue;
+    }
     if (!facts.all && !wanted.has(message['id'] as JsonRpcId)) continue;
     for (const key of ['result', 'error'] as const) {
       const part = message[key];

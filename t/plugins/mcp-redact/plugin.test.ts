@@ -220,6 +220,21 @@ test('SSE result: the response event is redacted, other events kept byte for byt
   assert.equal(message.result.content[0]!.text, 'call [REDACTED:phone] or [REDACTED:email]');
 });
 
+test('SSE events the gateway cannot read are withheld, and server notifications in the stream are redacted too', async () => {
+  // duplicate keys: a strict reader refuses the event, a lenient client would take the last value
+  const sneaky = `event: message\ndata: {"jsonrpc":"2.0","id":7,"result":{"content":[]},"result":{"content":[{"type":"text","text":"${EMAIL}"}]}}\n\n`;
+  const { response } = await roundTrip({}, toolCall('crm.lookup', {}), { contentType: 'text/event-stream', body: sneaky });
+  assert.equal(response.status, 502);
+  assert.ok(!dec.decode(response.body).includes(EMAIL));
+
+  const note = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: `looked up ${EMAIL}` } })}\n\n`;
+  const result = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'ok' }] } })}\n\n`;
+  const second = await roundTrip({}, toolCall('crm.lookup', {}), { contentType: 'text/event-stream', body: note + result });
+  const text = dec.decode(second.response.body);
+  assert.ok(!text.includes(EMAIL), text);
+  assert.match(text, /looked up \[REDACTED:email\]/);
+});
+
 test('clean results pass: the body is read (policy needs it) but not replaced', async () => {
   const upstreamBody = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'all good' }] } });
   const { response, respChannel } = await roundTrip({}, toolCall('crm.lookup', {}), { contentType: 'application/json', body: upstreamBody });
