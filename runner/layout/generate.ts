@@ -5,6 +5,7 @@
 // host (Host.needsResponsePhase) about synthetic calls, which is the very check the runner
 // applies to calls arriving on a fast route: the layout and the runtime guard cannot disagree.
 
+import { access, constants } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Host, ROUTE_ENTRY, type CompiledChain } from '../host/chain.js';
 import { PluginRegistry, loadPlugins, formatConfErrors } from '../host/registry.js';
@@ -183,6 +184,18 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
     }
     const copy = structuredClone(p.conf);
     if (!reg.validate(copy)) errors.push(formatConfErrors(p.name, reg.validate.errors));
+  }
+  // Files the runner will read must exist now (the plugins would only log and refuse calls).
+  for (const p of g.plugins) {
+    for (const f of FILE_FIELDS[p.name] ?? []) {
+      const v = p.conf[f];
+      if (typeof v !== 'string') continue;
+      try {
+        await access(resolve(opts.baseDir, v), constants.R_OK);
+      } catch (err) {
+        errors.push(`${p.name}: /${f} ${v}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; relative paths resolve against ${opts.baseDir})`);
+      }
+    }
   }
   if (errors.length > 0) throw new LayoutError(errors.join('\n'));
 
