@@ -195,6 +195,7 @@ export interface LocalAccess {
   pin: SampleServer;
   emulator: Emulator;
   metricsUrl: string;
+  redisUrl?: string;
   auditEvents(): Promise<AuditEvent[]>;
   /** Waits until an audit event matches (the file sink writes asynchronously). */
   waitForAudit(pred: (e: AuditEvent) => boolean, timeoutMs?: number): Promise<AuditEvent[]>;
@@ -252,6 +253,7 @@ const E2E_POLICY = {
       servers: ['sample-tools', 'pin-tools', 'pin-flag'],
       allowed_tools: ['debug.echo', 'util.slow', 'util.fail', 'util.ask_model'],
     },
+    { name: 'e2e-faults', actor: { app: 'support-agent' }, servers: ['fault-tools'], allowed_tools: ['fault.*'] },
     { name: 'e2e-everything', actor: { app: 'support-agent' }, servers: ['everything'], allowed_tools: ['echo', 'get-sum'], denied_tools: [{ name: 'toggle-*', reason: 'not for agents' }] },
   ],
 };
@@ -283,7 +285,7 @@ export function gatewayRoute(o: RouteOptions): RouteConf {
     }),
     ...(o.ratelimit === false ? [] : [entry('mcp-ratelimit', { server: o.server, ...(o.ratelimit ?? {}), limits: [{ name: 'search-per-user', by: ['user', 'tool'], match: { tools: ['crm.search_accounts'] }, requests: 3, per: 'minute', burst: 3 }] })]),
     entry('mcp-credential', { credential: { type: 'bearer', token: '$env://E2E_BACKEND_TOKEN' } }),
-    entry('mcp-redact', { tools: ['crm.*', 'debug.*'] }),
+    entry('mcp-redact', { tools: ['crm.*', 'debug.*', 'fault.*'] }),
   ];
   return {
     id: o.id,
@@ -396,6 +398,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     pin,
     emulator,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    ...(redis !== undefined ? { redisUrl: redis.url } : {}),
     auditEvents,
     async waitForAudit(pred, timeoutMs = 3000) {
       const deadline = Date.now() + timeoutMs;
@@ -461,4 +464,50 @@ export async function startEverythingServer(): Promise<{ port: number; close(): 
         http.close(() => r());
       }),
   };
+}
+
+/** Small upstreams for what the sample server cannot do: answer slowly, reset, stream SSE for a while. */
+export async function startFaultUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const http = createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const msg = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { id?: unknown };
+      const answer = (text: string): string => JSON.stringify({ jsonrpc: '2.0', id: msg.id ?? null, result: { content: [{ type: 'text', text }] } });
+      if (req.url?.startsWith('/faults/reset')) {
+        req.socket.destroy();
+        return;
+      }
+      if (req.url?.startsWith('/faults/slow')) {
+        await new Promise((r) => setTimeout(r, 1200));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(answer('slow answer'));
+        return;
+      }
+      if (req.url?.startsWith('/faults/sse')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        for (let i = 1; i <= 20; i++) {
+          res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p', progress: i, total: 20 } })}\n\n`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        res.end(`event: message\ndata: ${answer('done, contact jane.doe@example.com')}\n\n`);
+        return;
+      }
+      res.writeHead(404).end();
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  return {
+    port: (http.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        http.closeAllConnections();
+        http.close(() => r());
+      }),
+  };
+}
+
+/** The fault route: every path under /faults/ goes to the fault upstream through the full plugin chain. */
+export function faultRoutes(port: number): (auditPath: string) => RouteConf[] {
+  return (auditPath) => [gatewayRoute({ id: 'faults', uri: '/faults/*', upstreamPort: port, server: 'fault-tools', ratelimit: false, auditPath })];
 }
