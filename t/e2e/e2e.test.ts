@@ -3,7 +3,12 @@
 // fault upstreams, real Redis. One stack for every group (faults last: they kill the runner).
 
 import { test, before, after } from 'node:test';
-import { startEverythingServer, startFaultUpstream, startLocalStack, faultRoutes, type LocalStack } from './harness.js';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AUDIENCE, ISSUER, REPO_ROOT, startEverythingServer, startFaultUpstream, startLocalStack, faultRoutes, type LocalStack } from './harness.js';
 import { SCENARIOS, missingNeed } from './scenarios.js';
 
 let stack: LocalStack;
@@ -30,3 +35,34 @@ for (const s of SCENARIOS) {
     await s.run(stack.target);
   });
 }
+
+test('cli: the same scenarios against the stack as a remote gateway URL; local-only ones are skipped with a reason', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'e2e-cli-'));
+  try {
+    const keyFile = join(dir, 'key.pem'); // generated for this run, never committed
+    await writeFile(keyFile, stack.jwtPrivateKeyPem, { mode: 0o600 });
+    const t = stack.target;
+    const args = [
+      join(REPO_ROOT, 'dist/t/e2e/cli.js'),
+      '--gateway', t.endpoint('main')!,
+      '--jwt-private-key', keyFile,
+      '--issuer', ISSUER,
+      '--audience', AUDIENCE,
+      '--endpoint', `json=${t.endpoint('json')!}`,
+      '--debug-tools',
+      '--groups', 'identity,policy,credentials,redaction',
+    ];
+    const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(process.execPath, args, { timeout: 30_000 }, (err, stdout) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout }));
+    });
+    assert.equal(out.code, 0, out.stdout);
+    assert.match(out.stdout, /PASS {2}\[identity\] no token/);
+    assert.match(out.stdout, /PASS {2}\[credentials\]/);
+    assert.match(out.stdout, /SKIP {2}\[policy\] pinning[^\n]*\n {6}skipped: needs local access/);
+    assert.match(out.stdout, /SKIP {2}\[policy\] shadow mode[^\n]*\n {6}skipped: needs the 'shadow' endpoint/);
+    assert.doesNotMatch(out.stdout, /FAIL/);
+    assert.match(out.stdout, /\d+ passed, 0 failed, \d+ skipped/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey } from 'jose';
+import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -39,16 +39,18 @@ export interface JwtMinter {
 }
 
 /** Signs with the given key (or a fresh per-run ES256 pair); a second pair stands in for a forger. */
-export async function jwtMinter(opts: { issuer: string; audience: string; privateKeyPem?: string; alg?: string; kid?: string; defaults?: MintOptions }): Promise<JwtMinter & { publicKeyPem?: string }> {
+export async function jwtMinter(opts: { issuer: string; audience: string; privateKeyPem?: string; alg?: string; kid?: string; defaults?: MintOptions }): Promise<JwtMinter & { publicKeyPem?: string; privateKeyPem?: string }> {
   const alg = opts.alg ?? 'ES256';
   let privateKey: CryptoKey;
   let publicKeyPem: string | undefined;
+  let privateKeyPem: string | undefined;
   if (opts.privateKeyPem !== undefined) {
     privateKey = await importPKCS8(opts.privateKeyPem, alg);
   } else {
     const kp = await generateKeyPair(alg, { extractable: true });
     privateKey = kp.privateKey;
     publicKeyPem = await exportSPKI(kp.publicKey);
+    privateKeyPem = await exportPKCS8(kp.privateKey);
   }
   const forger = (await generateKeyPair(alg, { extractable: true })).privateKey;
   const d = opts.defaults ?? {};
@@ -56,6 +58,7 @@ export async function jwtMinter(opts: { issuer: string; audience: string; privat
     issuer: opts.issuer,
     audience: opts.audience,
     publicKeyPem,
+    privateKeyPem,
     mint(o: MintOptions = {}) {
       const m = { ...d, ...o };
       const claims: Record<string, unknown> = { sub: m.sub ?? 'alice', azp: m.app ?? 'support-agent', roles: m.roles ?? ['support'] };
@@ -170,7 +173,8 @@ export interface Expectations {
   confirmTool: string;
   /** Tool whose limit is `limitRequests` per minute per user (by user, tool). */
   limitTool: string;
-  limitRequests: number;
+  /** Undefined: the target has no known small limit and the limit scenarios are skipped. */
+  limitRequests: number | undefined;
   /** Backend credential the gateway attaches (local only: remote deployments keep it secret). */
   backendToken?: string;
   /** Max request body of the main route. */
@@ -227,8 +231,8 @@ export const SUPPORT_EXPECTATIONS: Expectations = {
 
 export const REPO_ROOT = resolve(new URL('../../..', import.meta.url).pathname.replace(/\/dist\/?$/, ''));
 export const SUPPORT_POLICY = join(REPO_ROOT, 'conf/policies/support.yaml');
-const ISSUER = 'https://idp.e2e.test';
-const AUDIENCE = 'mcp-gateway-e2e';
+export const ISSUER = 'https://idp.e2e.test';
+export const AUDIENCE = 'mcp-gateway-e2e';
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -307,6 +311,8 @@ function metadataRoute(auditPath: string): RouteConf {
 
 export interface LocalStack {
   target: Target;
+  /** PKCS#8 PEM of the per-run signing key (for driving the CLI against this stack). */
+  jwtPrivateKeyPem: string;
   redis?: RedisInstance;
   backendToken: string;
   stop(): Promise<void>;
@@ -419,6 +425,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   };
   return {
     target,
+    jwtPrivateKeyPem: jwt.privateKeyPem!,
     redis,
     backendToken,
     async stop() {

@@ -11,7 +11,7 @@ export type GroupName = 'identity' | 'policy' | 'limits' | 'audit' | 'credential
 export const GROUPS: readonly GroupName[] = ['identity', 'policy', 'limits', 'audit', 'credentials', 'redaction', 'interop', 'faults'];
 
 /** 'local': reads the sample server, audit file, metrics or runner of a local stack. */
-export type Need = 'local' | 'debug-tools' | 'redis' | EndpointName;
+export type Need = 'local' | 'debug-tools' | 'redis' | 'known-limit' | EndpointName;
 
 export interface Scenario {
   group: GroupName;
@@ -34,7 +34,8 @@ export function missingNeed(s: Scenario, t: Target): string | undefined {
     if (n === 'local' && t.local === undefined) return 'needs local access (sample server state, audit file, runner process)';
     if (n === 'debug-tools' && !t.expect.debugTools) return 'needs debug.echo allowed for the test identity (--debug-tools)';
     if (n === 'redis' && t.endpoint('redis') === undefined) return 'needs a route with a Redis store';
-    if (n !== 'local' && n !== 'debug-tools' && n !== 'redis' && t.endpoint(n) === undefined) return `needs the '${n}' endpoint`;
+    if (n === 'known-limit' && t.expect.limitRequests === undefined) return 'needs a known per-user limit (--limit-tool, --limit-requests)';
+    if (n !== 'local' && n !== 'debug-tools' && n !== 'redis' && n !== 'known-limit' && t.endpoint(n) === undefined) return `needs the '${n}' endpoint`;
   }
   return undefined;
 }
@@ -312,7 +313,8 @@ const policy: Scenario[] = [
 async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<void> {
   const url = ep(t, endpoint);
   const headers = bearer(await mintFor(t, uniq('limited')));
-  for (let i = 0; i < t.expect.limitRequests; i++) rpcResult(await toolCall(url, t.expect.limitTool, { query: `q${i}` }, headers));
+  const n = t.expect.limitRequests ?? 0;
+  for (let i = 0; i < n; i++) rpcResult(await toolCall(url, t.expect.limitTool, { query: `q${i}` }, headers));
   const id = uniq('over');
   const over = await toolCall(url, t.expect.limitTool, { query: 'one too many' }, headers, id);
   assert.equal(over.status, 429);
@@ -328,11 +330,11 @@ async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<voi
 }
 
 const limits: Scenario[] = [
-  { group: 'limits', name: 'memory store: over the limit answers 429 with Retry-After and a JSON-RPC error with the id', run: (t) => limitScenario(t, 'main') },
+  { group: 'limits', name: 'memory store: over the limit answers 429 with Retry-After and a JSON-RPC error with the id', needs: ['known-limit'], run: (t) => limitScenario(t, 'main') },
   {
     group: 'limits',
     name: 'Redis store: the same limit through real Redis; counters live in Redis',
-    needs: ['redis'],
+    needs: ['redis', 'known-limit'],
     async run(t) {
       await limitScenario(t, 'redis');
       const redisUrl = t.local?.redisUrl;
