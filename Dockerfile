@@ -42,7 +42,10 @@ COPY conf/policies ./conf/policies
 
 COPY --chown=apisix:0 conf/config.yaml /usr/local/apisix/conf/config.yaml
 # Runner log and audit files (MCP_RUNNER_LOG_FILE); kept out of APISIX's error.log.
-RUN mkdir -p /var/log/apisix-mcp /etc/apisix-mcp/secrets \
+# Route confs name policy files relative to the runner's working directory, the APISIX home
+# (policy_file: conf/policies/support.yaml), so link them there.
+RUN ln -s /opt/apisix-mcp/conf/policies /usr/local/apisix/conf/policies \
+    && mkdir -p /var/log/apisix-mcp /etc/apisix-mcp/secrets \
     && chown apisix:0 /var/log/apisix-mcp \
     && chmod 0750 /var/log/apisix-mcp
 

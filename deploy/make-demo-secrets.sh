@@ -1,7 +1,8 @@
 #!/bin/sh
 # Generates DEMO-ONLY secrets for docker-compose into deploy/secrets/ (git-ignored).
 # Never use these in production: mount real secrets (Kubernetes Secret, Vault agent, ...).
-# Each file is referenced from plugin confs as $file:///etc/apisix-mcp/secrets/<name>.
+# Env files feed $env://NAME references; other files are mounted at /etc/apisix-mcp/secrets
+# for $file:///etc/apisix-mcp/secrets/<name> references.
 # Existing files are kept, so re-running does not rotate anything; pass --force to rotate.
 #   ./deploy/make-demo-secrets.sh [--force] [DIR]
 set -eu
@@ -30,10 +31,18 @@ if [ ! -s "$dir/admin_key" ] || [ "$force" -eq 1 ]; then
   # env_file for the apisix service: conf/config.yaml reads ${{APISIX_ADMIN_KEY}}.
   write apisix-admin.env "APISIX_ADMIN_KEY=$admin_key"
 fi
-write upstream_token "demo-upstream-$(random_hex 16)"
+# env_file for the apisix service: the $env://NAME references of conf/gateway.yaml (also
+# listed in conf/config.yaml nginx_config.envs so they reach the runner).
+jwt_secret=$(random_hex 32)
+if [ ! -s "$dir/runner.env" ] || [ "$force" -eq 1 ]; then
+  write runner.env "MCP_GATEWAY_JWT_SECRET=$jwt_secret
+MCP_GATEWAY_CONFIRMATION_SECRET=$(random_hex 32)
+SAMPLE_TOOLS_TOKEN=demo-upstream-$(random_hex 16)"
+  # The same HS256 secret as a file, to mint demo client tokens (docs/deployment.md).
+  write jwt_shared_secret "$jwt_secret"
+fi
+# For confs that prefer files ($file:///etc/apisix-mcp/secrets/<name>, re-read on change).
 write redact_hash_salt "$(random_hex 32)"
-write confirm_secret "$(random_hex 32)"
-write jwt_shared_secret "$(random_hex 32)"
 
 # EC P-256 key for mcp-credential identity tokens (PKCS#8 PEM) and its public half.
 if [ ! -s "$dir/identity_signing_key.pem" ] || [ "$force" -eq 1 ]; then
