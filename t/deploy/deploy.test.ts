@@ -419,3 +419,56 @@ test(`${REFERENCE_PATH} is the generated reference (run npm run docs after a sch
     assert.ok(generated.includes(`schemas/${plugin}.conf.schema.json`), plugin);
   }
 });
+
+// ---------------------------------------------------------------- helm
+
+test('helm values: the official chart gets the same runner command, envs and plugins as conf/config.yaml', () => {
+  const chart = yamlOf('charts/apisix-mcp/Chart.yaml');
+  const deps = chart['dependencies'] as Obj[];
+  assert.ok(deps.some((d) => d['name'] === 'apisix' && d['repository'] === 'https://charts.apiseven.com'));
+  const values = yamlOf('charts/apisix-mcp/values.yaml');
+  const sub = obj(values['apisix'], 'apisix');
+  const a = obj(sub['apisix'], 'apisix.apisix');
+  const config = yamlOf('conf/config.yaml');
+  const ext = obj(a['extPlugin'], 'extPlugin');
+  assert.equal(ext['enabled'], true);
+  assert.deepEqual(ext['cmd'], obj(config['ext-plugin'], 'ext-plugin')['cmd']);
+  assert.deepEqual(new Set(obj(a['nginx'], 'nginx')['envs'] as string[]), envNames(config));
+  assert.deepEqual(a['plugins'], config['plugins']);
+  // Every $env:// of the routes has a value in the pod, from the runner Secret.
+  const env = new Map((sub['extraEnvVars'] as Obj[]).map((e) => [String(e['name']), e]));
+  const runnerSecrets = obj(values['runnerSecrets'], 'runnerSecrets');
+  for (const ref of envRefs('conf/gateway.yaml')) {
+    const e = env.get(ref);
+    assert.ok(e, `extraEnvVars sets ${ref}`);
+    const sref = obj(obj(e['valueFrom'], 'valueFrom')['secretKeyRef'], 'secretKeyRef');
+    assert.equal(sref['name'], runnerSecrets['name']);
+    assert.ok(ref in obj(runnerSecrets['values'], 'runnerSecrets.values'), `runnerSecrets.values.${ref}`);
+  }
+  assert.equal(env.get('MCP_RUNNER_LOG_FILE')?.['value'], '/var/log/apisix-mcp/runner.log');
+  // Mounts: policies where the image links them, secrets where $file:// refs point, volumes exist.
+  const volumes = new Map((sub['extraVolumes'] as Obj[]).map((v) => [String(v['name']), v]));
+  const mounts = new Map((sub['extraVolumeMounts'] as Obj[]).map((m) => [String(m['mountPath']), String(m['name'])]));
+  assert.equal(obj(volumes.get(mounts.get(`${INSTALL_ROOT}/conf/policies`) ?? '')?.['configMap'], 'policies volume')['name'], obj(values['policies'], 'policies')['configMapName']);
+  assert.equal(obj(volumes.get(mounts.get('/etc/apisix-mcp/secrets') ?? '')?.['secret'], 'secrets volume')['secretName'], runnerSecrets['name']);
+  assert.ok(mounts.has('/var/log/apisix-mcp'));
+  // Admin key Secret shared by APISIX and the Job; the Job targets the subchart's admin Service.
+  const adminSecret = obj(values['adminKey'], 'adminKey')['secretName'];
+  assert.equal(obj(obj(a['admin'], 'admin')['credentials'], 'credentials')['secretName'], adminSecret);
+  assert.equal(obj(values['routes'], 'routes')['adminUrl'], `http://${String(sub['fullnameOverride'])}-admin:9180`);
+  assert.match(String(obj(sub['image'], 'image')['repository']), /apisix-mcp-gateway$/);
+});
+
+test('helm chart files are in sync with conf/ and deploy/ (run deploy/sync-chart-files.sh)', () => {
+  const files = 'charts/apisix-mcp/files';
+  assert.equal(read(`${files}/setup-routes.sh`), read('deploy/setup-routes.sh'));
+  for (const [src, dest, ext] of [['conf/admin', `${files}/routes`, '.json'], ['conf/policies', `${files}/policies`, '.yaml']] as const) {
+    const want = readdirSync(join(root, src)).filter((f) => f.endsWith(ext)).sort();
+    assert.deepEqual(readdirSync(join(root, dest)).sort(), want, `${dest} has the files of ${src}`);
+    for (const f of want) assert.equal(read(`${dest}/${f}`), read(`${src}/${f}`), `${dest}/${f} equals ${src}/${f}`);
+  }
+  for (const t of ['policies-configmap.yaml', 'routes-configmap.yaml', 'routes-job.yaml', 'runner-secrets.yaml', 'admin-secret.yaml']) {
+    assert.ok(existsSync(join(root, 'charts/apisix-mcp/templates', t)), t);
+  }
+  assert.match(read('charts/apisix-mcp/templates/routes-job.yaml'), /"helm.sh\/hook": post-install,post-upgrade/);
+});
