@@ -1,20 +1,10 @@
+import { globToRegExp, isGlob } from '../../runner/util/glob.js';
+
+export { globToRegExp, isGlob };
+
 // Name globs for tools, resources, prompts and methods. '*' matches any run of characters
 // (dots and slashes included), '?' exactly one. Globs are compiled once; exact names go to a
 // Map so the common case is one lookup.
-
-export function isGlob(pattern: string): boolean {
-  return pattern.includes('*') || pattern.includes('?');
-}
-
-export function globToRegExp(pattern: string): RegExp {
-  let source = '^';
-  for (const ch of pattern) {
-    if (ch === '*') source += '[\\s\\S]*';
-    else if (ch === '?') source += '[\\s\\S]';
-    else source += ch.replace(/[.+^${}()|[\]\\/-]/g, '\\$&');
-  }
-  return new RegExp(source + '$');
-}
 
 /** A set of name patterns, each carrying a value; lookup returns every value whose pattern matches. */
 export class PatternIndex<T> {

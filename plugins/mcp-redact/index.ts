@@ -5,6 +5,7 @@
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { isJsonRpcResponse, jsonRpcMessagesOf } from '../../runner/mcp/response.js';
+import { compileGlobs } from '../../runner/util/glob.js';
 import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
 import { secretFromConf } from '../../runner/secrets/index.js';
 import type { DetectorName, TaxIdKind } from './detectors.js';
@@ -49,12 +50,7 @@ export interface RedactCarry {
 }
 
 /** '*' any run, '?' one char; everything else literal. Compiled once into one anchored regex. */
-export function compileGlobs(globs: readonly string[]): (name: string) => boolean {
-  if (globs.includes('*')) return () => true;
-  const alternatives = globs.map((g) => g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
-  const re = new RegExp(`^(?:${alternatives.join('|')})$`, 's');
-  return (name) => re.test(name);
-}
+export { compileGlobs };
 
 export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
   let salt: (() => string | undefined) | undefined;
