@@ -194,6 +194,27 @@ export function decideMessage(policy: CompiledPolicy, s: Subject, msg: McpMessag
 }
 
 /** Whether a listed tool/resource/prompt should stay visible to this subject. */
+/**
+ * True when no item of this kind can be hidden from the subject: a `*` grant applies to it and
+ * no deny, unmet route requirement or denied risk does. Then a list answer needs no filtering
+ * and need not be read at all (reading holds back SSE in APISIX).
+ */
+export function seesEverything(policy: CompiledPolicy, s: Subject, kind: UseKind): boolean {
+  let everything = false;
+  for (const e of indexFor(policy, kind).entries()) {
+    if (e.effect === 'deny') {
+      if (serverDenies(e.servers, s.server) && entryMatchesSubject(e, s)) return false;
+      continue;
+    }
+    if (!serverAllows(e.servers, s.server)) continue;
+    if (e.actor === undefined && e.auth !== undefined && authFailure(e.auth, s.identity) !== undefined) return false;
+    if (!entryMatchesSubject(e, s)) continue;
+    if (e.risk !== undefined && policy.riskDeny.has(e.risk)) return false;
+    if (e.pattern === '*') everything = true;
+  }
+  return everything;
+}
+
 export function isVisible(policy: CompiledPolicy, s: Subject, kind: UseKind, name: string): boolean {
   return decideUse(policy, s, kind, name, undefined).effect !== 'deny';
 }

@@ -10,8 +10,8 @@ import type { CallContext, Identity, Outcome, Plugin, PrepareEnv, StopOutcome } 
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
-import { compilePolicy, closePolicySources, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, validatePolicyDocument } from './policy.js';
-import { decideMessage, subjectFor, isVisible, type Decision, type Subject } from './decide.js';
+import { compilePolicy, closePolicySources, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
+import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
 import { ConfirmationTokens, CONFIRMATION_META_KEY, processConfirmationKey, sharedReplayCache } from './confirm.js';
 import { filterListResponse, listRequests, type ListKind } from './filter.js';
@@ -245,7 +245,11 @@ async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
 
   if (p.filterLists || p.pinMode !== 'off') {
     const lists = listRequests(body.messages);
-    if (lists) ctx.carry.set(PLUGIN_NAME, { policy, subject, lists } satisfies Carried);
+    if (lists && p.pinMode === 'off') {
+      // A list the actor sees whole is not read: nothing to filter, and SSE keeps streaming.
+      for (const [id, kind] of lists) if (seesEverything(policy, subject, USE_KIND[kind])) lists.delete(id);
+    }
+    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map() } satisfies Carried);
   }
   return undefined;
 }
@@ -358,8 +362,14 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
 
 /** Fast routes (no post-resp): refuse list calls we would have to filter. */
 async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
+const USE_KIND: Readonly<Record<ListKind, UseKind>> = { tools: 'tool', resources: 'resource', resourceTemplates: 'resource', prompts: 'prompt' };
+
   if (!(p.filterLists && !p.shadow) && p.pinMode === 'off') return false;
   const body = await ctx.mcp();
+  // After onRequest (the runtime guard) the carried lists are exactly what will be read; without
+  // it (the layout command's synthetic calls) any list call counts.
+  const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  if (carried !== undefined) return carried.lists.size > 0;
   return body.ok && listRequests(body.messages) !== undefined;
 }
 

@@ -21,6 +21,12 @@ export class PatternIndex<T> {
     else this.exact.set(pattern, [value]);
   }
 
+  /** Every (pattern, value) pair, exact ones first. */
+  *entries(): IterableIterator<T> {
+    for (const list of this.exact.values()) yield* list;
+    for (const g of this.globs) yield g.value;
+  }
+
   /** Exact matches first (in insertion order), then glob matches. */
   lookup(name: string): { exact: readonly T[]; glob: T[] } {
     const exact = this.exact.get(name) ?? EMPTY;

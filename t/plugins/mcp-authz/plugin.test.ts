@@ -22,6 +22,7 @@ const dec = new TextDecoder();
 const LATER = (): number => Date.now() + 30_000;
 
 class TableChannel implements ExtraInfoChannel {
+  static respBodyAsks = 0;
   constructor(
     private readonly vars: Record<string, string> = {},
     private readonly reqBody?: string,
@@ -30,6 +31,7 @@ class TableChannel implements ExtraInfoChannel {
   ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
     if (q.type === 'var') return Promise.resolve({ result: this.vars[q.name] !== undefined ? enc.encode(this.vars[q.name]) : undefined });
     if (q.type === 'reqBody') return Promise.resolve({ result: this.reqBody !== undefined ? enc.encode(this.reqBody) : undefined });
+    TableChannel.respBodyAsks++;
     return Promise.resolve({ result: this.respBody !== undefined ? enc.encode(this.respBody) : undefined });
   }
 }
@@ -335,6 +337,24 @@ test('tools/list SSE answer and prompts/list in a batch are filtered too', async
     .map((e) => JSON.parse(e.split('\n').find((l) => l.startsWith('data:'))!.slice(5)));
   assert.deepEqual(events[0].result.tools.map((t: { name: string }) => t.name), ['crm.lookup', 'mirror.echo']);
   assert.deepEqual(events[1].result.prompts.map((t: { name: string }) => t.name), ['greet']);
+});
+
+test('a list the actor sees whole is not read (SSE keeps streaming) and may take a fast route', async () => {
+  const everything = { version: 1, actors: [{ name: 'all', actor: { app: 'support-agent' }, allowed_tools: ['*'], allowed_prompts: ['*'] }] };
+  const answer = JSON.stringify({ jsonrpc: '2.0', id: 9, result: { tools: TOOLS } });
+  TableChannel.respBodyAsks = 0;
+  const { res } = await listRoundTrip(authzConf({ policy: everything }), answer, 'application/json');
+  assert.equal(res.body, undefined, 'answer passed through untouched');
+  assert.equal(TableChannel.respBodyAsks, 0, 'the response body was never asked for');
+  assert.notEqual((await run([authzConf({ policy: everything })], rpc(1, 'tools/list'), await bearer())).action?.type, 'stop');
+
+  // One deny that applies to the actor is enough to make the list worth reading again.
+  const allButOne = { version: 1, actors: [{ name: 'all', actor: { app: 'support-agent' }, allowed_tools: ['*'], denied_tools: ['hr.payroll'] }] };
+  TableChannel.respBodyAsks = 0;
+  const filtered = await listRoundTrip(authzConf({ policy: allButOne }), answer, 'application/json');
+  assert.equal(TableChannel.respBodyAsks, 1);
+  assert.ok(!dec.decode(filtered.res.body).includes('hr.payroll'));
+  assert.equal(stopOf(await run([authzConf({ policy: allButOne })], rpc(1, 'tools/list'), await bearer())).status, 403);
 });
 
 test('fast route (no post-resp): a list call is refused rather than left unfiltered', async () => {
