@@ -361,15 +361,15 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
 }
 
 /** Fast routes (no post-resp): refuse list calls we would have to filter. */
-async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
 const USE_KIND: Readonly<Record<ListKind, UseKind>> = { tools: 'tool', resources: 'resource', resourceTemplates: 'resource', prompts: 'prompt' };
 
+async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
   if (!(p.filterLists && !p.shadow) && p.pinMode === 'off') return false;
-  const body = await ctx.mcp();
   // After onRequest (the runtime guard) the carried lists are exactly what will be read; without
   // it (the layout command's synthetic calls) any list call counts.
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
   if (carried !== undefined) return carried.lists.size > 0;
+  const body = await ctx.mcp();
   return body.ok && listRequests(body.messages) !== undefined;
 }
 
