@@ -6,6 +6,7 @@
 
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { canonicalHash } from './canonical.js';
+import { secretMaterial } from './refs.js';
 
 const PREFIX = 'mcpc1';
 
@@ -70,30 +71,69 @@ export function processConfirmationKey(): Buffer {
   return processKey;
 }
 
+const MIN_KEY_BYTES = 32;
+
+/**
+ * The confirmation key of a conf: the configured secret reference (re-read when its file or
+ * variable changes; a value shorter than 32 bytes counts as unavailable), or the per-process
+ * random key when none is configured. Called at prepare; errors name the field.
+ */
+export async function confirmationKeyFrom(secret: string | undefined, allowLiteral: boolean): Promise<ConfirmationKey> {
+  if (secret === undefined) return processConfirmationKey();
+  const field = '/confirmation/secret';
+  const handle = await secretMaterial(secret, field, allowLiteral);
+  const first = handle.value()!;
+  if (Buffer.byteLength(first) < MIN_KEY_BYTES) throw new Error(`${field}: must be at least ${MIN_KEY_BYTES} bytes`);
+  if (handle.literal) return Buffer.from(first);
+  let seen: string | undefined;
+  let key: Buffer | undefined;
+  return () => {
+    const v = handle.value();
+    if (v !== seen) {
+      seen = v;
+      key = v !== undefined && Buffer.byteLength(v) >= MIN_KEY_BYTES ? Buffer.from(v) : undefined;
+    }
+    return key;
+  };
+}
+
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
+
+/** The HMAC key, read per use so a rotated secret file takes effect without a restart. */
+export type ConfirmationKey = Uint8Array | (() => Uint8Array | undefined);
+
+/** A key whose secret could not be read: tokens are neither issued nor accepted. */
+export class ConfirmationKeyUnavailable extends Error {
+  override readonly name = 'ConfirmationKeyUnavailable';
+}
 
 export class ConfirmationTokens {
   constructor(
-    private readonly key: Uint8Array,
+    private readonly key: ConfirmationKey,
     readonly ttlSeconds: number,
     private readonly replay: ReplayCache,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Throws ConfirmationKeyUnavailable when the configured secret cannot be read. */
   issue(b: ConfirmBinding): { token: string; expiresAt: number } {
+    const key = this.currentKey();
+    if (key === undefined) throw new ConfirmationKeyUnavailable('confirmation secret unavailable');
     const iat = Math.floor(this.now() / 1000);
     const payload: Payload = { jti: randomUUID(), sub: b.caller, srv: b.server, tool: b.tool, args: canonicalHash(b.args ?? {}), iat, exp: iat + this.ttlSeconds };
     const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-    return { token: `${PREFIX}.${body}.${this.sign(body)}`, expiresAt: payload.exp };
+    return { token: `${PREFIX}.${body}.${this.sign(key, body)}`, expiresAt: payload.exp };
   }
 
   /** Check a token against the call it must approve, and use it up. */
   verify(token: string, b: ConfirmBinding): VerifyResult {
     const parts = token.split('.');
     if (parts.length !== 3 || parts[0] !== PREFIX) return { ok: false, reason: 'malformed confirmation token' };
+    const key = this.currentKey();
+    if (key === undefined) return { ok: false, reason: 'confirmation secret unavailable' };
     const body = parts[1]!;
     const given = Buffer.from(parts[2]!, 'base64url');
-    const expected = Buffer.from(this.sign(body), 'base64url');
+    const expected = Buffer.from(this.sign(key, body), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'confirmation token signature is invalid' };
     let p: Payload;
     try {
@@ -112,7 +152,11 @@ export class ConfirmationTokens {
     return { ok: true };
   }
 
-  private sign(body: string): string {
-    return createHmac('sha256', this.key).update(`${PREFIX}.${body}`).digest('base64url');
+  private currentKey(): Uint8Array | undefined {
+    return typeof this.key === 'function' ? this.key() : this.key;
+  }
+
+  private sign(key: Uint8Array, body: string): string {
+    return createHmac('sha256', key).update(`${PREFIX}.${body}`).digest('base64url');
   }
 }

@@ -5,7 +5,7 @@
 // source.
 
 import type { HttpRequestView, Identity } from '../../runner/host/plugin.js';
-import { claimAt, JwtVerifier, TokenError, type JwtConf } from './jwks.js';
+import { claimAt, JwtVerifier, TokenError, type JwtConf, type VerifierOptions } from './jwks.js';
 
 export interface ClaimNames {
   user: string;
@@ -39,11 +39,11 @@ export type IdentityResult =
   /** status 401 (no or bad credentials) or 503 (key set unavailable). */
   | { ok: false; status: 401 | 503; tokenPresented: boolean; reason: string };
 
-export async function prepareIdentity(conf: IdentityConf | undefined): Promise<IdentityResolver> {
+export async function prepareIdentity(conf: IdentityConf | undefined, opts: VerifierOptions = {}): Promise<IdentityResolver> {
   const c = conf ?? {};
   const headers = c.trusted_headers ? lowerValues(c.trusted_headers) : undefined;
   return {
-    verifier: c.jwt ? await JwtVerifier.create(c.jwt) : undefined,
+    verifier: c.jwt ? await JwtVerifier.create(c.jwt, '/identity/jwt', opts) : undefined,
     claims: { ...DEFAULT_CLAIMS, ...c.claims },
     consumerField: c.apisix_consumer?.enabled ? (c.apisix_consumer.field ?? 'user') : undefined,
     headers: headers && Object.keys(headers).length > 0 ? headers : undefined,

@@ -13,11 +13,10 @@ import { loadSchema } from '../../runner/host/schema-file.js';
 import { compilePolicy, closePolicySources, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
-import { ConfirmationTokens, CONFIRMATION_META_KEY, processConfirmationKey, sharedReplayCache } from './confirm.js';
+import { ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
 import { filterListResponse, listRequests, type ListKind } from './filter.js';
 import { sharedPinStore, toolDefinitionHash, type PinConf, type PinStore } from './pinning.js';
 import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate, type ProtectedResourceConf } from './prm.js';
-import { resolveRef } from './refs.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
 
@@ -32,6 +31,8 @@ export interface AuthzConf {
   confirmation?: { secret?: string; ttl_seconds?: number; header?: string; status?: 403 | 428; replay_cache_size?: number };
   filter_lists?: boolean;
   pinning?: PinConf;
+  /** Accept literal secrets (shared_secret, confirmation.secret) instead of references. */
+  allow_literal_secrets?: boolean;
 }
 
 export interface PreparedAuthz {
@@ -77,8 +78,8 @@ async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz
   else compiled = { version: 0, policy: compilePolicy([inline!]) };
 
   const c = conf.confirmation ?? {};
-  const key = c.secret !== undefined ? Buffer.from(await resolveRef(c.secret, '/confirmation/secret')) : processConfirmationKey();
-  if (key.length < 32) throw new Error('/confirmation/secret: must be at least 32 bytes');
+  const allowLiteralSecrets = conf.allow_literal_secrets === true;
+  const key = await confirmationKeyFrom(c.secret, allowLiteralSecrets);
   const pinning = conf.pinning ?? {};
   const prepared: PreparedAuthz = {
     shadow: conf.mode === 'shadow',
@@ -88,7 +89,7 @@ async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz
     pinMode: pinning.mode ?? 'off',
     pinBlock: (pinning.on_mismatch ?? 'block') === 'block',
     pins: sharedPinStore(pinning.max_entries ?? 10_000),
-    identity: await prepareIdentity(conf.identity),
+    identity: await prepareIdentity(conf.identity, { allowLiteralSecrets }),
     protectedResource: conf.protected_resource ?? {},
     confirm: new ConfirmationTokens(key, c.ttl_seconds ?? 300, sharedReplayCache(c.replay_cache_size ?? 100_000)),
     confirmHeader: (c.header ?? 'mcp-confirmation').toLowerCase(),

@@ -6,7 +6,9 @@
 
 import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { resolveRef } from './refs.js';
+import { isSecretRef } from '../../runner/secrets/index.js';
+import { log } from './log.js';
+import { publicKeyMaterial, secretMaterial, type KeyMaterial } from './refs.js';
 
 export interface JwtConf {
   jwks_uri?: string;
@@ -113,6 +115,25 @@ function staticKeySet(keys: JWK[]): JWTVerifyGetKey {
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
 
+type VerifyKey = JWTVerifyGetKey | Uint8Array;
+
+/**
+ * Key text that can change at run time (a $file:// or $env:// reference): the verifier
+ * compares the current values with the ones it built its key from, per call, and rebuilds
+ * when one differs. Comparing strings is cheap; the file handles read only memory.
+ */
+interface KeyWatch {
+  readonly materials: readonly KeyMaterial[];
+  readonly seen: Array<string | undefined>;
+  readonly build: (texts: readonly string[]) => VerifyKey;
+  readonly field: string;
+}
+
+export interface VerifierOptions {
+  /** Accept a literal shared_secret (allow_literal_secrets in the authz conf). */
+  allowLiteralSecrets?: boolean;
+}
+
 export class JwtVerifier {
   /**
    * Verified tokens by their exact text: signature checks dominate the per-call cost, and an
@@ -120,15 +141,20 @@ export class JwtVerifier {
    * truncated hash), successes only, and never past the token's own exp or max age.
    */
   private readonly verified = new Map<string, { payload: JWTPayload; until: number }>();
+  /** Undefined while a rotated key cannot be read or parsed (calls then answer 503). */
+  private key: VerifyKey | undefined;
 
   private constructor(
-    private readonly key: JWTVerifyGetKey | Uint8Array,
+    key: VerifyKey,
     private readonly conf: JwtConf,
     readonly algorithms: readonly string[],
-  ) {}
+    private readonly watch: KeyWatch | undefined = undefined,
+  ) {
+    this.key = key;
+  }
 
   /** Build once at prepare; errors name the conf field. */
-  static async create(conf: JwtConf, field = '/identity/jwt'): Promise<JwtVerifier> {
+  static async create(conf: JwtConf, field = '/identity/jwt', opts: VerifierOptions = {}): Promise<JwtVerifier> {
     const sources = [conf.jwks_uri !== undefined, conf.keys !== undefined && conf.keys.length > 0, conf.shared_secret !== undefined].filter(Boolean).length;
     if (sources === 0) throw new Error(`${field}: one of jwks_uri, keys or shared_secret is required`);
     if (sources > 1) throw new Error(`${field}: use only one of jwks_uri, keys or shared_secret`);
@@ -136,9 +162,14 @@ export class JwtVerifier {
       const algorithms = conf.algorithms ?? ['HS256'];
       const bad = algorithms.find((a) => !HMAC_ALGS.has(a));
       if (bad) throw new Error(`${field}/algorithms: ${bad} cannot be used with shared_secret (HS256, HS384, HS512 only)`);
-      const secret = await resolveRef(conf.shared_secret, `${field}/shared_secret`);
-      if (Buffer.byteLength(secret) < 32) throw new Error(`${field}/shared_secret: must be at least 32 bytes`);
-      return new JwtVerifier(new TextEncoder().encode(secret), conf, algorithms);
+      const f = `${field}/shared_secret`;
+      const handle = await secretMaterial(conf.shared_secret, f, opts.allowLiteralSecrets === true);
+      const build = (texts: readonly string[]): VerifyKey => {
+        const secret = texts[0]!;
+        if (Buffer.byteLength(secret) < 32) throw new Error(`${f}: must be at least 32 bytes`);
+        return new TextEncoder().encode(secret);
+      };
+      return JwtVerifier.watched([handle], build, f, conf, algorithms, !handle.literal);
     }
     const algorithms = conf.algorithms ?? DEFAULT_ASYMMETRIC_ALGS;
     const hs = algorithms.find((a) => HMAC_ALGS.has(a));
@@ -153,23 +184,62 @@ export class JwtVerifier {
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${field}/jwks_uri: must be http(s)`);
       return new JwtVerifier(remoteSet(url, conf.jwks_cooldown_ms ?? 30_000, conf.jwks_cache_max_age_ms ?? 600_000, conf.jwks_timeout_ms ?? 5000), conf, algorithms);
     }
-    const keys: JWK[] = [];
-    for (const [i, ref] of (conf.keys ?? []).entries()) {
-      const f = `${field}/keys/${i}`;
-      keys.push(...parseStaticKey(await resolveRef(ref, f), f));
+    const refs = conf.keys ?? [];
+    const materials = await Promise.all(refs.map((text, i) => publicKeyMaterial(text, `${field}/keys/${i}`)));
+    const build = (texts: readonly string[]): VerifyKey => staticKeySet(texts.flatMap((t, i) => parseStaticKey(t, `${field}/keys/${i}`)));
+    return JwtVerifier.watched(materials, build, `${field}/keys`, conf, algorithms, refs.some(isSecretRef));
+  }
+
+  /** Build the key from the current values; watch them when some can change. */
+  private static watched(materials: readonly KeyMaterial[], build: KeyWatch['build'], field: string, conf: JwtConf, algorithms: readonly string[], changeable: boolean): JwtVerifier {
+    const seen = materials.map((m) => m.value());
+    const key = build(seen.map((v) => v!)); // present: secretMaterial/publicKeyMaterial checked them
+    return new JwtVerifier(key, conf, algorithms, changeable ? { materials, seen, build, field } : undefined);
+  }
+
+  /** Per call: rebuild the key when a referenced value changed (rotation without restart). */
+  private currentKey(): VerifyKey | undefined {
+    const w = this.watch;
+    if (w === undefined) return this.key;
+    let changed = false;
+    for (let i = 0; i < w.materials.length; i++) {
+      const v = w.materials[i]!.value();
+      if (v !== w.seen[i]) {
+        w.seen[i] = v;
+        changed = true;
+      }
     }
-    return new JwtVerifier(staticKeySet(keys), conf, algorithms);
+    if (!changed) return this.key;
+    // Tokens verified with the old key must be checked again with the new one.
+    this.verified.clear();
+    const missing = w.seen.findIndex((v) => v === undefined);
+    if (missing >= 0) {
+      const m = w.materials[missing]!;
+      this.key = undefined;
+      log.error({ field: w.field, ref: m.describe(), problem: m.problem() }, 'JWT verification key cannot be resolved; tokens are refused (503)');
+      return undefined;
+    }
+    try {
+      this.key = w.build(w.seen.map((v) => v!));
+      log.info({ field: w.field }, 'JWT verification key changed; new key loaded');
+    } catch (err) {
+      this.key = undefined;
+      log.error({ field: w.field, error: (err as Error).message }, 'new JWT verification key is unusable; tokens are refused (503)');
+    }
+    return this.key;
   }
 
   /** Verify signature, alg, iss, aud, exp/nbf (with skew) and required claims. */
   async verify(token: string): Promise<JWTPayload> {
+    const key = this.currentKey();
+    if (key === undefined) throw new TokenError('verification key unavailable', true);
     const now = Date.now();
     const hit = this.verified.get(token);
     if (hit) {
       if (hit.until > now) return hit.payload;
       this.verified.delete(token);
     }
-    const payload = await this.verifyUncached(token);
+    const payload = await this.verifyUncached(token, key);
     let until = now + VERIFIED_TTL_MS;
     if (typeof payload.exp === 'number') until = Math.min(until, payload.exp * 1000);
     const maxAge = this.conf.max_token_age_seconds;
@@ -184,7 +254,7 @@ export class JwtVerifier {
     return payload;
   }
 
-  private async verifyUncached(token: string): Promise<JWTPayload> {
+  private async verifyUncached(token: string, key: VerifyKey): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
       const opts = {
@@ -194,7 +264,7 @@ export class JwtVerifier {
         clockTolerance: this.conf.clock_tolerance_seconds ?? 30,
         maxTokenAge: this.conf.max_token_age_seconds,
       };
-      const res = this.key instanceof Uint8Array ? await jwtVerify(token, this.key, opts) : await jwtVerify(token, this.key, opts);
+      const res = key instanceof Uint8Array ? await jwtVerify(token, key, opts) : await jwtVerify(token, key, opts);
       payload = res.payload;
     } catch (err) {
       throw describeJoseError(err);

@@ -1,29 +1,37 @@
-// Secret and key references in confs: '$env://NAME' reads an environment variable,
-// '$file://path' reads a file (at prepare time, never per call); anything else is the
-// literal value. Errors name the reference, never the secret.
+// Secret and key references in mcp-authz confs, on top of the shared runner/secrets layer:
+// '$env://NAME' and '$file://path' are resolved to handles that re-read on change (a rotated
+// Kubernetes secret is picked up without a restart). Secrets (HMAC keys) must be references
+// unless allow_literal_secrets is on; public keys are not secret and may also be written
+// literally (PEM or JWK). Errors name the conf field and the reference, never a value.
 
-import { readFile } from 'node:fs/promises';
+import { isSecretRef, secretFromConf, type SecretHandle } from '../../runner/secrets/index.js';
 
-export async function resolveRef(value: string, field: string): Promise<string> {
-  if (value.startsWith('$env://')) {
-    const name = value.slice('$env://'.length);
-    const v = process.env[name];
-    if (v === undefined || v === '') throw new Error(`${field}: environment variable ${name} is not set`);
-    return v;
-  }
-  if (value.startsWith('$file://')) {
-    const path = value.slice('$file://'.length);
-    try {
-      const text = await readFile(path, 'utf8');
-      if (text.trim() === '') throw new Error('file is empty');
-      return text;
-    } catch (err) {
-      throw new Error(`${field}: cannot read ${path}: ${(err as Error).message}`);
-    }
-  }
-  return value;
+/** A conf value read per use: a secret handle, or a literal that never changes. */
+export interface KeyMaterial {
+  /** The current text; undefined while the reference cannot be resolved. */
+  value(): string | undefined;
+  /** Safe to log: the reference, or 'literal <field>'. */
+  describe(): string;
+  /** Why value() is undefined. */
+  problem(): string | undefined;
 }
 
-export function isRef(value: string): boolean {
-  return value.startsWith('$env://') || value.startsWith('$file://');
+/**
+ * A secret (HMAC key, shared secret): a reference, or a literal only when allowed. Waits for
+ * the first read so prepare can refuse a reference that does not resolve.
+ */
+export async function secretMaterial(text: string, field: string, allowLiteral: boolean): Promise<SecretHandle> {
+  const handle = secretFromConf(text, { field, allowLiteral });
+  await handle.ready();
+  if (handle.value() === undefined) throw new Error(`${field}: ${handle.describe()} cannot be resolved (${handle.problem() ?? 'empty'})`);
+  return handle;
+}
+
+/** A public key: a reference (re-read on change) or literal PEM/JWK text. */
+export async function publicKeyMaterial(text: string, field: string): Promise<KeyMaterial> {
+  if (!isSecretRef(text)) {
+    return { value: () => text, describe: () => `literal ${field}`, problem: () => undefined };
+  }
+  // Public keys are not secrets, but a reference to one goes through the same watched layer.
+  return secretMaterial(text, field, false);
 }

@@ -133,16 +133,18 @@ test('static keys: PEM and JWK; private keys and oct keys are refused', async ()
   const priv = { ...(await exportJWK(rsa1.privateKey)), kid: 'p' };
   await assert.rejects(JwtVerifier.create({ keys: [JSON.stringify(priv)] }), /\/identity\/jwt\/keys\/0: a private JWK/);
   await assert.rejects(JwtVerifier.create({ keys: ['{"kty":"oct","k":"c2VjcmV0"}'] }), /symmetric \(oct\) keys are not accepted/);
-  await assert.rejects(JwtVerifier.create({ keys: ['$env://AUTHZ_TEST_MISSING'] }), /environment variable AUTHZ_TEST_MISSING is not set/);
+  await assert.rejects(JwtVerifier.create({ keys: ['$env://AUTHZ_TEST_MISSING'] }), /\/identity\/jwt\/keys\/0: \$env:\/\/AUTHZ_TEST_MISSING cannot be resolved \(not set\)/);
 });
 
 test('shared secret: HS256 only when configured; an RS token is refused', async () => {
   const secret = 'a-very-long-shared-secret-for-tests-0123456789';
-  const v = await JwtVerifier.create({ shared_secret: secret, issuer: ISS });
+  process.env['AUTHZ_TEST_HS_SECRET'] = secret;
+  const v = await JwtVerifier.create({ shared_secret: '$env://AUTHZ_TEST_HS_SECRET', issuer: ISS });
   const hs = await new SignJWT({ sub: 'svc' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISS).setExpirationTime('1m').sign(new TextEncoder().encode(secret));
   assert.equal((await v.verify(hs)).sub, 'svc');
   assert.equal(await reason(v, await sign(rsa1)), 'token algorithm is not allowed');
-  await assert.rejects(JwtVerifier.create({ shared_secret: 'short' }), /at least 32 bytes/);
+  process.env['AUTHZ_TEST_HS_SHORT'] = 'short';
+  await assert.rejects(JwtVerifier.create({ shared_secret: '$env://AUTHZ_TEST_HS_SHORT' }), /shared_secret: must be at least 32 bytes/);
 });
 
 test('an unreachable JWKS is reported as unavailable (503), not as a bad token', async () => {

@@ -210,7 +210,7 @@ test('batch: one denied element refuses the whole batch, one error per request i
 });
 
 test('confirmation: 428 with a token; the approved retry passes once (header), replay asks again', async () => {
-  const conf = authzConf({ confirmation: { secret: 'x'.repeat(40) } });
+  const conf = authzConf({ confirmation: { secret: 'x'.repeat(40) }, allow_literal_secrets: true });
   const args = { title: 'Printer on fire' };
   const first = stopOf(await run([conf], call('ticket.create', args, 11), await bearer()));
   assert.equal(first.status, 428);
@@ -243,7 +243,7 @@ test('confirmation: 428 with a token; the approved retry passes once (header), r
 });
 
 test('confirmation via params._meta: accepted and stripped before forwarding', async () => {
-  const conf = authzConf({ confirmation: { secret: 'y'.repeat(40) } });
+  const conf = authzConf({ confirmation: { secret: 'y'.repeat(40) }, allow_literal_secrets: true });
   const args = { title: 'x' };
   const t = stopOf(await run([conf], call('ticket.create', args, 1), await bearer())).json.error.data.token as string;
   const retry = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'ticket.create', arguments: args, _meta: { 'io.apisix.mcp/confirmation': t, progressToken: 'p1' } } };
