@@ -24,7 +24,7 @@ import {
 } from './limits.js';
 import { storeFailed } from './observe.js';
 import { MemoryStore } from './store-memory.js';
-import { closeSharedRedisClients, RedisStore, sharedRedisClient } from './store-redis.js';
+import { closeSharedRedisClients, RedisStore, sharedRedisClient, whenRedisReady } from './store-redis.js';
 import type { BudgetCheck, ConcurrencyCheck, LimitStore, RateCheck } from './store.js';
 
 export type { RatelimitConf } from './conf.js';
@@ -85,8 +85,12 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     let store: LimitStore;
     if (s.type === 'redis') {
       if (!s.url) throw new Error('store.url: required when store.type is redis');
+      const client = sharedRedisClient(s.url);
+      // Prepare runs off APISIX's PrepareConf lock (the host awaits it at call time), so a
+      // short wait for the first connection costs no PrepareConf latency.
+      await whenRedisReady(client, 1000);
       store = new RedisStore({
-        client: sharedRedisClient(s.url),
+        client,
         keyPrefix: s.key_prefix,
         commandTimeoutMs: s.command_timeout_ms,
         clock: opts.redisClock,

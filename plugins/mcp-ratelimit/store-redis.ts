@@ -167,6 +167,26 @@ export function sharedRedisClient(url: string): Redis {
   return c;
 }
 
+/**
+ * Wait (bounded) until a client can take commands. With enableOfflineQueue off, a command sent
+ * while the first connection is still being made fails at once: the first calls after a
+ * runner start would hit on_store_error although Redis is fine.
+ */
+export function whenRedisReady(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref();
+    client.on('ready', onReady);
+  });
+}
+
 export async function closeSharedRedisClients(): Promise<void> {
   const clients = [...shared.values()];
   shared.clear();
