@@ -161,12 +161,26 @@ export interface PolicyDoc {
   methods?: { default?: 'allow' | 'deny'; allow?: string[]; deny?: string[] };
   risk?: { confirm?: Risk[]; deny?: Risk[] };
   actors?: ActorPolicyDoc[];
+  /** The requirements document's per-actor shape: one actor entry or a list of them. */
+  mcp_tool_policy?: ActorPolicyDoc | ActorPolicyDoc[];
   routes?: RouteRuleDoc[];
   mcp_gateway?: { routes?: RouteRuleDoc[] };
   pins?: Record<string, Record<string, string>>;
 }
 
 // ---- Compilation ----
+
+/**
+ * Every actor entry with its field path: `actors[]`, then `mcp_tool_policy` (one entry, as in
+ * the requirements document, or a list), all compiled the same way.
+ */
+function actorEntries(doc: PolicyDoc): Array<{ a: ActorPolicyDoc; path: string; defaultName: string }> {
+  const out = (doc.actors ?? []).map((a, i) => ({ a, path: `/actors/${i}`, defaultName: `actors[${i}]` }));
+  const tp = doc.mcp_tool_policy;
+  if (Array.isArray(tp)) tp.forEach((a, i) => out.push({ a, path: `/mcp_tool_policy/${i}`, defaultName: `mcp_tool_policy[${i}]` }));
+  else if (tp !== undefined) out.push({ a: tp, path: '/mcp_tool_policy', defaultName: 'mcp_tool_policy' });
+  return out;
+}
 
 function toSet(v: StringOrList | undefined): ReadonlySet<string> | undefined {
   if (v === undefined) return undefined;
@@ -217,9 +231,8 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
       pins.set(server, target);
     }
 
-    (doc.actors ?? []).forEach((a, i) => {
-      const path = `/actors/${i}`;
-      const name = uniqueName(a.name ?? `${rulePrefix}actors[${i}]`, path);
+    for (const { a, path, defaultName } of actorEntries(doc)) {
+      const name = uniqueName(a.name ?? `${rulePrefix}${defaultName}`, path);
       const fields = new Map<ActorField, ReadonlySet<string>>();
       for (const f of ACTOR_FIELDS) {
         const s = toSet(a.actor[f]);
@@ -286,7 +299,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
         prompts.add(e.name, { ...base, effect: 'deny', rule: `${name}/denied_prompts/${e.name}`, pattern: e.name, servers: serversOf(e.server), reason: e.reason });
         ruleCount++;
       });
-    });
+    }
 
     const routes: Array<{ r: RouteRuleDoc; path: string; index: number }> = [];
     (doc.routes ?? []).forEach((r, i) => routes.push({ r, path: `/routes/${i}`, index: routes.length }));
