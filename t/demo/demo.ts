@@ -40,6 +40,8 @@ export interface DemoFacts {
   rateLimit?: { allowedBefore: number; refusal: Refusal };
   audit?: AuditEvent[];
   metrics?: string[];
+  /** The runner's error.log tail, kept only when a step failed. */
+  runnerLog?: string[];
 }
 
 export interface DemoReport {
@@ -57,6 +59,7 @@ export const BURST_TOOL = 'crm.search_accounts';
 /** The sample customer's secrets that must never reach the agent. */
 export const CUSTOMER_SECRETS = ['4111 1111 1111 1111', 'jane.doe@example.com'];
 const BURST_MAX = 80;
+const RUNNER_LOG_LINES = 15;
 
 // ---------------------------------------------------------------- output
 
@@ -260,10 +263,18 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
   } finally {
     await direct?.close().catch(() => undefined);
     await agent?.close().catch(() => undefined);
-    await (stack as DemoStack | undefined)?.stop();
+    const st = stack as DemoStack | undefined;
+    // When something misbehaved, the runner's side of the story (it names the plugin and field).
+    if (st !== undefined && steps.some((x) => !x.ok)) facts.runnerLog = st.emulator.runnerLog().split('\n').filter((l) => l.trim() !== '').slice(-RUNNER_LOG_LINES);
+    await st?.stop();
   }
 
   const ok = steps.length > 0 && steps.every((x) => x.ok);
+  if (facts.runnerLog !== undefined && facts.runnerLog.length > 0) {
+    write('');
+    write(s.bold(s.yellow(`runner log (error.log, last ${facts.runnerLog.length} lines)`)));
+    for (const l of facts.runnerLog) write(`    ${s.dim(l)}`);
+  }
   const ms = Date.now() - started;
   write('');
   if (ok) write(s.bold(s.green(`✔ all ${steps.length} steps behaved as expected (${(ms / 1000).toFixed(1)} s)`)));
