@@ -106,7 +106,9 @@ export async function realisticSetup(dir: string): Promise<{ list: Scenario[]; e
     return (): CallScript => ({ reqCall: bytes, reqData: { reqBody: TOOLS_CALL_BODY }, checkReq: expectPass });
   };
   const memory = { type: 'memory' };
-  const redisStore = { type: 'redis', url: redis.url };
+  // 1 s, not the 50 ms default: on a shared 2-core machine a load spike can stall Redis past
+  // 50 ms, and one refused call aborts the bench (it must never measure refusals).
+  const redisStore = { type: 'redis', url: redis.url, command_timeout_ms: 1000 };
 
   const resultBody = enc.encode(
     JSON.stringify({
