@@ -131,9 +131,9 @@ export class CallContextImpl implements CallContext {
   identity: Identity | undefined;
   readonly decisions: DecisionRecord[];
   readonly carry: Map<string, unknown>;
-  readonly requestMutations: RequestMutations;
-  readonly responseMutations: ResponseMutations;
-  readonly edits = new HeaderEdits();
+  private reqMutations: RequestMutations | undefined;
+  private respMutations: ResponseMutations | undefined;
+  private headerEdits: HeaderEdits | undefined;
   bodyModified = false;
   responseBodyModified = false;
   responseStatus = 0;
@@ -160,20 +160,36 @@ export class CallContextImpl implements CallContext {
       this.ownCallId = carried.callId;
       this.parsed = carried.parsed;
     }
-    const edits = this.edits;
-    // Arrow functions close over `this`, so handlers may destructure the mutation objects.
-    this.requestMutations = {
-      setHeader: (name, value) => void edits.upstream.set(name.toLowerCase(), value),
-      deleteHeader: (name) => void edits.upstream.set(name.toLowerCase(), undefined),
-      addResponseHeader: (name, value) => void edits.clientAdds.push({ name, value }),
+  }
+
+  /** Header changes, created on first use (most calls of a plain chain change nothing). */
+  get edits(): HeaderEdits {
+    return (this.headerEdits ??= new HeaderEdits());
+  }
+
+  /** True when some plugin changed headers (without creating the edits). */
+  get hasEdits(): boolean {
+    return this.headerEdits !== undefined && !this.headerEdits.empty;
+  }
+
+  // Mutation objects are made on first use. Arrow functions close over `this`, so handlers
+  // may destructure them.
+  get requestMutations(): RequestMutations {
+    return (this.reqMutations ??= {
+      setHeader: (name, value) => void this.edits.upstream.set(name.toLowerCase(), value),
+      deleteHeader: (name) => void this.edits.upstream.set(name.toLowerCase(), undefined),
+      addResponseHeader: (name, value) => void this.edits.clientAdds.push({ name, value }),
       markBodyModified: () => void (this.bodyModified = true),
-    };
-    this.responseMutations = {
+    });
+  }
+
+  get responseMutations(): ResponseMutations {
+    return (this.respMutations ??= {
       setStatus: (status) => void (this.responseStatus = status),
-      setHeader: (name, value) => void edits.upstream.set(name.toLowerCase(), value),
-      deleteHeader: (name) => void edits.upstream.set(name.toLowerCase(), undefined),
+      setHeader: (name, value) => void this.edits.upstream.set(name.toLowerCase(), value),
+      deleteHeader: (name) => void this.edits.upstream.set(name.toLowerCase(), undefined),
       markBodyModified: () => void (this.responseBodyModified = true),
-    };
+    });
   }
 
   /** W3C trace id of the client's traceparent when valid, else a random id. */
