@@ -126,10 +126,32 @@ function settle(
   emit(p.prepared, p.events);
 }
 
+/**
+ * Finished events waiting to be serialised: JSON.stringify and the sink hand-off run after
+ * this event-loop turn's answers are written, off the decision path. Bounded: past the bound
+ * the backlog is written inline. shutdown() writes what is left first.
+ */
+let unwritten: Array<{ sink: AuditSink; event: AuditEvent }> = [];
+const MAX_UNWRITTEN = 10_000;
+let writeScheduled = false;
+
+function writeUnwritten(): void {
+  writeScheduled = false;
+  const batch = unwritten;
+  unwritten = [];
+  for (const { sink, event } of batch) sink.offer(JSON.stringify(event));
+}
+
 function emit(prepared: PreparedAudit, events: readonly AuditEvent[]): void {
   for (const ev of events) {
+    // Metrics stay synchronous: a scrape right after the answer must already count the call.
     if (prepared.metrics) recordMetrics(ev);
-    prepared.sink.offer(JSON.stringify(ev));
+    unwritten.push({ sink: prepared.sink, event: ev });
+  }
+  if (unwritten.length >= MAX_UNWRITTEN) writeUnwritten();
+  else if (!writeScheduled && unwritten.length > 0) {
+    writeScheduled = true;
+    setImmediate(writeUnwritten);
   }
 }
 
@@ -184,6 +206,8 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   const state: RequestState = { facts, body: undefined, span: undefined };
   // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
+  // fail_closed judges the sink with every finished event handed over.
+  if (p.failClosed && unwritten.length > 0) writeUnwritten();
   if (p.failClosed && !p.sink.canAccept()) {
     ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'audit-sink-unavailable', reason: 'audit events cannot be written' });
     return {
@@ -325,6 +349,7 @@ async function shutdown(): Promise<void> {
     clearInterval(sweeper);
     sweeper = undefined;
   }
+  writeUnwritten();
   await Promise.all([closeAllSinks(SHUTDOWN_BUDGET_MS), closeMetricsEndpointFromEnv()]);
 }
 

@@ -61,6 +61,10 @@ export class StreamSink implements AuditSink {
   private blocked = false;
   private broken = false;
   private closed = false;
+  /** A write of everything queued is scheduled for the end of this event-loop turn. */
+  private scheduled = false;
+  /** Accepted but not yet counted in the metric (counted once per batch). */
+  private uncounted = 0;
   private accepted = 0;
   private dropped = 0;
   private failures = 0;
@@ -91,14 +95,24 @@ export class StreamSink implements AuditSink {
       return false;
     }
     this.accepted++;
-    eventsWritten.inc({ sink: this.kind });
-    if (!this.blocked && this.queued() === 0) {
-      this.write(line + '\n');
-    } else {
-      this.queue.push(line + '\n');
+    this.uncounted++;
+    // Lines of one event-loop turn go out in one write (one syscall instead of one per event).
+    this.queue.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushTurn);
     }
     return true;
   }
+
+  private readonly flushTurn = (): void => {
+    this.scheduled = false;
+    if (this.uncounted > 0) {
+      eventsWritten.inc({ sink: this.kind }, this.uncounted);
+      this.uncounted = 0;
+    }
+    if (!this.closed) this.pump();
+  };
 
   canAccept(): boolean {
     return !this.closed && !this.broken && this.queued() < this.maxQueued;
@@ -122,11 +136,16 @@ export class StreamSink implements AuditSink {
     }
   }
 
+  /** Joins up to this many queued lines per write. */
+  private static readonly LINES_PER_WRITE = 512;
+
   private pump(): void {
     while (!this.blocked && !this.broken && this.head < this.queue.length) {
-      const line = this.queue[this.head] as string;
-      this.head++;
-      this.write(line);
+      const end = Math.min(this.queue.length, this.head + StreamSink.LINES_PER_WRITE);
+      let text = '';
+      for (let i = this.head; i < end; i++) text += (this.queue[i] as string) + '\n';
+      this.head = end;
+      this.write(text);
     }
     if (this.head === this.queue.length) {
       this.queue = [];
@@ -153,11 +172,15 @@ export class StreamSink implements AuditSink {
         const line = this.queue[this.head] as string;
         this.head++;
         try {
-          this.dest.write(line);
+          this.dest.write(line + '\n');
         } catch {
           this.broken = true;
         }
       }
+    }
+    if (this.uncounted > 0) {
+      eventsWritten.inc({ sink: this.kind }, this.uncounted);
+      this.uncounted = 0;
     }
     const unsent = this.queued();
     if (unsent > 0) this.drop(unsent);
