@@ -1,7 +1,7 @@
 // Runs the end-to-end scenarios against a real deployment (APISIX + our runner + the sample MCP
 // server behind it, shipped conf/gateway.yaml policy) and prints pass/fail per scenario.
 //
-//   npm run e2e -- --gateway http://HOST:9080/mcp --jwt-private-key key.pem --issuer ISS --audience AUD
+//   npm run e2e -- --gateway http://HOST:9080/mcp --jwt-private-key key.pem|--jwt-secret-file s.txt --issuer ISS --audience AUD
 //                  [--groups identity,policy] [--alg ES256] [--kid KID] [--app support-agent]
 //                  [--environment production] [--endpoint json=http://HOST:9080/mcp/json ...]
 //                  [--debug-tools] [--limit-tool crm.search_accounts --limit-requests 3]
@@ -46,7 +46,8 @@ function usage(): string {
   return [
     'usage: npm run e2e -- --gateway URL --jwt-private-key FILE --issuer ISS --audience AUD [options]',
     `  --groups a,b              only these groups (${GROUPS.join(', ')})`,
-    '  --alg ALG                 JWT algorithm of the private key (default ES256)',
+    '  --jwt-secret-file FILE    HMAC secret instead of a private key (the shipped conf uses shared_secret; HS256)',
+    '  --alg ALG                 JWT algorithm (default ES256 with a key, HS256 with a secret)',
     '  --kid KID                 kid header of minted tokens',
     '  --app NAME                azp claim (default support-agent)',
     '  --environment NAME        environment claim (default production)',
@@ -72,9 +73,10 @@ async function main(): Promise<number> {
   }
   const gateway = one('gateway');
   const keyFile = one('jwt-private-key');
+  const secretFile = one('jwt-secret-file');
   const issuer = one('issuer');
   const audience = one('audience');
-  const missing = [['gateway', gateway], ['jwt-private-key', keyFile], ['issuer', issuer], ['audience', audience]].filter(([, v]) => v === undefined).map(([n]) => `--${n}`);
+  const missing = [['gateway', gateway], ['jwt-private-key or --jwt-secret-file', keyFile ?? secretFile], ['issuer', issuer], ['audience', audience]].filter(([, v]) => v === undefined).map(([n]) => `--${n}`);
   if (missing.length > 0) {
     process.stderr.write(`missing ${missing.join(', ')}\n${usage()}\n`);
     return 2;
@@ -108,8 +110,8 @@ async function main(): Promise<number> {
   const jwt = await jwtMinter({
     issuer: issuer!,
     audience: audience!,
-    privateKeyPem: await readFile(keyFile!, 'utf8'),
-    alg: one('alg') ?? 'ES256',
+    ...(keyFile !== undefined ? { privateKeyPem: await readFile(keyFile, 'utf8') } : { sharedSecret: (await readFile(secretFile!, 'utf8')).replace(/\r?\n$/, '') }),
+    alg: one('alg') ?? (keyFile !== undefined ? 'ES256' : 'HS256'),
     ...(kid !== undefined ? { kid } : {}),
     defaults: { app, environment },
   });

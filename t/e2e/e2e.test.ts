@@ -2,16 +2,18 @@
 // post-resp) → our runner, spawned like ext-plugin.cmd → sample MCP servers, server-everything,
 // fault upstreams, real Redis. One stack for every group (faults last: they kill the runner).
 
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIENCE, ISSUER, REPO_ROOT, startEverythingServer, startFaultUpstream, startLocalStack, faultRoutes, type LocalStack } from './harness.js';
-import { SCENARIOS, missingNeed } from './scenarios.js';
+import { SCENARIOS, SkipScenario, missingNeed } from './scenarios.js';
 
 let stack: LocalStack;
+let shipped: LocalStack | undefined;
 let everything: Awaited<ReturnType<typeof startEverythingServer>>;
 let faults: Awaited<ReturnType<typeof startFaultUpstream>>;
 
@@ -25,16 +27,47 @@ after(async () => {
   await Promise.all([everything?.close(), faults?.close()]);
 });
 
-for (const s of SCENARIOS) {
-  test(`${s.group}: ${s.name}`, async (t) => {
-    const skip = missingNeed(s, stack.target);
-    if (skip !== undefined) {
-      t.skip(skip);
-      return;
-    }
-    await s.run(stack.target);
-  });
+function scenarioTests(stackOf: () => LocalStack): void {
+  for (const s of SCENARIOS) {
+    test(`${s.group}: ${s.name}`, async (t) => {
+      const target = stackOf().target;
+      const skip = missingNeed(s, target);
+      if (skip !== undefined) {
+        t.skip(skip);
+        return;
+      }
+      try {
+        await s.run(target);
+      } catch (err) {
+        if (err instanceof SkipScenario) {
+          t.skip(err.message);
+          return;
+        }
+        // The runner's own errors explain most failures: attach them.
+        const lines = target.local?.runnerLog().split('\n').filter((l) => /"level":(50|60)|plugin failed|\[error\]/.test(l)) ?? [];
+        if (lines.length > 0 && err instanceof Error) err.message += `\nrunner log:\n${lines.slice(-10).join('\n')}`;
+        throw err;
+      }
+    });
+  }
 }
+
+describe('generated routes (every plugin, SSE/JSON/shadow/pinning/Redis/server-everything/fault upstreams)', () => {
+  scenarioTests(() => stack);
+});
+
+// The shipped layout (conf/gateway.yaml → conf/apisix.yaml) with the shipped policy: the routes
+// operators deploy are the ones exercised, upstream nodes pointed at the local sample server.
+const SHIPPED = join(REPO_ROOT, 'conf/apisix.yaml');
+describe('shipped conf/apisix.yaml', { skip: existsSync(SHIPPED) ? false : 'conf/apisix.yaml not generated' }, () => {
+  before(async () => {
+    shipped = await startLocalStack({ shippedConfig: SHIPPED });
+  });
+  after(async () => {
+    await shipped?.stop();
+  });
+  scenarioTests(() => shipped!);
+});
 
 test('cli: the same scenarios against the stack as a remote gateway URL; local-only ones are skipped with a reason', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'e2e-cli-'));

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
+import { load as loadYaml } from 'js-yaml';
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -39,12 +40,16 @@ export interface JwtMinter {
 }
 
 /** Signs with the given key (or a fresh per-run ES256 pair); a second pair stands in for a forger. */
-export async function jwtMinter(opts: { issuer: string; audience: string; privateKeyPem?: string; alg?: string; kid?: string; defaults?: MintOptions }): Promise<JwtMinter & { publicKeyPem?: string; privateKeyPem?: string }> {
-  const alg = opts.alg ?? 'ES256';
-  let privateKey: CryptoKey;
+export async function jwtMinter(opts: { issuer: string; audience: string; privateKeyPem?: string; sharedSecret?: string; alg?: string; kid?: string; defaults?: MintOptions }): Promise<JwtMinter & { publicKeyPem?: string; privateKeyPem?: string }> {
+  const alg = opts.alg ?? (opts.sharedSecret !== undefined ? 'HS256' : 'ES256');
+  let privateKey: CryptoKey | Uint8Array;
+  let forger: CryptoKey | Uint8Array | undefined;
   let publicKeyPem: string | undefined;
   let privateKeyPem: string | undefined;
-  if (opts.privateKeyPem !== undefined) {
+  if (opts.sharedSecret !== undefined) {
+    privateKey = new TextEncoder().encode(opts.sharedSecret);
+    forger = randomBytes(48);
+  } else if (opts.privateKeyPem !== undefined) {
     privateKey = await importPKCS8(opts.privateKeyPem, alg);
   } else {
     const kp = await generateKeyPair(alg, { extractable: true });
@@ -52,7 +57,7 @@ export async function jwtMinter(opts: { issuer: string; audience: string; privat
     publicKeyPem = await exportSPKI(kp.publicKey);
     privateKeyPem = await exportPKCS8(kp.privateKey);
   }
-  const forger = (await generateKeyPair(alg, { extractable: true })).privateKey;
+  const forgerKey = forger ?? (await generateKeyPair(alg, { extractable: true })).privateKey;
   const d = opts.defaults ?? {};
   return {
     issuer: opts.issuer,
@@ -70,7 +75,7 @@ export async function jwtMinter(opts: { issuer: string; audience: string; privat
         .setAudience(m.audience ?? opts.audience)
         .setIssuedAt()
         .setExpirationTime(m.expiresAt ?? '5m')
-        .sign(m.foreignKey === true ? forger : privateKey);
+        .sign(m.foreignKey === true ? forgerKey : privateKey);
     },
   };
 }
@@ -324,8 +329,61 @@ export interface LocalStackOptions {
   /** Extra routes (e.g. custom upstreams for fault scenarios). */
   extraRoutes?: (auditPath: string) => RouteConf[];
   respawnDelayMs?: number;
-  /** Replace the generated routes with these (e.g. from conf/apisix.yaml). */
-  routesOverride?: (ports: { sse: number; json: number }) => RouteConf[];
+  /** Run the shipped routes of this apisix.yaml (upstream nodes replaced by the SSE sample server) instead of the generated ones. */
+  shippedConfig?: string;
+}
+
+interface ShippedLayout {
+  routes: RouteConf[];
+  envs: Record<string, string>;
+  issuer: string;
+  audience: string;
+  sharedSecret?: string;
+  publicKeyEnv?: string;
+  backendToken?: string;
+  maxBodyBytes?: number;
+}
+
+/**
+ * The shipped routes, made runnable here: upstream nodes → the local sample server, the audit
+ * file → the run's temp dir, relative policy paths → the repo; every $env:// secret gets a
+ * random per-run value (HS256 JWT secret, confirmation secret, backend token).
+ */
+async function shippedLayout(path: string, upstreamPort: number, auditPath: string): Promise<ShippedLayout> {
+  const text = await readFile(path, 'utf8');
+  const doc = loadYaml(text) as { routes?: RouteConf[] };
+  const envs: Record<string, string> = {};
+  for (const m of text.matchAll(/\$env:\/\/([A-Za-z_][A-Za-z0-9_]*)/g)) envs[m[1]!] ??= randomBytes(24).toString('hex');
+  const out: ShippedLayout = { routes: [], envs, issuer: '', audience: '' };
+  const fix = (entries: { name: string; value: string }[]): { name: string; value: string }[] =>
+    entries.map((e) => {
+      const v = JSON.parse(e.value) as Record<string, any>;
+      if (e.name === 'mcp-audit') v['sink'] = { ...(v['sink'] ?? {}), type: 'file', path: auditPath };
+      if (e.name === 'mcp-authz') {
+        if (typeof v['policy_file'] === 'string' && !isAbsolute(v['policy_file'])) v['policy_file'] = join(REPO_ROOT, v['policy_file']);
+        const jwt = v['identity']?.['jwt'] as Record<string, any> | undefined;
+        if (jwt !== undefined) {
+          out.issuer = [jwt['issuer']].flat()[0] as string;
+          out.audience = [jwt['audience']].flat()[0] as string;
+          const secretRef = /^\$env:\/\/(.+)$/.exec(String(jwt['shared_secret'] ?? ''));
+          if (secretRef) out.sharedSecret = envs[secretRef[1]!];
+          const keyRef = /^\$env:\/\/(.+)$/.exec(String(jwt['keys']?.[0] ?? ''));
+          if (keyRef) out.publicKeyEnv = keyRef[1]!;
+        }
+      }
+      if (e.name === 'mcp-credential') {
+        const ref = /^\$env:\/\/(.+)$/.exec(String(v['credential']?.['token'] ?? ''));
+        if (ref) out.backendToken = envs[ref[1]!];
+      }
+      if (e.name === 'mcp-route' && typeof v['max_body_bytes'] === 'number') out.maxBodyBytes = v['max_body_bytes'];
+      return { name: e.name, value: JSON.stringify(v) };
+    });
+  for (const r of doc.routes ?? []) {
+    const plugins = { ...(r.plugins ?? {}) } as Record<string, { conf?: { name: string; value: string }[] }>;
+    for (const [name, p] of Object.entries(plugins)) if (p.conf !== undefined) plugins[name] = { ...p, conf: fix(p.conf) };
+    out.routes.push({ ...r, plugins, upstream: { ...(r.upstream ?? {}), nodes: { [`127.0.0.1:${upstreamPort}`]: 1 } } } as RouteConf);
+  }
+  return out;
 }
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
@@ -333,10 +391,15 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const auditPath = join(dir, 'audit.log');
   const [sse, json, pin, metricsPort] = await Promise.all([startSampleMcpServer(), startSampleMcpServer({ json: true }), startSampleMcpServer(), freePort()]);
   const redis = opts.redis === true ? await startRedis() : undefined;
-  const jwt = await jwtMinter({ issuer: ISSUER, audience: AUDIENCE, defaults: { environment: 'production' } });
-  const backendToken = `backend-${randomBytes(12).toString('hex')}`;
+  const shipped = opts.shippedConfig !== undefined ? await shippedLayout(opts.shippedConfig, sse.port, auditPath) : undefined;
+  let jwt: Awaited<ReturnType<typeof jwtMinter>>;
+  if (shipped !== undefined) {
+    jwt = await jwtMinter({ issuer: shipped.issuer, audience: shipped.audience, ...(shipped.sharedSecret !== undefined ? { sharedSecret: shipped.sharedSecret } : {}), defaults: { environment: 'production' } });
+    if (shipped.publicKeyEnv !== undefined) shipped.envs[shipped.publicKeyEnv] = jwt.publicKeyPem!;
+  } else jwt = await jwtMinter({ issuer: ISSUER, audience: AUDIENCE, defaults: { environment: 'production' } });
+  const backendToken = shipped?.backendToken ?? `backend-${randomBytes(12).toString('hex')}`;
 
-  const routes: RouteConf[] = opts.routesOverride?.({ sse: sse.port, json: json.port }) ?? [
+  const routes: RouteConf[] = shipped?.routes ?? [
     gatewayRoute({ id: 'main', uri: '/mcp', upstreamPort: sse.port, server: 'sample-tools', maxBodyBytes: 4 * 1024 * 1024, auditPath }),
     gatewayRoute({ id: 'json', uri: '/mcp/json', upstreamPort: json.port, server: 'sample-tools', auditPath }),
     gatewayRoute({ id: 'shadow', uri: '/mcp/shadow', upstreamPort: sse.port, server: 'sample-tools', authz: { mode: 'shadow' }, ratelimit: false, auditPath }),
@@ -356,7 +419,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     routes,
     cmd: [process.execPath, join(REPO_ROOT, 'dist/runner/main.js')],
     envs: {
-      E2E_JWT_PUBLIC_KEY: jwt.publicKeyPem!,
+      ...(shipped?.envs ?? {}),
+      E2E_JWT_PUBLIC_KEY: jwt.publicKeyPem ?? '',
       E2E_CONFIRM_SECRET: randomBytes(32).toString('hex'),
       E2E_BACKEND_TOKEN: backendToken,
       MCP_RUNNER_METRICS_PORT: String(metricsPort),
@@ -388,7 +452,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   };
 
   const base = emulator.url;
-  const paths: Record<EndpointName, string | undefined> = {
+  const paths: Record<EndpointName, string | undefined> = shipped !== undefined
+    ? { main: '/mcp', json: undefined, shadow: undefined, pin: undefined, pinflag: undefined, redis: undefined, everything: undefined, faults: undefined }
+    : {
     main: '/mcp',
     json: '/mcp/json',
     shadow: '/mcp/shadow',
@@ -417,10 +483,14 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     runnerLog: () => emulator.runnerLog(),
   };
   const target: Target = {
-    name: 'emulator',
+    name: shipped !== undefined ? 'emulator (shipped conf/apisix.yaml)' : 'emulator',
     endpoint: (n) => (paths[n] !== undefined ? `${base}${paths[n]}` : undefined),
     jwt,
-    expect: { ...SUPPORT_EXPECTATIONS, backendToken, maxBodyBytes: 4 * 1024 * 1024 },
+    // The shipped policy does not allow debug.* and its limits are production-sized.
+    expect:
+      shipped !== undefined
+        ? { ...SUPPORT_EXPECTATIONS, backendToken, debugTools: false, limitRequests: undefined, ...(shipped.maxBodyBytes !== undefined ? { maxBodyBytes: shipped.maxBodyBytes } : {}) }
+        : { ...SUPPORT_EXPECTATIONS, backendToken, maxBodyBytes: 4 * 1024 * 1024 },
     local,
   };
   return {
