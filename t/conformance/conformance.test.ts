@@ -16,6 +16,7 @@ import {
   ensureTooling,
   listServerScenarios,
   runScenarios,
+  runSuite,
   table,
   type ScenarioResult,
   type Tooling,
@@ -39,7 +40,7 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
     tooling = await ensureTooling();
     scenarios = await listServerScenarios(tooling);
     server = await startReferenceServer();
-    direct = await runScenarios(tooling, server.url, scenarios, { concurrency: 8, timeoutMs: 20_000 });
+    direct = await runSuite(tooling, server.url, scenarios, 60_000);
   }, { timeout: 300_000 });
 
   after(async () => {
@@ -50,7 +51,7 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
   test('every scenario that passes directly passes through (post-resp, five plugins permissive)', { timeout: 150_000 }, async () => {
     const gw = await startGateway(server.port);
     gateways.push(gw);
-    const through = await runScenarios(tooling, gw.url, scenarios, { concurrency: 8, timeoutMs: 30_000 });
+    const through = await runSuite(tooling, gw.url, scenarios, 100_000);
     console.log(`\nconformance ${CONFORMANCE_VERSION}, ${scenarios.length} server scenarios (✓ successful checks, ✗ failed, ⚠ warnings)\n\n${table({ direct, through })}\n`);
 
     const passedDirectly = direct.filter((r) => r.verdict === 'pass');
@@ -81,8 +82,9 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
       extraEntries: [{ name: 'bench-body-fetch', value: '{}' }],
     });
     gateways.push(gw);
-    // Short kill timer: a deadlocked call would otherwise wait for the client's 60 s request timeout.
-    const bodyRead = await runScenarios(tooling, gw.url, scenarios, { concurrency: 10, timeoutMs: 8_000 });
+    // One process per scenario with a short kill timer: a deadlocked call would otherwise wait
+    // for the client's 60 s request timeout and hold up every scenario after it.
+    const bodyRead = await runScenarios(tooling, gw.url, scenarios, { concurrency: 4, timeoutMs: 10_000 });
     console.log(`\nthe same scenarios through a chain that asks for EVERY response body (bench-body-fetch added)\n\n${table({ direct, 'every body read': bodyRead })}\n`);
 
     const byName = new Map(bodyRead.map((r) => [r.scenario, r]));

@@ -142,15 +142,52 @@ export async function runScenario(t: Tooling, url: string, scenario: string, tim
       }
     }
     if (checks.length === 0) return { scenario, verdict: 'error', checks, ms, reason: `exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` };
-    const failed = checks.filter((c) => c.status === 'FAILURE');
-    if (failed.length > 0) return { scenario, verdict: 'fail', checks, ms, reason: `${failed[0]!.id}: ${(failed[0]!.errorMessage ?? '').slice(0, 160)}` };
-    return { scenario, verdict: 'pass', checks, ms };
+    return verdictOf(scenario, checks, ms);
   } finally {
     await rm(out, { recursive: true, force: true });
   }
 }
 
-/** Runs scenarios `concurrency` at a time; results in the input order. */
+const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/;
+
+function verdictOf(scenario: string, checks: Check[], ms: number): ScenarioResult {
+  const failed = checks.filter((c) => c.status === 'FAILURE');
+  if (failed.length > 0) return { scenario, verdict: 'fail', checks, ms, reason: `${failed[0]!.id}: ${(failed[0]!.errorMessage ?? '').slice(0, 160)}` };
+  return { scenario, verdict: 'pass', checks, ms };
+}
+
+/**
+ * Every scenario in ONE CLI process (`--suite all`): cheap, but a scenario that hangs holds up
+ * the rest until `timeoutMs`, after which the unfinished ones count as timeouts.
+ */
+export async function runSuite(t: Tooling, url: string, scenarios: readonly string[], timeoutMs: number): Promise<ScenarioResult[]> {
+  const out = await mkdtemp(join(tmpdir(), 'mcp-conformance-'));
+  const started = Date.now();
+  try {
+    const r = await run(t.node, [t.cli, 'server', '--url', url, '--suite', 'all', '-o', out], { timeoutMs });
+    const ms = Date.now() - started;
+    const found = new Map<string, Check[]>();
+    for (const d of await readdir(out)) {
+      const m = RESULT_DIR.exec(d);
+      if (m === null) continue;
+      try {
+        found.set(m[1]!, JSON.parse(await readFile(join(out, d, 'checks.json'), 'utf8')) as Check[]);
+      } catch {
+        /* unfinished */
+      }
+    }
+    return scenarios.map((scenario) => {
+      const checks = found.get(scenario);
+      if (checks !== undefined && checks.length > 0) return verdictOf(scenario, checks, ms);
+      if (r.timedOut) return { scenario, verdict: 'timeout', checks: [], ms, reason: `suite not finished within ${timeoutMs} ms` };
+      return { scenario, verdict: 'error', checks: [], ms, reason: `no results (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` };
+    });
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+/** Runs scenarios `concurrency` at a time, one CLI process each; results in the input order. */
 export async function runScenarios(t: Tooling, url: string, scenarios: readonly string[], opts: { concurrency: number; timeoutMs: number }): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = new Array<ScenarioResult>(scenarios.length);
   let next = 0;
