@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { jwtMinter, SUPPORT_EXPECTATIONS, type EndpointName, type Target } from './harness.js';
 import { GROUPS, runScenarios, type ScenarioResult } from './scenarios.js';
 
-const ENDPOINTS: readonly EndpointName[] = ['main', 'json', 'shadow', 'pin', 'pinflag', 'redis', 'everything', 'faults'];
+const ENDPOINTS: readonly EndpointName[] = ['main', 'json', 'shadow', 'pin', 'pinflag', 'redis', 'everything', 'faults', 'stateful'];
 
 interface CliArgs {
   values: Map<string, string[]>;

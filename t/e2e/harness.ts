@@ -165,7 +165,7 @@ export async function mcpClient(url: string, opts: ClientOptions = {}): Promise<
 // ---------------------------------------------------------------- targets
 
 /** Named endpoints; a target that lacks one skips the scenarios that need it. */
-export type EndpointName = 'main' | 'json' | 'shadow' | 'pin' | 'pinflag' | 'redis' | 'everything' | 'faults';
+export type EndpointName = 'main' | 'json' | 'shadow' | 'pin' | 'pinflag' | 'redis' | 'everything' | 'faults' | 'stateful';
 
 /** What the policy behind the target is expected to do (defaults: conf/policies/support.yaml). */
 export interface Expectations {
@@ -389,7 +389,7 @@ async function shippedLayout(path: string, upstreamPort: number, auditPath: stri
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-e2e-'));
   const auditPath = join(dir, 'audit.log');
-  const [sse, json, pin, metricsPort] = await Promise.all([startSampleMcpServer(), startSampleMcpServer({ json: true }), startSampleMcpServer(), freePort()]);
+  const [sse, json, pin, stateful, metricsPort] = await Promise.all([startSampleMcpServer(), startSampleMcpServer({ json: true }), startSampleMcpServer(), startSampleMcpServer({ stateful: true }), freePort()]);
   const redis = opts.redis === true ? await startRedis() : undefined;
   const shipped = opts.shippedConfig !== undefined ? await shippedLayout(opts.shippedConfig, sse.port, auditPath) : undefined;
   let jwt: Awaited<ReturnType<typeof jwtMinter>>;
@@ -404,6 +404,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     gatewayRoute({ id: 'json', uri: '/mcp/json', upstreamPort: json.port, server: 'sample-tools', auditPath }),
     gatewayRoute({ id: 'shadow', uri: '/mcp/shadow', upstreamPort: sse.port, server: 'sample-tools', authz: { mode: 'shadow' }, ratelimit: false, auditPath }),
     gatewayRoute({ id: 'pin', uri: '/mcp/pin', upstreamPort: pin.port, server: 'pin-tools', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } }, ratelimit: false, auditPath }),
+    gatewayRoute({ id: 'stateful', uri: '/mcp/stateful', upstreamPort: stateful.port, server: 'sample-tools', ratelimit: false, auditPath }),
     gatewayRoute({ id: 'pinflag', uri: '/mcp/pinflag', upstreamPort: pin.port, server: 'pin-flag', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'flag' } }, ratelimit: false, auditPath }),
     ...(redis !== undefined
       ? [gatewayRoute({ id: 'redis', uri: '/mcp/redis', upstreamPort: sse.port, server: 'sample-tools', ratelimit: { store: { type: 'redis', url: redis.url, key_prefix: `e2e${randomBytes(3).toString('hex')}` } }, auditPath })]
@@ -453,7 +454,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
   const base = emulator.url;
   const paths: Record<EndpointName, string | undefined> = shipped !== undefined
-    ? { main: '/mcp', json: undefined, shadow: undefined, pin: undefined, pinflag: undefined, redis: undefined, everything: undefined, faults: undefined }
+    ? { main: '/mcp', json: undefined, shadow: undefined, pin: undefined, pinflag: undefined, redis: undefined, everything: undefined, faults: undefined, stateful: undefined }
     : {
     main: '/mcp',
     json: '/mcp/json',
@@ -463,6 +464,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     redis: redis !== undefined ? '/mcp/redis' : undefined,
     everything: opts.everything !== undefined ? '/mcp/everything' : undefined,
     faults: opts.extraRoutes !== undefined ? '/faults' : undefined,
+    stateful: '/mcp/stateful',
   };
   const local: LocalAccess = {
     sse,
@@ -500,7 +502,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     backendToken,
     async stop() {
       await emulator.stop();
-      await Promise.all([sse.close(), json.close(), pin.close(), redis?.stop()]);
+      await Promise.all([sse.close(), json.close(), pin.close(), stateful.close(), redis?.stop()]);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -534,6 +534,35 @@ const interop: Scenario[] = [
   },
   {
     group: 'interop',
+    name: 'stateful session: Mcp-Session-Id kept, server-to-client sampling answered through the gateway',
+    needs: ['stateful', 'debug-tools'],
+    async run(t) {
+      const client = await mcpClient(ep(t, 'stateful'), { headers: bearer(await mintFor(t)), samplingAnswer: 'forty-two' });
+      try {
+        const transport = (client as unknown as { _transport?: { sessionId?: string } })._transport;
+        assert.match(transport?.sessionId ?? '', /^[0-9a-f-]{36}$/, 'a session id came back through the gateway');
+        const r = (await client.callTool({ name: 'util.ask_model', arguments: { prompt: 'meaning of life?' } }, undefined, { timeout: 5000 })) as { content: { text: string }[] };
+        assert.equal(r.content[0]!.text, 'model said: forty-two');
+      } finally {
+        await client.close();
+      }
+    },
+  },
+  {
+    group: 'interop',
+    name: 'trace context: the client traceparent becomes the audit correlation id',
+    needs: ['local'],
+    async run(t) {
+      const traceId = Array.from({ length: 32 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+      const id = uniq('trace');
+      rpcResult(await toolCall(ep(t, 'main'), t.expect.allowedTool, t.expect.allowedArgs, { ...bearer(await mintFor(t)), traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, id));
+      const ev = await loc(t).waitForAudit((e) => e.jsonrpc_id === id);
+      assert.equal(ev.length, 1);
+      assert.equal(ev[0]!['correlation_id'], traceId);
+    },
+  },
+  {
+    group: 'interop',
     name: 'malformed JSON-RPC is refused with a JSON-RPC error, not forwarded',
     async run(t) {
       const headers = bearer(await mintFor(t));
