@@ -125,13 +125,15 @@ export class Host implements CallHost<CompiledChain> {
   }
 
   buildChain(conf: readonly TextEntry[], key: string): CompiledChain {
-    const contentKey = conf.map((e) => `${e.name}\u0000${e.value ?? ''}`).join('\u0001');
+    // Unambiguous key (no separator a conf value could contain): the whole list as JSON.
+    const contentKey = JSON.stringify(conf.map((e) => [e.name, e.value ?? null]));
     const cached = this.byContent.get(contentKey);
     if (cached) {
       // refresh LRU position
       this.byContent.delete(contentKey);
       this.byContent.set(contentKey, cached);
-      return cached;
+      // Same prepared plugins, but each route keeps its own key (audit and metrics name it).
+      return cached.key === key ? cached : { ...cached, key };
     }
     const chain = this.compile(conf, key);
     if (this.byContent.size >= 512) {

@@ -103,8 +103,10 @@ test('a bad conf fails closed at call time, and the error names the plugin and f
 test('identical confs share one compiled chain (policies compile once across route versions)', () => {
   const h = host(recorder('a'));
   const one = h.buildChain([{ name: 'a', value: '{}' }], 'route#1#ext-plugin-pre-req#1');
-  const two = h.buildChain([{ name: 'a', value: '{}' }], 'route#1#ext-plugin-pre-req#2');
-  assert.equal(one, two);
+  const two = h.buildChain([{ name: 'a', value: '{}' }], 'route#2#ext-plugin-pre-req#1');
+  assert.equal(one.entries, two.entries, 'prepared plugins shared');
+  assert.equal(one.key, 'route#1#ext-plugin-pre-req#1');
+  assert.equal(two.key, 'route#2#ext-plugin-pre-req#1', 'each route keeps its own key');
 });
 
 test('malformed bodies get JSON-RPC parse / invalid-request errors, oversize bodies 413', async () => {
