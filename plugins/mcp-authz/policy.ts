@@ -138,7 +138,7 @@ interface ActorPolicyDoc {
   allowed_prompts?: Array<string | AllowedPromptDoc>;
   denied_prompts?: Array<string | DeniedNameDoc>;
 }
-interface RouteRuleDoc {
+export interface RouteRuleDoc {
   name?: string;
   match: { server?: StringOrList; tools?: string[]; resources?: string[]; prompts?: string[] };
   auth?: {
@@ -155,6 +155,10 @@ interface RouteRuleDoc {
   risk?: Risk;
   requires_user_confirmation?: boolean;
   arguments?: object | boolean;
+  /** Applied by mcp-ratelimit (authz_policy_file). */
+  limits?: { requests_per_minute?: number; concurrent_calls?: number; by?: string[] };
+  /** Applied by mcp-redact (policy_file). */
+  data_policy?: { redact?: string[] };
 }
 export interface PolicyDoc {
   version?: number;
@@ -169,6 +173,23 @@ export interface PolicyDoc {
 }
 
 // ---- Compilation ----
+
+/**
+ * Every route rule with its field path: `routes[]`, then `mcp_gateway.routes[]`. An unnamed
+ * rule is called `routes[<index>]` (index over both lists); mcp-ratelimit and mcp-redact name
+ * what they derive from a rule the same way.
+ */
+export function routeEntries(doc: PolicyDoc): Array<{ r: RouteRuleDoc; path: string; index: number }> {
+  const out: Array<{ r: RouteRuleDoc; path: string; index: number }> = [];
+  (doc.routes ?? []).forEach((r, i) => out.push({ r, path: `/routes/${i}`, index: out.length }));
+  (doc.mcp_gateway?.routes ?? []).forEach((r, i) => out.push({ r, path: `/mcp_gateway/routes/${i}`, index: out.length }));
+  return out;
+}
+
+/** The rule name of a route entry (as in decisions: routes/<name>). */
+export function routeEntryName(r: RouteRuleDoc, index: number): string {
+  return r.name ?? `routes[${index}]`;
+}
 
 /**
  * Every actor entry with its field path: `actors[]`, then `mcp_tool_policy` (one entry, as in
@@ -301,10 +322,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
       });
     }
 
-    const routes: Array<{ r: RouteRuleDoc; path: string; index: number }> = [];
-    (doc.routes ?? []).forEach((r, i) => routes.push({ r, path: `/routes/${i}`, index: routes.length }));
-    (doc.mcp_gateway?.routes ?? []).forEach((r, i) => routes.push({ r, path: `/mcp_gateway/routes/${i}`, index: routes.length }));
-    for (const { r, path, index } of routes) {
+    for (const { r, path, index } of routeEntries(doc)) {
       const name = uniqueName(r.name ?? `${rulePrefix}routes[${index}]`, path);
       const fields = new Map<ActorField, ReadonlySet<string>>();
       const auth = r.auth ?? {};
