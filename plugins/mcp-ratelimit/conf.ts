@@ -92,4 +92,6 @@ export interface RatelimitConf extends LimitSections {
   identity?: IdentityConf;
   headers_on_allow?: boolean;
   policy_file?: string;
+  /** mcp-authz's policy file: its route entries' `limits` apply too (see policy-routes.ts). */
+  authz_policy_file?: string;
 }

@@ -23,6 +23,7 @@ import {
   type CompiledRate,
 } from './limits.js';
 import { storeFailed } from './observe.js';
+import { PolicyLimits } from './policy-routes.js';
 import { MemoryStore } from './store-memory.js';
 import { closeSharedRedisClients, RedisStore, sharedRedisClient, whenRedisReady } from './store-redis.js';
 import type { BudgetCheck, ConcurrencyCheck, LimitStore, RateCheck } from './store.js';
@@ -80,7 +81,8 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
 
   async function prepare(conf: RatelimitConf, _env: PrepareEnv): Promise<PreparedRatelimit> {
     const fromFile = conf.policy_file ? await loadPolicyFile(conf.policy_file, confSchema) : undefined;
-    const limits = compileLimits(mergeSections(conf, fromFile));
+    const compiled = compileLimits(mergeSections(conf, fromFile));
+    const fromPolicy = conf.authz_policy_file ? await PolicyLimits.open(conf.authz_policy_file, compiled) : undefined;
     const s = conf.store ?? { type: 'memory' as const };
     let store: LimitStore;
     if (s.type === 'redis') {
@@ -98,16 +100,31 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     } else {
       store = memoryStore(s.max_keys);
     }
-    const active =
-      limits.rates.length + limits.concurrency.length + limits.budgets.length + limits.breakers.length > 0;
+    const isActive = (l: CompiledLimits): boolean => l.rates.length + l.concurrency.length + l.budgets.length + l.breakers.length > 0;
+    if (fromPolicy) {
+      // Route limits follow the policy file (reloaded on change): look them up per call.
+      return {
+        server: conf.server,
+        get limits() {
+          return fromPolicy.current();
+        },
+        get active() {
+          return isActive(fromPolicy.current());
+        },
+        store,
+        failOpen: conf.on_store_error === 'fail_open',
+        identity: conf.identity,
+        headersOnAllow: conf.headers_on_allow === true,
+      };
+    }
     return {
       server: conf.server,
-      limits,
+      limits: compiled,
+      active: isActive(compiled),
       store,
       failOpen: conf.on_store_error === 'fail_open',
       identity: conf.identity,
       headersOnAllow: conf.headers_on_allow === true,
-      active,
     };
   }
 
@@ -167,7 +184,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     const budgets = new Map<string, { limit: CompiledBudget; cost: number }>();
     for (const m of messages) {
       for (const l of limits.rates) {
-        if (!l.match.matches(m)) continue;
+        if (!l.match.matches(m, server)) continue;
         const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
         if (key === undefined) continue;
         const e = rates.get(key);
@@ -175,7 +192,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
         else rates.set(key, { limit: l, cost: 1 });
       }
       for (const l of limits.concurrency) {
-        if (!l.match.matches(m)) continue;
+        if (!l.match.matches(m, server)) continue;
         const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
         if (key === undefined) continue;
         const e = concs.get(key);
@@ -183,7 +200,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
         else concs.set(key, { limit: l, count: 1 });
       }
       for (const l of limits.budgets) {
-        if (!l.match.matches(m)) continue;
+        if (!l.match.matches(m, server)) continue;
         const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
         if (key === undefined) continue;
         const cost = costOf(targetOf(m), l.costs, l.defaultCost);
@@ -334,10 +351,12 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
   }
 
   async function needsResponsePhase(ctx: CallContext, p: PreparedRatelimit): Promise<boolean> {
-    if (p.limits.concurrency.length === 0 && p.limits.breakers.length === 0) return false;
+    const limits = p.limits;
+    if (limits.concurrency.length === 0 && limits.breakers.length === 0) return false;
     const messages = await countedMessages(ctx);
+    const server = p.server ?? ctx.route.server ?? ctx.routeKey;
     return messages.some(
-      (m) => p.limits.concurrency.some((l) => l.match.matches(m)) || p.limits.breakers.some((b) => b.match.matches(m)),
+      (m) => limits.concurrency.some((l) => l.match.matches(m, server)) || limits.breakers.some((b) => b.match.matches(m)),
     );
   }
 

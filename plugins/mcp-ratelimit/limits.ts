@@ -24,7 +24,12 @@ import { IDENTITY_DIMENSIONS, targetOf } from './keys.js';
 /** Methods that count when a limit has no `match.methods`. */
 export const DEFAULT_COUNTED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'prompts/get'];
 
-export class CompiledMatch {
+/** Which messages a limit counts; `server` is the call's MCP server (conf, route or route key). */
+export interface MessageMatch {
+  matches(msg: McpMessage, server: string): boolean;
+}
+
+export class CompiledMatch implements MessageMatch {
   private readonly allMethods: boolean;
   private readonly methods: ReadonlySet<string>;
   private readonly targets: RegExp | undefined;
@@ -49,7 +54,7 @@ export class CompiledMatch {
 interface KeyedLimit {
   readonly name: string;
   readonly by: readonly Dimension[];
-  readonly match: CompiledMatch;
+  readonly match: MessageMatch;
   readonly skipMissing: boolean;
   /** Counter key prefix: kind + name. */
   readonly prefix: string;
@@ -237,7 +242,10 @@ export async function loadPolicyFile(path: string, schema: JsonSchema): Promise<
   policyValidator ??= new Ajv({ allErrors: false, strict: false }).compile(schema);
   if (!policyValidator(doc ?? {})) {
     const err = policyValidator.errors?.[0];
-    throw new Error(`policy_file ${path}: ${err?.instancePath || '/'} ${err?.message ?? 'invalid'}`);
+    const d = doc as Record<string, unknown> | null;
+    const authzShaped = d !== null && typeof d === 'object' && ['mcp_gateway', 'actors', 'routes', 'mcp_tool_policy', 'version'].some((k) => k in d);
+    const hint = authzShaped ? ' (this looks like an mcp-authz policy file: name it in authz_policy_file instead)' : '';
+    throw new Error(`policy_file ${path}: ${err?.instancePath || '/'} ${err?.message ?? 'invalid'}${hint}`);
   }
   const d = (doc ?? {}) as RatelimitConf;
   return { limits: d.limits, concurrency: d.concurrency, budgets: d.budgets, breakers: d.breakers };

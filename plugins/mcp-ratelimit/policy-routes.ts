@@ -1,0 +1,131 @@
+// Limits from the one reviewable policy file (mcp-authz's, `authz_policy_file`): each
+// `routes[]` / `mcp_gateway.routes[]` entry with `limits` becomes limits scoped by the entry's
+// `match` (server, tools, resources, prompts):
+//
+//   requests_per_minute -> GCRA rate limit  routes/<name>/requests_per_minute
+//   concurrent_calls    -> concurrency limit routes/<name>/concurrent_calls
+//
+// Key choice: by `limits.by`, default [user]. One counter per user for the entry, shared by
+// every tool and server the entry matches (the entry is the unit operators review); calls
+// without a user share one bucket ('-'), so anonymous traffic cannot escape the limit.
+// The file is watched by mcp-authz's PolicySource (one watcher per path, shared with authz);
+// a new version is compiled on the first call after it was accepted.
+
+import type { McpMessage } from '../../runner/mcp/types.js';
+import { policySourceFor, routeEntries, routeEntryName, type PolicyDoc, type PolicySource, type RouteRuleDoc } from '../mcp-authz/policy.js';
+import type { Dimension } from './conf.js';
+import { compileGlobs } from './glob.js';
+import { IDENTITY_DIMENSIONS, targetOf } from './keys.js';
+import type { CompiledConcurrency, CompiledLimits, CompiledRate, MessageMatch } from './limits.js';
+
+/** How often the shared source stats the file when fs.watch is silent (as mcp-authz's default). */
+const RELOAD_INTERVAL_MS = 2000;
+const DEFAULT_BY: readonly Dimension[] = ['user'];
+const DEFAULT_LEASE_MS = 60_000;
+
+/** A route entry's match: server names and, per method, the target globs (none = any). */
+export class RouteEntryMatch implements MessageMatch {
+  constructor(
+    private readonly servers: ReadonlySet<string> | undefined,
+    private readonly targets: ReadonlyMap<string, RegExp | undefined>,
+  ) {}
+
+  static of(r: RouteRuleDoc): RouteEntryMatch {
+    const m = r.match;
+    const servers = m.server === undefined ? undefined : new Set(typeof m.server === 'string' ? [m.server] : m.server);
+    const targets = new Map<string, RegExp | undefined>();
+    if (m.tools === undefined && m.resources === undefined && m.prompts === undefined) {
+      // Only a server: everything on it, as in mcp-authz.
+      for (const method of ['tools/call', 'resources/read', 'prompts/get']) targets.set(method, undefined);
+    } else {
+      if (m.tools) targets.set('tools/call', compileGlobs(m.tools));
+      if (m.resources) targets.set('resources/read', compileGlobs(m.resources));
+      if (m.prompts) targets.set('prompts/get', compileGlobs(m.prompts));
+    }
+    return new RouteEntryMatch(servers, targets);
+  }
+
+  matches(msg: McpMessage, server: string): boolean {
+    if (msg.type !== 'request' || msg.method === undefined || !this.targets.has(msg.method)) return false;
+    if (this.servers !== undefined && !this.servers.has(server)) return false;
+    const re = this.targets.get(msg.method);
+    if (re === undefined) return true;
+    const t = targetOf(msg);
+    return t !== undefined && re.test(t);
+  }
+}
+
+/** The rate and concurrency limits of every route entry that has `limits`. */
+export function routeLimits(doc: PolicyDoc): { rates: CompiledRate[]; concurrency: CompiledConcurrency[] } {
+  const rates: CompiledRate[] = [];
+  const concurrency: CompiledConcurrency[] = [];
+  for (const { r, index } of routeEntries(doc)) {
+    const l = r.limits;
+    if (l === undefined || (l.requests_per_minute === undefined && l.concurrent_calls === undefined)) continue;
+    const base = `routes/${routeEntryName(r, index)}`;
+    const by = (l.by as Dimension[] | undefined) ?? DEFAULT_BY;
+    const match = RouteEntryMatch.of(r);
+    if (l.requests_per_minute !== undefined) {
+      const name = `${base}/requests_per_minute`;
+      const requests = l.requests_per_minute;
+      rates.push({ kind: 'rate', name, by, match, skipMissing: false, prefix: `r|${name}`, requests, windowSeconds: 60, intervalMs: 60_000 / requests, burst: requests });
+    }
+    if (l.concurrent_calls !== undefined) {
+      const name = `${base}/concurrent_calls`;
+      concurrency.push({ kind: 'concurrency', name, by, match, skipMissing: false, prefix: `c|${name}`, max: l.concurrent_calls, leaseMs: DEFAULT_LEASE_MS });
+    }
+  }
+  return { rates, concurrency };
+}
+
+/** The conf's limits plus the policy file's route limits (conf first). */
+export function withRouteLimits(base: CompiledLimits, doc: PolicyDoc | undefined): CompiledLimits {
+  if (doc === undefined) return base;
+  const extra = routeLimits(doc);
+  if (extra.rates.length + extra.concurrency.length === 0) return base;
+  return {
+    ...base,
+    rates: [...base.rates, ...extra.rates],
+    concurrency: [...base.concurrency, ...extra.concurrency],
+    needsCaller: base.needsCaller || [...extra.rates, ...extra.concurrency].some((l) => l.by.some((d) => IDENTITY_DIMENSIONS.has(d))),
+  };
+}
+
+/**
+ * Limits that follow the policy file: `current()` is called per call and recompiles only when
+ * the shared source accepted a new version (a number compare otherwise).
+ */
+export class PolicyLimits {
+  private version: number;
+  private limits: CompiledLimits;
+
+  private constructor(
+    private readonly base: CompiledLimits,
+    private readonly source: PolicySource,
+  ) {
+    this.version = source.current.version;
+    this.limits = withRouteLimits(base, source.current.doc);
+  }
+
+  /** At prepare: load (or reuse) the watched file; errors name the conf field, file and field. */
+  static async open(path: string, base: CompiledLimits): Promise<PolicyLimits> {
+    let source: PolicySource;
+    try {
+      source = policySourceFor(path, RELOAD_INTERVAL_MS);
+    } catch (err) {
+      throw new Error(`authz_policy_file: ${(err as Error).message}`);
+    }
+    await source.ready;
+    if (source.current.doc === undefined) throw new Error(`authz_policy_file: ${source.current.error ?? `${path} not loaded`}`);
+    return new PolicyLimits(base, source);
+  }
+
+  current(): CompiledLimits {
+    const snap = this.source.current;
+    if (snap.version !== this.version) {
+      this.version = snap.version;
+      this.limits = withRouteLimits(this.base, snap.doc);
+    }
+    return this.limits;
+  }
+}

@@ -1,0 +1,194 @@
+// mcp-ratelimit reading mcp-authz's policy file (authz_policy_file): route entries' `limits`
+// become limits scoped by the entry's match, named after the entry, driven through the real
+// host (chain + CallContext) with ExtraInfo answers from a table.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
+import { PluginRegistry } from '../../../runner/host/registry.js';
+import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
+import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
+import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
+import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
+import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
+import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+class TableChannel implements ExtraInfoChannel {
+  constructor(private readonly vars: Record<string, string>, private readonly reqBody?: string, private readonly respBody?: string) {}
+  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
+    const text = q.type === 'var' ? this.vars[q.name] : q.type === 'reqBody' ? this.reqBody : this.respBody;
+    return Promise.resolve({ result: text !== undefined ? enc.encode(text) : undefined });
+  }
+}
+
+/** Sets ctx.identity from x-user (as mcp-authz would) and keeps the decision records. */
+const seen: DecisionRecord[][] = [];
+const idp: Plugin<Record<string, never>, Record<string, never>> = {
+  name: 'idp',
+  confSchema: { type: 'object' },
+  onRequest(ctx: CallContext) {
+    ctx.onDone(() => seen.push([...ctx.decisions]));
+    const user = ctx.request.header('x-user');
+    if (user) ctx.identity = { user, roles: [], source: 'jwt' };
+  },
+};
+
+let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
+const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new MemoryStore({ clock: () => clockMs }) });
+const registry = new PluginRegistry();
+registry.register(idp);
+registry.register(ratelimit);
+const host = new Host({ registry });
+const later = (): number => Date.now() + 30_000;
+const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
+
+const dir = await mkdtemp(join(tmpdir(), 'rl-authz-policy-'));
+after(async () => {
+  await ratelimit.shutdown?.();
+  closePolicySources();
+  await rm(dir, { recursive: true, force: true });
+});
+
+let routeSeq = 0;
+function chain(conf: object, server: string) {
+  return host.buildChain(
+    [
+      { name: 'mcp-route', value: JSON.stringify({ post_resp: true, server }) },
+      { name: 'idp', value: '{}' },
+      { name: 'mcp-ratelimit', value: JSON.stringify(conf) },
+    ],
+    `policy-route#${++routeSeq}`,
+  );
+}
+
+const toolCall = (id: number, name: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+
+async function send(ch: ReturnType<typeof chain>, body: unknown, user = 'alice'): Promise<{ stop: StopAction | undefined; carryKey: string | undefined; decisions: DecisionRecord[] }> {
+  const text = JSON.stringify(body);
+  const headers: TextEntry[] = [{ name: 'content-type', value: 'application/json' }, { name: 'x-user', value: user }];
+  const call: HTTPReqCallReq = { id: 1, srcIp: new Uint8Array([10, 0, 0, 9]), method: 'POST', path: '/mcp', args: [], headers, confToken: 1 };
+  const res = await host.onRequest(ch, call, new TableChannel({}, text), later());
+  const action = res.action;
+  const carryKey = action?.type === 'rewrite' ? action.headers.find((h) => h.name === CALL_HEADER)?.value : undefined;
+  return { stop: action?.type === 'stop' ? action : undefined, carryKey, decisions: seen.at(-1) ?? [] };
+}
+
+async function respond(ch: ReturnType<typeof chain>, carryKey: string | undefined): Promise<void> {
+  const channel = new TableChannel(carryKey ? { http_x_mcp_gateway_call: carryKey } : {}, undefined, '{"jsonrpc":"2.0","id":1,"result":{}}');
+  await host.onResponse(ch, { id: 2, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, channel, later());
+}
+
+function errorOf(stop: StopAction): { id: unknown; error: { code: number; message: string } } {
+  return JSON.parse(dec.decode(stop.body));
+}
+
+const POLICY = `version: 1
+actors:
+  - name: support
+    actor: { app: support-agent }
+    allowed_tools: ["*"]
+mcp_gateway:
+  routes:
+    - name: billing-status
+      match:
+        server: billing-tools
+        tools: [billing.get_subscription_status]
+      limits:
+        requests_per_minute: 2
+    - name: crm-writes
+      match:
+        server: crm-tools
+        tools: [crm.update_*]
+      limits:
+        concurrent_calls: 1
+    - match:
+        server: crm-tools
+        tools: [crm.export]
+      limits:
+        requests_per_minute: 1
+`;
+
+test("a route entry's requests_per_minute limits the matched tool on the matched server only, per user", async () => {
+  const file = join(dir, 'policy.yaml');
+  await writeFile(file, POLICY);
+  const billing = chain({ authz_policy_file: file }, 'billing-tools');
+  assert.equal((await send(billing, toolCall(1, 'billing.get_subscription_status'))).stop, undefined);
+  assert.equal((await send(billing, toolCall(2, 'billing.get_subscription_status'))).stop, undefined);
+  const third = await send(billing, toolCall(3, 'billing.get_subscription_status'));
+  assert.equal(third.stop?.status, 429);
+  assert.equal(errorOf(third.stop!).id, 3);
+  assert.match(errorOf(third.stop!).error.message, /routes\/billing-status\/requests_per_minute/);
+  const rec = third.decisions.find((d) => d.plugin === 'mcp-ratelimit');
+  assert.deepEqual(rec && [rec.action, rec.rule, rec.detail?.['by'], rec.detail?.['limit'], rec.detail?.['window']], ['limit', 'routes/billing-status/requests_per_minute', ['user'], 2, 60]);
+
+  // Not matched: another tool on the same server, the same tool on another server.
+  for (let i = 0; i < 5; i++) assert.equal((await send(billing, toolCall(10 + i, 'billing.list_invoices'))).stop, undefined);
+  const crm = chain({ authz_policy_file: file }, 'crm-tools');
+  for (let i = 0; i < 5; i++) assert.equal((await send(crm, toolCall(20 + i, 'billing.get_subscription_status'))).stop, undefined);
+  // Per user: bob has his own counter; a minute later alice may call again.
+  assert.equal((await send(billing, toolCall(30, 'billing.get_subscription_status'), 'bob')).stop, undefined);
+  clockMs += 30_000;
+  assert.equal((await send(billing, toolCall(31, 'billing.get_subscription_status'))).stop, undefined);
+
+  // The requirements document's unnamed entries are named like mcp-authz names them.
+  assert.equal((await send(crm, toolCall(40, 'crm.export'))).stop, undefined);
+  assert.match(errorOf((await send(crm, toolCall(41, 'crm.export'))).stop!).error.message, /routes\[2\]\/requests_per_minute/);
+});
+
+test("a route entry's concurrent_calls holds a slot until the answer went through", async () => {
+  const file = join(dir, 'policy.yaml');
+  await writeFile(file, POLICY);
+  const crm = chain({ authz_policy_file: file }, 'crm-tools');
+  const first = await send(crm, toolCall(1, 'crm.update_contact'));
+  assert.equal(first.stop, undefined);
+  const second = await send(crm, toolCall(2, 'crm.update_note'));
+  assert.equal(second.stop?.status, 429);
+  assert.equal(second.decisions.find((d) => d.plugin === 'mcp-ratelimit')?.rule, 'routes/crm-writes/concurrent_calls');
+  assert.equal((await send(crm, toolCall(3, 'crm.lookup'))).stop, undefined, 'other tools do not take a slot');
+  await respond(crm, first.carryKey);
+  assert.equal((await send(crm, toolCall(4, 'crm.update_note'))).stop, undefined, 'the slot was given back');
+});
+
+test('the policy file is watched: a changed limit applies without a new conf; a bad version keeps the last good one', async () => {
+  const file = join(dir, 'reload.yaml');
+  await writeFile(file, POLICY);
+  const billing = chain({ authz_policy_file: file }, 'billing-tools');
+  const tool = 'billing.get_subscription_status';
+  const tighter = POLICY.replace('requests_per_minute: 2', 'requests_per_minute: 1').replace('name: billing-status', 'name: billing-status-v2');
+  await writeFile(`${file}.tmp`, tighter);
+  await rename(`${file}.tmp`, file);
+  const deadline = Date.now() + 4000;
+  let refused: StopAction | undefined;
+  for (let id = 1; !refused && Date.now() < deadline; id++) {
+    refused = (await send(billing, toolCall(id, tool), `user-${id}`)).stop ?? (await send(billing, toolCall(id, tool), `user-${id}`)).stop;
+    if (!refused) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(refused, 'the new limit applied');
+  assert.match(errorOf(refused).error.message, /routes\/billing-status-v2\/requests_per_minute/);
+
+  await writeFile(`${file}.tmp`, tighter.replace('requests_per_minute: 1', 'requests_per_minute: lots'));
+  await rename(`${file}.tmp`, file);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await send(billing, toolCall(90, tool), 'carol')).stop, undefined);
+  assert.match(errorOf((await send(billing, toolCall(91, tool), 'carol')).stop!).error.message, /billing-status-v2/, 'last good version kept');
+});
+
+test('errors name the conf field, the file and the field inside it', async () => {
+  const bad = join(dir, 'bad.yaml');
+  await writeFile(bad, 'mcp_gateway:\n  routes:\n    - match: { server: s }\n      limits:\n        requests_per_minute: 0\n');
+  await assert.rejects(async () => ratelimit.prepare!({ authz_policy_file: bad }, ENV), /^Error: authz_policy_file: bad\.yaml: \/mcp_gateway\/routes\/0\/limits\/requests_per_minute must be >= 1/);
+  const typo = join(dir, 'typo.yaml');
+  await writeFile(typo, 'mcp_gateway:\n  routes:\n    - match: { server: s }\n      limits:\n        request_per_minute: 5\n');
+  await assert.rejects(async () => ratelimit.prepare!({ authz_policy_file: typo }, ENV), /authz_policy_file: typo\.yaml: \/mcp_gateway\/routes\/0\/limits must NOT have additional property 'request_per_minute'/);
+  await assert.rejects(async () => ratelimit.prepare!({ authz_policy_file: join(dir, 'absent.yaml') }, ENV), /authz_policy_file: absent\.yaml: cannot read .*ENOENT/);
+  // The authz file under the plugin's own policy_file: a hint instead of a bare schema error.
+  const file = join(dir, 'hint.yaml');
+  await writeFile(file, POLICY);
+  await assert.rejects(async () => ratelimit.prepare!({ policy_file: file }, ENV), /name it in authz_policy_file instead/);
+});
