@@ -250,7 +250,9 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     return;
   }
   if (events.length === 0 && state.span?.isRecording() !== true) {
-    state.span?.end(); // nothing to report after the response either
+    state.span?.end();
+    // Not worth an event so far (e.g. a list call): the response phase reports it only if it fails.
+    ctx.carry.set(PLUGIN_NAME, { quiet: true, facts: state.facts, body: state.body } satisfies QuietCall);
     return;
   }
   const item: Pending = {
@@ -285,8 +287,29 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
       }
       // The lease ran out before the answer came: report the answer as its own event.
       const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
+/** A call the request phase saw but did not report (nothing meaningful yet). */
+interface QuietCall {
+  quiet: true;
+  facts: CallFacts;
+  body: McpRequestBody | undefined;
+}
+
+function isQuiet(v: unknown): v is QuietCall {
+  return typeof v === 'object' && v !== null && 'quiet' in v;
+}
+
       finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
       emit(p, copies);
+  if (isQuiet(carried)) {
+    ctx.onDone((r) => {
+      const result = responseResult(r);
+      if (result === 'ok') return;
+      const events = buildEvents(carried.facts, carried.body, ctx.identity, ctx.decisions, result, p.events);
+      finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
+      emit(p, events);
+    });
+    return undefined;
+  }
     });
     return undefined;
   }

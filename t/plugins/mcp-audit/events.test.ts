@@ -174,6 +174,26 @@ test('with post_resp the one event comes after the response phase with the upstr
   assert.equal(pendingCount(), 0);
 });
 
+test('with post_resp a list call is reported only when its answer fails, and then with its method', async () => {
+  const { path, entry } = auditConf();
+  const h = realHost();
+  const route = { name: 'mcp-route', value: JSON.stringify({ post_resp: true, server: 'crm-tools' }) };
+  const pre = h.buildChain([route, entry, authzEntry], 'route#6#ext-plugin-pre-req#1');
+  const post = h.buildChain([route, entry, authzEntry], 'route#6#ext-plugin-post-resp#1');
+  const list = JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list' });
+  for (const status of [200, 503]) {
+    const res = await h.onRequest(pre, reqCall(list, identityHeaders()), new TableChannel({}, list), LATER());
+    assert.equal(res.action?.type, 'rewrite');
+    const carryKey = res.action.headers.find((x) => x.name === CALL_HEADER)?.value;
+    await h.onResponse(post, respCall(status), new TableChannel({ http_x_mcp_gateway_call: carryKey! }), LATER());
+  }
+  const events = await readEvents(path, 1);
+  assert.equal(events.length, 1, 'the successful list call wrote nothing');
+  assert.equal(events[0]!.method, 'tools/list');
+  assert.equal(events[0]!.kind, 'tools/list');
+  assert.equal(events[0]!.http_status, 503);
+});
+
 test('when the response phase never comes, the lease emits the request facts (no event lost)', async () => {
   const { path, entry } = auditConf({ response_lease_seconds: 0.05 });
   const h = realHost();
