@@ -30,7 +30,8 @@ export interface CallFacts {
 }
 
 /** Bucket name for calls whose dimension is unknown (missing: shared). */
-export const MISSING_VALUE = '-';
+/** The bucket of calls with no value for a dimension; '!' never starts a plain key part. */
+export const MISSING_VALUE = '!';
 
 const MAX_JWT_CHARS = 16_384;
 
@@ -60,7 +61,9 @@ export function dimensionValue(dim: Dimension, facts: CallFacts, m: McpMessage):
   }
 }
 
-const SAFE_VALUE = /^[^|\u0000-\u001f\u007f]{0,64}$/;
+// Kept verbatim only when it cannot be mistaken for a hash ('#…') or the missing bucket ('!'):
+// two different callers must never share a counter.
+const SAFE_VALUE = /^[^|#!\u0000-\u001f\u007f][^|\u0000-\u001f\u007f]{0,63}$/;
 
 /** A value as it appears in a key: kept when short and plain, else a stable hash. */
 export function keyPart(value: string): string {

@@ -7,53 +7,20 @@
 //
 // Key choice: by `limits.by`, default [user]. One counter per user for the entry, shared by
 // every tool and server the entry matches (the entry is the unit operators review); calls
-// without a user share one bucket ('-'), so anonymous traffic cannot escape the limit.
+// without a user share one bucket ('!'), so anonymous traffic cannot escape the limit.
 // The file is watched by mcp-authz's PolicySource (one watcher per path, shared with authz);
 // a new version is compiled on the first call after it was accepted.
 
-import type { McpMessage } from '../../runner/mcp/types.js';
-import { policySourceFor, routeEntries, routeEntryName, type PolicyDoc, type PolicySource, type RouteRuleDoc } from '../mcp-authz/policy.js';
+import { policySourceFor, routeEntries, routeEntryName, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
+import { RouteEntryMatch } from '../mcp-authz/route-match.js';
 import type { Dimension } from './conf.js';
-import { compileGlobs } from './glob.js';
-import { IDENTITY_DIMENSIONS, targetOf } from './keys.js';
-import type { CompiledConcurrency, CompiledLimits, CompiledRate, MessageMatch } from './limits.js';
+import { IDENTITY_DIMENSIONS } from './keys.js';
+import type { CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
 
 /** How often the shared source stats the file when fs.watch is silent (as mcp-authz's default). */
 const RELOAD_INTERVAL_MS = 2000;
 const DEFAULT_BY: readonly Dimension[] = ['user'];
 const DEFAULT_LEASE_MS = 60_000;
-
-/** A route entry's match: server names and, per method, the target globs (none = any). */
-export class RouteEntryMatch implements MessageMatch {
-  constructor(
-    private readonly servers: ReadonlySet<string> | undefined,
-    private readonly targets: ReadonlyMap<string, RegExp | undefined>,
-  ) {}
-
-  static of(r: RouteRuleDoc): RouteEntryMatch {
-    const m = r.match;
-    const servers = m.server === undefined ? undefined : new Set(typeof m.server === 'string' ? [m.server] : m.server);
-    const targets = new Map<string, RegExp | undefined>();
-    if (m.tools === undefined && m.resources === undefined && m.prompts === undefined) {
-      // Only a server: everything on it, as in mcp-authz.
-      for (const method of ['tools/call', 'resources/read', 'prompts/get']) targets.set(method, undefined);
-    } else {
-      if (m.tools) targets.set('tools/call', compileGlobs(m.tools));
-      if (m.resources) targets.set('resources/read', compileGlobs(m.resources));
-      if (m.prompts) targets.set('prompts/get', compileGlobs(m.prompts));
-    }
-    return new RouteEntryMatch(servers, targets);
-  }
-
-  matches(msg: McpMessage, server: string): boolean {
-    if (msg.type !== 'request' || msg.method === undefined || !this.targets.has(msg.method)) return false;
-    if (this.servers !== undefined && !this.servers.has(server)) return false;
-    const re = this.targets.get(msg.method);
-    if (re === undefined) return true;
-    const t = targetOf(msg);
-    return t !== undefined && re.test(t);
-  }
-}
 
 /** The rate and concurrency limits of every route entry that has `limits`. */
 export function routeLimits(doc: PolicyDoc): { rates: CompiledRate[]; concurrency: CompiledConcurrency[] } {

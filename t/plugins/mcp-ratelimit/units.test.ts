@@ -226,12 +226,18 @@ const msg = (over: Partial<McpMessage>): McpMessage => ({
 test('keys: dimensions in order, missing values shared or skipped, odd values hashed', () => {
   const facts = { caller: { tenant: 'acme', user: 'a|b' }, server: 'crm', route: 'r1', ip: '10.0.0.1' };
   assert.equal(limitKey('r|x', ['tenant', 'tool', 'server'], false, facts, msg({})), 'r|x|acme|crm.lookup|crm');
-  assert.equal(limitKey('r|x', ['agent'], false, facts, msg({})), 'r|x|-');
+  assert.equal(limitKey('r|x', ['agent'], false, facts, msg({})), 'r|x|!');
   assert.equal(limitKey('r|x', ['agent'], true, facts, msg({})), undefined);
   const hashed = limitKey('r|x', ['user'], false, facts, msg({}))!;
   assert.match(hashed, /^r\|x\|#[A-Za-z0-9_-]{22}$/);
   assert.equal(keyPart('x'.repeat(64)), 'x'.repeat(64));
   assert.notEqual(keyPart('x'.repeat(65)), keyPart('x'.repeat(66)));
+  // A caller cannot pick a value that lands in someone else's bucket: not the missing bucket,
+  // not the hash of another (long or odd) value.
+  const long = 'y'.repeat(80);
+  assert.notEqual(keyPart(keyPart(long)), keyPart(long));
+  assert.notEqual(keyPart('!'), '!');
+  assert.equal(keyPart('-'), '-');
 });
 
 test('unverified JWT claims are read only from a well-formed token', () => {
