@@ -276,13 +276,15 @@ export interface RouteOptions {
   ratelimit?: Record<string, unknown> | false;
   maxBodyBytes?: number;
   auditPath: string;
+  /** Extra mcp-audit conf (e.g. include_list_calls). */
+  audit?: Record<string, unknown>;
 }
 
 /** A route like the shipped layout: audit first, then authz, ratelimit, credential, redact. */
 export function gatewayRoute(o: RouteOptions): RouteConf {
   const conf = [
     entry('mcp-route', { server: o.server, post_resp: true, ...(o.maxBodyBytes !== undefined ? { max_body_bytes: o.maxBodyBytes } : {}) }),
-    entry('mcp-audit', { server: o.server, sink: { type: 'file', path: o.auditPath } }),
+    entry('mcp-audit', { server: o.server, sink: { type: 'file', path: o.auditPath }, ...o.audit }),
     entry('mcp-authz', {
       server: o.server,
       identity: { jwt: { keys: ['$env://E2E_JWT_PUBLIC_KEY'], issuer: ISSUER, audience: AUDIENCE } },
@@ -405,7 +407,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     gatewayRoute({ id: 'shadow', uri: '/mcp/shadow', upstreamPort: sse.port, server: 'sample-tools', authz: { mode: 'shadow' }, ratelimit: false, auditPath }),
     gatewayRoute({ id: 'pin', uri: '/mcp/pin', upstreamPort: pin.port, server: 'pin-tools', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } }, ratelimit: false, auditPath }),
     gatewayRoute({ id: 'stateful', uri: '/mcp/stateful', upstreamPort: stateful.port, server: 'sample-tools', ratelimit: false, auditPath }),
-    gatewayRoute({ id: 'pinflag', uri: '/mcp/pinflag', upstreamPort: pin.port, server: 'pin-flag', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'flag' } }, ratelimit: false, auditPath }),
+    gatewayRoute({ id: 'pinflag', uri: '/mcp/pinflag', upstreamPort: pin.port, server: 'pin-flag', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'flag' } }, ratelimit: false, auditPath, audit: { include_list_calls: true } }),
     ...(redis !== undefined
       ? [gatewayRoute({ id: 'redis', uri: '/mcp/redis', upstreamPort: sse.port, server: 'sample-tools', ratelimit: { store: { type: 'redis', url: redis.url, key_prefix: `e2e${randomBytes(3).toString('hex')}` } }, auditPath })]
       : []),

@@ -287,7 +287,8 @@ const policy: Scenario[] = [
         // flag mode: still listed and callable.
         assert.ok((await list('pinflag')).includes(tool));
         rpcResult(await toolCall(ep(t, 'pinflag'), tool, { query: 'acme' }, headers));
-        const flagged = await loc(t).waitForAudit((e) => JSON.stringify(e.decisions ?? []).includes('pin-mismatch'));
+        // The pinflag route audits list calls: the flagged tools/list carries the mismatch.
+        const flagged = await loc(t).waitForAudit((e) => e['server'] === 'pin-flag' && JSON.stringify(e.decisions ?? []).includes('pin-mismatch'));
         assert.ok(flagged.length > 0, 'the mismatch is recorded');
       } finally {
         def.description = original;
