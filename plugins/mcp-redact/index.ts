@@ -10,6 +10,7 @@ import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } fr
 import { secretFromConf } from '../../runner/secrets/index.js';
 import type { DetectorName, TaxIdKind } from './detectors.js';
 import { compileRedaction, newTally, redactString, redactTree, type Mode, type Redaction, type Tally } from './redactor.js';
+import { PolicyRedaction } from './policy.js';
 
 export { compileDetectors, DETECTOR_NAMES, TAX_ID_KINDS, luhnValid, ibanChecksumValid, cardBrand } from './detectors.js';
 export type { DetectorName, Hit, TaxIdKind } from './detectors.js';
@@ -31,6 +32,8 @@ export interface RedactConf {
   results?: boolean;
   tools?: string[];
   methods?: RedactMethod[];
+  /** mcp-authz's policy file: route entries' data_policy.redact apply too (see policy.ts). */
+  policy_file?: string;
 }
 
 export interface PreparedRedact {
@@ -39,12 +42,14 @@ export interface PreparedRedact {
   readonly results: boolean;
   readonly methods: ReadonlySet<string>;
   toolInScope(name: string): boolean;
+  /** Detectors added per call by the policy file's data_policy entries. */
+  readonly policy?: PolicyRedaction | undefined;
 }
 
 /** Request-phase facts carried to the response phase (ctx.carry, key PLUGIN_NAME). */
 export interface RedactCarry {
   /** Requests whose results must be redacted: their ids, methods and tool names. */
-  targets: { id: JsonRpcId; method: string; tool: string | undefined }[];
+  targets: { id: JsonRpcId; method: string; tool: string | undefined; redaction: Redaction }[];
   /** Facts unknown (no request phase, body unreadable): redact every result, fail closed. */
   all: boolean;
 }
@@ -61,18 +66,27 @@ export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
     salt = () => handle.value();
   }
   const redaction = compileRedaction(conf, salt);
+  const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(conf.policy_file, conf, redaction, salt) : undefined;
   return {
     redaction,
     arguments: conf.arguments ?? true,
     results: conf.results ?? true,
     methods: new Set(conf.methods ?? ['tools/call']),
     toolInScope: compileGlobs(conf.tools ?? ['*']),
+    policy,
   };
 }
 
 function inScope(m: McpMessage, conf: PreparedRedact): boolean {
   if (m.type !== 'request' || m.method === undefined || !conf.methods.has(m.method)) return false;
   return m.kind !== 'tools/call' || (m.toolName !== undefined && conf.toolInScope(m.toolName));
+}
+
+/** The redaction for one request (conf scope, plus the policy file's entries); undefined = none. */
+function redactionFor(m: McpMessage, conf: PreparedRedact, server: string | undefined): Redaction | undefined {
+  const scoped = inScope(m, conf);
+  if (conf.policy === undefined) return scoped ? conf.redaction : undefined;
+  return conf.policy.redactionFor(m, server, scoped);
 }
 
 function argumentsOf(m: McpMessage): JsonObject | undefined {
@@ -91,7 +105,9 @@ async function factsOf(ctx: CallContext, conf: PreparedRedact): Promise<RedactCa
     facts = { targets: [], all: false };
     if (parsed.ok) {
       for (const m of parsed.messages) {
-        if (inScope(m, conf) && m.id !== undefined) facts.targets.push({ id: m.id, method: m.method!, tool: m.toolName });
+        if (m.id === undefined) continue;
+        const redaction = redactionFor(m, conf, ctx.route.server);
+        if (redaction) facts.targets.push({ id: m.id, method: m.method!, tool: m.toolName, redaction });
       }
     }
   } catch (err) {
@@ -131,9 +147,10 @@ async function onRequest(ctx: CallContext, conf: PreparedRedact): Promise<Outcom
   if (!parsed.ok) return undefined;
   const tally = newTally();
   for (const m of parsed.messages) {
-    if (!inScope(m, conf)) continue;
+    const redaction = redactionFor(m, conf, ctx.route.server);
+    if (!redaction) continue;
     const args = argumentsOf(m);
-    if (args) redactTree(args, ['params', 'arguments'], conf.redaction, tally);
+    if (args) redactTree(args, ['params', 'arguments'], redaction, tally);
   }
   recordTally(ctx, 'arguments', tally);
   if (tally.blocked) {
@@ -189,21 +206,25 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
   // withhold the answer rather than pass it on unscanned.
   if (body.format === 'sse' && body.events.some((e) => e.json === undefined && e.data.trim() !== '')) return unreadable();
 
-  const wanted = new Set(facts.targets.map((t) => t.id));
+  const wanted = new Map(facts.targets.map((t) => [t.id, t.redaction]));
+  // Answers to unknown requests, and messages in the stream that are not answers, get the
+  // widest redaction any of the call's requests needs.
+  const widest = conf.policy !== undefined && (facts.all || facts.targets.some((t) => t.redaction !== conf.redaction)) ? conf.policy.widest() : conf.redaction;
   const tally = newTally();
   for (const { message } of jsonRpcMessagesOf(body)) {
     if (!isJsonRpcResponse(message)) {
       // Server-to-client requests and notifications in the same stream (logging, progress,
       // sampling prompts) can quote tool data too.
       const params = message['params'];
-      if (typeof params === 'object' && params !== null) redactTree(params, ['params'], conf.redaction, tally, skipBlobs);
+      if (typeof params === 'object' && params !== null) redactTree(params, ['params'], widest, tally, skipBlobs);
       continue;
     }
-    if (!facts.all && !wanted.has(message['id'] as JsonRpcId)) continue;
+    const redaction = facts.all ? widest : wanted.get(message['id'] as JsonRpcId);
+    if (redaction === undefined) continue;
     for (const key of ['result', 'error'] as const) {
       const part = message[key];
-      if (typeof part === 'object' && part !== null) redactTree(part, [key], conf.redaction, tally, skipBlobs);
-      else if (typeof part === 'string') message[key] = redactString(part, conf.redaction, tally);
+      if (typeof part === 'object' && part !== null) redactTree(part, [key], redaction, tally, skipBlobs);
+      else if (typeof part === 'string') message[key] = redactString(part, redaction, tally);
     }
   }
   recordTally(ctx, 'result', tally);
