@@ -192,3 +192,13 @@ test('errors name the conf field, the file and the field inside it', async () =>
   await writeFile(file, POLICY);
   await assert.rejects(async () => ratelimit.prepare!({ policy_file: file }, ENV), /name it in authz_policy_file instead/);
 });
+
+test('the shipped conf/policies/support.yaml yields the limits its comments promise', async () => {
+  const p = await ratelimit.prepare!({ authz_policy_file: join(process.cwd(), 'conf/policies/support.yaml') }, ENV);
+  assert.deepEqual(p.limits.rates.map((l) => [l.name, l.requests, l.windowSeconds, l.by]), [
+    ['routes/crm-support-only/requests_per_minute', 120, 60, ['user']],
+    ['routes/billing-status/requests_per_minute', 60, 60, ['user']],
+  ]);
+  assert.deepEqual(p.limits.concurrency.map((l) => [l.name, l.max]), [['routes/crm-support-only/concurrent_calls', 20]]);
+  assert.equal(p.limits.needsCaller, true);
+});
