@@ -2,7 +2,7 @@
 // parsed) arguments for canonical JSON + SHA-256, and a pass over the decision records.
 // No schema validation here: tests validate against schemas/audit-event.schema.json.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
 
@@ -120,7 +120,7 @@ export function argumentMetadata(args: JsonObject, opts: EventOptions): Argument
     key_count: names.length,
     keys: names.slice(0, MAX_LISTED_KEYS).map((name) => ({ name, type: jsonType(args[name]) })),
     size_bytes: size,
-    sha256: createHash('sha256').update(canonical).digest('hex'),
+    sha256: hash('sha256', canonical, 'hex'),
   };
   if (opts.logArgumentValues) {
     // A deep copy through JSON: later changes to the live object must not alter the event.

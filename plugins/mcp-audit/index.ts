@@ -10,7 +10,7 @@
 // Without a response phase the event is emitted at the end of the request phase with
 // result "forwarded".
 
-import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
+import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
@@ -177,6 +177,19 @@ function endSpan(span: Span | undefined, events: readonly AuditEvent[], result: 
   span.end();
 }
 
+/** The no-op provider the API falls back to when no SDK is registered. */
+const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * A tracer SDK is registered: without one every span is a no-op, so the per-call span work
+ * (attributes, tracer lookup, span object) is skipped. Checked per call: an SDK may be
+ * registered (or removed) at any time.
+ */
+function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_TRACER_PROVIDER;
+}
+
 function startSpan(p: PreparedAudit, server: string | undefined, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
   const first = body?.ok ? body.messages.find((m) => m.type !== 'response') : undefined;
   const method = first?.method;
@@ -219,7 +232,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   }
   // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
   state.body = await ctx.mcp();
-  if (p.tracing) {
+  if (p.tracing && tracingActive()) {
     const span = startSpan(p, facts.server, state.body, remote, startedEpochMs);
     state.span = span;
     if (span.isRecording()) {
@@ -274,19 +287,6 @@ function isPending(v: unknown): v is Pending {
   return typeof v === 'object' && v !== null && 'settled' in v && 'events' in v;
 }
 
-function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
-  const carried = ctx.carry.get(PLUGIN_NAME);
-  if (isPending(carried)) {
-    ctx.onDone((r) => {
-      // Only records the request phase did not have (the host may carry them over).
-      const later = ctx.decisions.filter((d) => !carried.seen.has(d));
-      const result = responseResult(r);
-      if (!carried.settled) {
-        settle(carried, result, r, 'response', ctx.identity, later);
-        return;
-      }
-      // The lease ran out before the answer came: report the answer as its own event.
-      const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
 /** A call the request phase saw but did not report (nothing meaningful yet). */
 interface QuietCall {
   quiet: true;
@@ -298,8 +298,8 @@ function isQuiet(v: unknown): v is QuietCall {
   return typeof v === 'object' && v !== null && 'quiet' in v;
 }
 
-      finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
-      emit(p, copies);
+function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
+  const carried = ctx.carry.get(PLUGIN_NAME);
   if (isQuiet(carried)) {
     ctx.onDone((r) => {
       const result = responseResult(r);
@@ -310,6 +310,19 @@ function isQuiet(v: unknown): v is QuietCall {
     });
     return undefined;
   }
+  if (isPending(carried)) {
+    ctx.onDone((r) => {
+      // Only records the request phase did not have (the host may carry them over).
+      const later = ctx.decisions.filter((d) => !carried.seen.has(d));
+      const result = responseResult(r);
+      if (!carried.settled) {
+        settle(carried, result, r, 'response', ctx.identity, later);
+        return;
+      }
+      // The lease ran out before the answer came: report the answer as its own event.
+      const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
+      finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
+      emit(p, copies);
     });
     return undefined;
   }

@@ -1,7 +1,7 @@
 // Call metrics, recorded once per audit event into the runner's Prometheus registry and,
 // when an OpenTelemetry SDK is registered, through the OTel metrics API as well.
 
-import type { Attributes, Counter as OtelCounter, Histogram as OtelHistogram } from '@opentelemetry/api';
+import { createNoopMeter, type Attributes, type Counter as OtelCounter, type Histogram as OtelHistogram } from '@opentelemetry/api';
 import { defaultRegistry } from '../../runner/observability/metrics.js';
 import { gatewayMeter } from '../../runner/observability/telemetry.js';
 import type { AuditEvent } from './event.js';
@@ -61,11 +61,15 @@ interface OtelInstruments {
   limits: OtelCounter;
 }
 let otel: OtelInstruments | undefined;
+const NOOP_METER_CLASS = createNoopMeter().constructor;
 
 /** Create the OTel instruments (at prepare: the metrics API has no proxy, so after SDK setup). */
 export function initOtelInstruments(): void {
   if (otel !== undefined) return;
   const m = gatewayMeter();
+  // No MeterProvider registered: the API hands out no-op instruments, and recording into
+  // them would cost attribute objects per call for nothing. The next prepare() looks again.
+  if (m.constructor === NOOP_METER_CLASS) return;
   otel = {
     calls: m.createCounter('mcp.gateway.calls', { description: 'MCP calls seen by the gateway' }),
     errors: m.createCounter('mcp.gateway.call.errors', { description: 'MCP calls that ended in an error' }),
