@@ -90,7 +90,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
       const client = sharedRedisClient(s.url);
       // Prepare runs off APISIX's PrepareConf lock (the host awaits it at call time), so a
       // short wait for the first connection costs no PrepareConf latency.
-      await whenRedisReady(client, 1000);
+      await whenRedisReady(client, 3000);
       store = new RedisStore({
         client,
         keyPrefix: s.key_prefix,

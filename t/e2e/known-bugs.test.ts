@@ -1,5 +1,5 @@
-// KNOWN BUGS found by the e2e suite, kept as failing repros marked `todo` so the suite stays
-// green. Remove the todo once the owning component is fixed (the test must then pass).
+// Bugs the e2e suite found, kept as regression tests. While a bug is open its test is marked
+// `todo` (so the suite stays green); once the owning component is fixed the todo is removed.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ after(async () => {
 
 test(
   'mcp-ratelimit: the first call on a Redis-store route after the runner starts is served, not refused with 503',
-  { todo: 'BUG mcp-ratelimit store-redis.ts: prepare creates the ioredis client (enableOfflineQueue: false) and the first check runs before it is connected -> 503 -32050 "Rate limit store unavailable" on cold start' },
+  // Fixed: prepare now waits (bounded) for the first Redis connection (whenRedisReady).
   async () => {
     const dir = await mkdtemp(join(tmpdir(), 'e2e-bug-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
