@@ -53,19 +53,30 @@ async function main(): Promise<void> {
     const rssAfter = runner.rssMiB();
 
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-    const rows: string[][] = [['scenario', 'phases', 'conns', 'decisions/s', 'p50 µs', 'p99 µs', 'runner CPU µs/call', 'rate vs floor', 'p99 vs floor']];
+    const rows: string[][] = [['scenario', 'phases', 'conns', 'decisions/s', 'p50 µs', 'p99 µs', 'runner CPU µs/call', 'floor', 'rate vs floor', 'p99 vs floor']];
+    // Issue 10's targets for the five plugins: ≥ 90% of their floor's rate, p99 ≤ 1.3× its p99.
+    const verdicts: string[] = [];
     for (const c of conns) {
-      const floor = results.get(`floor|${c}`);
       for (const s of chosen) {
         const rs = results.get(`${s.name}|${c}`)!;
         const rate = median(rs.map((x) => x.rate));
         const p50 = median(rs.map((x) => x.p50));
         const p99 = median(rs.map((x) => x.p99));
-        const fl = results.get(`${s.floorOf ?? s.name}|${c}`) ?? floor;
-        const frate = fl ? median(fl.map((x) => x.rate)) : rate;
-        const fp99 = fl ? median(fl.map((x) => x.p99)) : p99;
+        // req rows against `floor`, req+resp rows against `floor-resp` (each scenario names its floor).
+        const floorName = s.floorOf ?? s.name;
+        const fl = results.get(`${floorName}|${c}`);
+        const frate = fl ? median(fl.map((x) => x.rate)) : NaN;
+        const fp99 = fl ? median(fl.map((x) => x.p99)) : NaN;
         const cpu = median(rs.map((x) => x.cpuMicros ?? 0));
-        rows.push([s.name, s.phases, String(c), rate.toFixed(0), p50.toFixed(0), p99.toFixed(0), cpu.toFixed(1), `${((rate / frate) * 100).toFixed(0)}%`, `${(p99 / fp99).toFixed(2)}×`]);
+        const rateShare = rate / frate;
+        const p99Ratio = p99 / fp99;
+        rows.push([s.name, s.phases, String(c), rate.toFixed(0), p50.toFixed(0), p99.toFixed(0), cpu.toFixed(1), fl ? floorName : '(not run)', fl ? `${(rateShare * 100).toFixed(0)}%` : '-', fl ? `${p99Ratio.toFixed(2)}×` : '-']);
+        if (s.name.startsWith('five-plugins') && fl) {
+          const met = rateShare >= 0.9 && p99Ratio <= 1.3;
+          verdicts.push(
+            `${s.name} @${c}: rate ${(rateShare * 100).toFixed(0)}% of ${floorName} (target ≥ 90%), p99 ${p99Ratio.toFixed(2)}× (target ≤ 1.30×): ${met ? 'MET' : 'NOT MET'}`,
+          );
+        }
       }
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -74,6 +85,10 @@ async function main(): Promise<void> {
     console.log(line(rows[0]!));
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     for (const r of rows.slice(1)) console.log(line(r));
+    if (verdicts.length > 0) {
+      console.log(`\ntargets (issue 10: five plugins ≥ 90% of the floor's rate, p99 ≤ 1.3× the floor's):`);
+      for (const v of verdicts) console.log(`  ${v}`);
+    }
     console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB`);
     console.log(`reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')}${only ? ` --only ${only}` : ''}`);
 
