@@ -94,15 +94,32 @@ export function generateCorrelationId(): string {
 /** JSON with object keys sorted at every level: the same arguments always hash the same. */
 export function canonicalJson(value: JsonValue): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value).sort();
-  const parts: string[] = [];
+  // One string built in place (no part arrays); keys are sorted only when they are not already.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += canonicalJson(value[i] as JsonValue);
+    }
+    return out + ']';
+  }
+  const keys = Object.keys(value);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) {
+      keys.sort();
+      break;
+    }
+  }
+  let out = '{';
+  let first = true;
   for (const k of keys) {
     const v = value[k];
     if (v === undefined) continue;
-    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(k) + ':' + canonicalJson(v);
   }
-  return `{${parts.join(',')}}`;
+  return out + '}';
 }
 
 export function jsonType(v: JsonValue | undefined): string {
@@ -296,13 +313,16 @@ export function buildEvents(
       const args = liveArguments(m);
       if (args !== undefined) ev.arguments = argumentMetadata(args, opts);
     }
-    applyDecisions(
-      ev,
-      decisions.filter((d) => d.messageIndex === undefined || d.messageIndex === i),
-    );
+    applyDecisions(ev, size === 1 && allAbout(decisions, 0) ? decisions : decisions.filter((d) => d.messageIndex === undefined || d.messageIndex === i));
     events.push(ev);
   }
   return events;
+}
+
+/** Every record concerns message `index` (or no message in particular). */
+function allAbout(decisions: readonly DecisionRecord[], index: number): boolean {
+  for (const d of decisions) if (d.messageIndex !== undefined && d.messageIndex !== index) return false;
+  return true;
 }
 
 /** Fill the final result of events built earlier. */

@@ -62,7 +62,7 @@ interface Pending {
   prepared: PreparedAudit;
   settled: boolean;
   /** The request phase's decision records (already in the events). */
-  seen: ReadonlySet<DecisionRecord>;
+  seen: { records: readonly DecisionRecord[]; count: number };
 }
 
 /** Set by onRequest, read by the request phase's onDone. */
@@ -277,7 +277,8 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     span: state.span,
     prepared: p,
     settled: false,
-    seen: new Set(ctx.decisions),
+    // The record is append-only and carried as the same array: what follows `count` is new.
+    seen: { records: ctx.decisions, count: ctx.decisions.length },
   };
   ctx.carry.set(PLUGIN_NAME, item);
   park(item);
@@ -313,7 +314,14 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
   if (isPending(carried)) {
     ctx.onDone((r) => {
       // Only records the request phase did not have (the host may carry them over).
-      const later = ctx.decisions.filter((d) => !carried.seen.has(d));
+      const { records, count } = carried.seen;
+      const later =
+        ctx.decisions === records
+          ? ctx.decisions.slice(count)
+          : ctx.decisions.filter((d) => {
+              const at = records.indexOf(d);
+              return at < 0 || at >= count;
+            });
       const result = responseResult(r);
       if (!carried.settled) {
         settle(carried, result, r, 'response', ctx.identity, later);
