@@ -64,13 +64,16 @@ function parseJsonEvent(bytes: Uint8Array): SseEvent {
 /** Bytes of the (possibly edited) body. */
 export function serializeResponseBody(body: McpResponseBody): Uint8Array {
   const original = originals.get(body);
-  if (original !== undefined && sameEvents(body.events, original.events) && body.events.every(eventUnchanged)) {
-    return original.bytes;
+  if (body.format === 'sse') {
+    if (original !== undefined && sameEvents(body.events, original.events) && body.events.every(eventUnchanged)) return original.bytes;
+    return encoder.encode(serializeSse(body.events));
   }
-  if (body.format === 'sse') return encoder.encode(serializeSse(body.events));
   if (body.events.length !== 1) throw new Error(`a JSON response body holds exactly one value, got ${body.events.length} events`);
   const event = body.events[0]!;
-  if (event.json !== undefined && !eventUnchanged(event)) return encoder.encode(JSON.stringify(event.json));
+  // Asked once: the check stringifies the value (and may re-parse the original).
+  const unchanged = eventUnchanged(event);
+  if (unchanged && original !== undefined && sameEvents(body.events, original.events)) return original.bytes;
+  if (event.json !== undefined && !unchanged) return encoder.encode(JSON.stringify(event.json));
   return encoder.encode(event.data);
 }
 
