@@ -149,13 +149,34 @@ function finishCopy(b: Builder, root: number, frameType: number): Buffer {
   return out;
 }
 
+/**
+ * UTF-8 bytes of strings the runner writes again and again (header names, the same backend
+ * credential, content types): the builder's own encoding allocates on every call. Bounded:
+ * emptied when full, and long strings are never kept.
+ */
+const utf8Cache = new Map<string, Uint8Array>();
+const UTF8_CACHE_MAX = 512;
+const UTF8_CACHE_MAX_CHARS = 256;
+const textEncoder = new TextEncoder();
+
+function utf8Of(s: string): Uint8Array | string {
+  if (s.length > UTF8_CACHE_MAX_CHARS) return s;
+  let bytes = utf8Cache.get(s);
+  if (bytes === undefined) {
+    if (utf8Cache.size >= UTF8_CACHE_MAX) utf8Cache.clear();
+    bytes = textEncoder.encode(s);
+    utf8Cache.set(s, bytes);
+  }
+  return bytes;
+}
+
 function createTextEntries(b: Builder, entries: readonly TextEntry[]): number {
   const n = entries.length;
   const base = scratch.length;
   for (let i = 0; i < n; i++) {
     const e = entries[i]!;
-    const name = b.createString(e.name);
-    const value = e.value === undefined ? 0 : b.createString(e.value);
+    const name = b.createString(utf8Of(e.name));
+    const value = e.value === undefined ? 0 : b.createString(utf8Of(e.value));
     b.startObject(2);
     b.addFieldOffset(0, name, 0);
     if (e.value !== undefined) b.addFieldOffset(1, value, 0);
