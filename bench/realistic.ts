@@ -138,7 +138,26 @@ export async function realisticSetup(dir: string): Promise<{ list: Scenario[]; e
     });
   };
 
+  // Each plugin alone on the floor's route (opt-in: `--only only-mcp-audit,...`), to see
+  // which one costs what; the figures are over the floor's.
+  const alone = (name: string, conf: object): Scenario => ({
+    name: `only-${name}`,
+    phases: 'req',
+    floorOf: 'floor',
+    optIn: true,
+    preConf: [
+      { name: 'mcp-route', value: JSON.stringify({ server: 'crm-tools', post_resp: false }) },
+      { name: 'bench-body-fetch', value: '{}' },
+      { name, value: JSON.stringify(conf) },
+    ],
+    script: reqOnly,
+  });
   const list: Scenario[] = [
+    alone('mcp-audit', audit),
+    alone('mcp-authz', authz),
+    alone('mcp-ratelimit', limits(memory)),
+    alone('mcp-redact', redactArgs),
+    alone('mcp-credential', { ...credential, allow_before_authz: true }),
     { name: 'five-plugins-memory', phases: 'req', floorOf: 'floor', preConf: chain(memory, redactArgs, false), script: reqOnly },
     { name: 'five-plugins-redis', phases: 'req', floorOf: 'floor', preConf: chain(redisStore, redactArgs, false), script: reqOnly },
     {

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const memoryCalls = Number(arg('memory', '0'));
   const dir = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
   const setup = await scenarios(dir);
-  const chosen = setup.list.filter((s) => !only || only.split(',').includes(s.name));
+  const chosen = setup.list.filter((s) => (only ? only.split(',').includes(s.name) : !s.optIn));
   // --cpu-prof: the runner writes a V8 CPU profile into the working directory on exit.
   const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${process.cwd()}`] : [];
   const runner = await startRunner(join(dir, 'runner.sock'), setup.env, nodeArgs);

@@ -15,6 +15,8 @@ export interface Scenario {
   postConf?: Array<{ name: string; value: string }> | undefined;
   /** The scenario whose figures this one is compared with (default: itself / the floor). */
   floorOf?: string | undefined;
+  /** Runs only when named in --only (diagnostic scenarios). */
+  optIn?: boolean | undefined;
   script(tokens: { pre: number; post: number | undefined }): (i: number) => CallScript;
 }
 
