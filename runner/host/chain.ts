@@ -2,7 +2,6 @@
 // chain for each call in conf order, and turns what the plugins decided into one answer.
 // It knows the plugin contract and nothing about FlatBuffers (the protocol layer encodes).
 
-import { randomUUID } from 'node:crypto';
 import type { CallHost, ExtraInfoChannel } from '../protocol/handler.js';
 import type {
   HTTPReqCallReq,
@@ -18,7 +17,7 @@ import { jsonRpcErrorBody } from '../mcp/errors.js';
 import { serializeRequestBody } from '../mcp/parse.js';
 import { serializeResponseBody } from '../mcp/response.js';
 import { log } from '../log.js';
-import { CallContextImpl, RequestView, ResponseView, StopError, type CarriedCall } from './context.js';
+import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
 
@@ -107,6 +106,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export class Host implements CallHost<CompiledChain> {
   private readonly registry: PluginRegistry;
@@ -328,7 +328,7 @@ export class Host implements CallHost<CompiledChain> {
     }
     const headers: TextEntry[] = [];
     if (chain.route.postResp && chain.hasResponseHandlers) {
-      const carryKey = randomUUID();
+      const carryKey = randomHex16();
       this.carried.put(carryKey, {
         callId: ctx.callId,
         identity: ctx.identity,
@@ -440,7 +440,7 @@ export class Host implements CallHost<CompiledChain> {
 
   private async responseContext(chain: CompiledChain, call: HTTPRespCallReq, extra: ExtraInfoChannel, now: number): Promise<CallContextImpl> {
     const carryKey = (await extra.ask({ type: 'var', name: CALL_VAR })).result;
-    const carried = carryKey ? this.carried.take(new TextDecoder().decode(carryKey)) : undefined;
+    const carried = carryKey ? this.carried.take(decoder.decode(carryKey)) : undefined;
     let request: RequestView;
     if (carried) {
       const r = carried.request;
@@ -451,7 +451,7 @@ export class Host implements CallHost<CompiledChain> {
         extra.ask({ type: 'var', name: 'request_method' }),
         extra.ask({ type: 'var', name: 'uri' }),
       ]);
-      const dec = new TextDecoder();
+      const dec = decoder;
       request = new RequestView(method.result ? dec.decode(method.result) : 'POST', uri.result ? dec.decode(uri.result) : '/', undefined, [], [], extra);
     }
     const response = new ResponseView(call.status, call.headers, extra);

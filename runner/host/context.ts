@@ -55,8 +55,8 @@ const decoder = new TextDecoder();
 const randomPool = Buffer.allocUnsafe(4096);
 let randomAt = randomPool.length;
 
-/** 16 random bytes as 32 hex digits (a W3C trace id's shape). */
-function randomHex16(): string {
+/** 16 random bytes as 32 hex digits (a W3C trace id's shape): call ids and carry keys. */
+export function randomHex16(): string {
   if (randomAt + 16 > randomPool.length) {
     randomFillSync(randomPool);
     randomAt = 0;
