@@ -27,6 +27,9 @@ async function main(): Promise<void> {
   const chosen = setup.list.filter((s) => (only ? only.split(',').includes(s.name) : !s.optIn));
   // --cpu-prof: the runner writes a V8 CPU profile into the working directory on exit.
   const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${process.cwd()}`] : [];
+  // --runner-node-args "--max-semi-space-size=16 ...": V8 flags for the runner (what ext-plugin.cmd would pass).
+  const runnerNodeArgs = arg('runner-node-args', '');
+  if (runnerNodeArgs) nodeArgs.push(...runnerNodeArgs.split(' ').filter(Boolean));
   const runner = await startRunner(join(dir, 'runner.sock'), setup.env, nodeArgs);
   try {
     const tokens = new Map<Scenario, { pre: number; post: number | undefined }>();
@@ -90,7 +93,9 @@ async function main(): Promise<void> {
       for (const v of verdicts) console.log(`  ${v}`);
     }
     console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB`);
-    console.log(`reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')}${only ? ` --only ${only}` : ''}`);
+    console.log(
+      `reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')}${only ? ` --only ${only}` : ''}${runnerNodeArgs ? ` --runner-node-args "${runnerNodeArgs}"` : ''}`,
+    );
 
     if (memoryCalls > 0) {
       const s = chosen.find((x) => x.name === 'five-plugins-resp') ?? chosen[chosen.length - 1]!;
