@@ -7,7 +7,7 @@
 // unchanged events keep their exact text and only edited ones are rewritten.
 
 import { parseStrictJsonText } from './json.js';
-import { eventUnchanged, MAX_RESPONSE_JSON_DEPTH, parseSse, rememberParsedEvent, serializeSse } from './sse.js';
+import { eventChange, eventUnchanged, MAX_RESPONSE_JSON_DEPTH, parseSse, rememberParsedEvent, serializeSse } from './sse.js';
 import type { JsonObject, JsonRpcId, JsonValue, McpResponseBody, SseEvent } from './types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -70,10 +70,11 @@ export function serializeResponseBody(body: McpResponseBody): Uint8Array {
   }
   if (body.events.length !== 1) throw new Error(`a JSON response body holds exactly one value, got ${body.events.length} events`);
   const event = body.events[0]!;
-  // Asked once: the check stringifies the value (and may re-parse the original).
-  const unchanged = eventUnchanged(event);
-  if (unchanged && original !== undefined && sameEvents(body.events, original.events)) return original.bytes;
-  if (event.json !== undefined && !unchanged) return encoder.encode(JSON.stringify(event.json));
+  // Asked once: the check stringifies the value (and may re-parse the original), and its
+  // text is what an edited value is written as.
+  const { changed, jsonText } = eventChange(event);
+  if (!changed && original !== undefined && sameEvents(body.events, original.events)) return original.bytes;
+  if (event.json !== undefined && changed) return encoder.encode(jsonText ?? JSON.stringify(event.json));
   return encoder.encode(event.data);
 }
 

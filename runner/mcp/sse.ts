@@ -156,8 +156,9 @@ function serializeEvent(event: SseEvent): string {
 
 /** The data text to write for a changed event, or undefined for "no data lines". */
 function currentData(event: SseEvent, source: EventSource | undefined): string | undefined {
-  if (event.json !== undefined && (source === undefined || !jsonUnchanged(event.json, source.data))) {
-    return JSON.stringify(event.json);
+  if (event.json !== undefined) {
+    const fresh = source === undefined ? JSON.stringify(event.json) : textIfChanged(event.json, source.data);
+    if (fresh !== undefined) return fresh;
   }
   if (source !== undefined && !source.hadData && event.data === '' && event.json === undefined) return undefined;
   return event.data;
@@ -202,11 +203,38 @@ function isUnchanged(event: SseEvent, source: EventSource): boolean {
  * (Plugins edit `json` in place, so there is no cheaper change flag to trust.)
  */
 export function jsonUnchanged(json: JsonValue, originalData: string): boolean {
+  return textIfChanged(json, originalData) === undefined;
+}
+
+/** The JSON text of `json` when it no longer says what `data` said; undefined when unchanged. */
+function textIfChanged(json: JsonValue, originalData: string): string | undefined {
   const fresh = JSON.stringify(json);
-  if (fresh === originalData) return true;
+  if (fresh === originalData) return undefined;
   try {
-    return JSON.stringify(JSON.parse(originalData)) === fresh;
+    return JSON.stringify(JSON.parse(originalData)) === fresh ? undefined : fresh;
   } catch {
-    return false;
+    return fresh;
   }
+}
+
+/**
+ * For serialisers: whether a parsed event changed, and when its value did, the JSON text to
+ * write (the same stringify that told the change, so it is not done twice).
+ */
+export function eventChange(event: SseEvent): { changed: boolean; jsonText: string | undefined } {
+  const source = sources.get(event);
+  const fresh = (): string | undefined => (event.json === undefined ? undefined : JSON.stringify(event.json));
+  if (source === undefined) return { changed: true, jsonText: fresh() };
+  if (
+    event.data !== source.data ||
+    event.id !== source.id ||
+    event.event !== source.event ||
+    event.retry !== source.retry ||
+    event.comments?.join('\n') !== source.comments
+  ) {
+    return { changed: true, jsonText: fresh() };
+  }
+  if (event.json === undefined) return { changed: source.hadJson, jsonText: undefined };
+  const text = textIfChanged(event.json, source.data);
+  return { changed: text !== undefined, jsonText: text };
 }
