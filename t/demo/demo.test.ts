@@ -9,7 +9,7 @@ import { isAbsolute, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import { loadApisixYaml } from '../emulator/config.js';
 import { ALLOWED_TOOL, BURST_TOOL, CONFIRM_TOOL, CUSTOMER_SECRETS, DENIED_TOOL, REDACTED_TOOL, auditLines, pickMetrics, runDemo } from './demo.js';
-import { SHIPPED_ROUTES, adaptShippedRoutes, jwtSettings, referencedEnvs } from './stack.js';
+import { SHIPPED_ROUTES, adaptShippedRoutes, jwtSettings, referencedEnvs } from '../helpers/shipped-conf.js';
 
 test('runDemo: every step behaves as the demo claims', async () => {
   const report = await runDemo({ quiet: true });

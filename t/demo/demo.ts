@@ -10,7 +10,8 @@ import { relative } from 'node:path';
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import type { AuditEvent } from '../e2e/harness.js';
 import { DemoClient, type Refusal } from './client.js';
-import { DEMO_IDENTITY, SHIPPED_ROUTES, startDemoStack, type DemoStack } from './stack.js';
+import { SHIPPED_ROUTES } from '../helpers/shipped-conf.js';
+import { DEMO_IDENTITY, startDemoStack, type DemoStack } from './stack.js';
 
 export interface DemoOptions {
   /** Print nothing. */

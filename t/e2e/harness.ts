@@ -4,11 +4,10 @@
 // The same Target shape describes a remote gateway (t/e2e/cli.ts): scenarios only see a Target.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { load as loadYaml } from 'js-yaml';
+import { join, resolve } from 'node:path';
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -16,6 +15,8 @@ import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startSampleMcpServer, type SampleServer } from '../../examples/sample-mcp-server.js';
 import { startEmulator, type Emulator, type RouteConf } from '../emulator/index.js';
 import { startRedis, type RedisInstance } from '../helpers/redis.js';
+import { freePort, readJsonLines } from '../helpers/local-run.js';
+import { adaptShippedRoutes, envRefName, firstPluginConf, freshSecrets, jwtSettings, loadShippedRoutes } from '../helpers/shipped-conf.js';
 
 // ---------------------------------------------------------------- identities
 
@@ -239,17 +240,6 @@ export const SUPPORT_POLICY = join(REPO_ROOT, 'conf/policies/support.yaml');
 export const ISSUER = 'https://idp.e2e.test';
 export const AUDIENCE = 'mcp-gateway-e2e';
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
 const entry = (name: string, value: unknown): { name: string; value: string } => ({ name, value: JSON.stringify(value) });
 
 /** Extra allowances on top of the shipped support policy so tests can see what the server got. */
@@ -341,51 +331,31 @@ interface ShippedLayout {
   issuer: string;
   audience: string;
   sharedSecret?: string;
-  publicKeyEnv?: string;
   backendToken?: string;
   maxBodyBytes?: number;
 }
 
 /**
- * The shipped routes, made runnable here: upstream nodes → the local sample server, the audit
- * file → the run's temp dir, relative policy paths → the repo; every $env:// secret gets a
- * random per-run value (HS256 JWT secret, confirmation secret, backend token).
+ * The shipped routes, made runnable here (t/helpers/shipped-conf.ts): upstream nodes → the local
+ * sample server, the audit file → the run's temp dir, relative policy paths → the repo; every
+ * $env:// secret gets a random per-run value (HS256 JWT secret, confirmation secret, backend token).
  */
 async function shippedLayout(path: string, upstreamPort: number, auditPath: string): Promise<ShippedLayout> {
-  const text = await readFile(path, 'utf8');
-  const doc = loadYaml(text) as { routes?: RouteConf[] };
-  const envs: Record<string, string> = {};
-  for (const m of text.matchAll(/\$env:\/\/([A-Za-z_][A-Za-z0-9_]*)/g)) envs[m[1]!] ??= randomBytes(24).toString('hex');
-  const out: ShippedLayout = { routes: [], envs, issuer: '', audience: '' };
-  const fix = (entries: { name: string; value: string }[]): { name: string; value: string }[] =>
-    entries.map((e) => {
-      const v = JSON.parse(e.value) as Record<string, any>;
-      if (e.name === 'mcp-audit') v['sink'] = { ...(v['sink'] ?? {}), type: 'file', path: auditPath };
-      if (e.name === 'mcp-authz') {
-        if (typeof v['policy_file'] === 'string' && !isAbsolute(v['policy_file'])) v['policy_file'] = join(REPO_ROOT, v['policy_file']);
-        const jwt = v['identity']?.['jwt'] as Record<string, any> | undefined;
-        if (jwt !== undefined) {
-          out.issuer = [jwt['issuer']].flat()[0] as string;
-          out.audience = [jwt['audience']].flat()[0] as string;
-          const secretRef = /^\$env:\/\/(.+)$/.exec(String(jwt['shared_secret'] ?? ''));
-          if (secretRef) out.sharedSecret = envs[secretRef[1]!];
-          const keyRef = /^\$env:\/\/(.+)$/.exec(String(jwt['keys']?.[0] ?? ''));
-          if (keyRef) out.publicKeyEnv = keyRef[1]!;
-        }
-      }
-      if (e.name === 'mcp-credential') {
-        const ref = /^\$env:\/\/(.+)$/.exec(String(v['credential']?.['token'] ?? ''));
-        if (ref) out.backendToken = envs[ref[1]!];
-      }
-      if (e.name === 'mcp-route' && typeof v['max_body_bytes'] === 'number') out.maxBodyBytes = v['max_body_bytes'];
-      return { name: e.name, value: JSON.stringify(v) };
-    });
-  for (const r of doc.routes ?? []) {
-    const plugins = { ...(r.plugins ?? {}) } as Record<string, { conf?: { name: string; value: string }[] }>;
-    for (const [name, p] of Object.entries(plugins)) if (p.conf !== undefined) plugins[name] = { ...p, conf: fix(p.conf) };
-    out.routes.push({ ...r, plugins, upstream: { ...(r.upstream ?? {}), nodes: { [`127.0.0.1:${upstreamPort}`]: 1 } } } as RouteConf);
-  }
-  return out;
+  const routes = adaptShippedRoutes(await loadShippedRoutes(path), { upstream: `127.0.0.1:${upstreamPort}`, auditPath });
+  const envs = freshSecrets(routes);
+  const jwt = jwtSettings(routes);
+  const credential = firstPluginConf(routes, 'mcp-credential')?.['credential'];
+  const backendEnv = envRefName(typeof credential === 'object' && credential !== null ? (credential as Record<string, unknown>)['token'] : undefined);
+  const maxBodyBytes = firstPluginConf(routes, 'mcp-route')?.['max_body_bytes'];
+  return {
+    routes,
+    envs,
+    issuer: jwt.issuer,
+    audience: jwt.audience,
+    sharedSecret: envs[jwt.secretEnv],
+    ...(backendEnv !== undefined ? { backendToken: envs[backendEnv] } : {}),
+    ...(typeof maxBodyBytes === 'number' ? { maxBodyBytes } : {}),
+  };
 }
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
@@ -397,7 +367,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   let jwt: Awaited<ReturnType<typeof jwtMinter>>;
   if (shipped !== undefined) {
     jwt = await jwtMinter({ issuer: shipped.issuer, audience: shipped.audience, ...(shipped.sharedSecret !== undefined ? { sharedSecret: shipped.sharedSecret } : {}), defaults: { environment: 'production' } });
-    if (shipped.publicKeyEnv !== undefined) shipped.envs[shipped.publicKeyEnv] = jwt.publicKeyPem!;
   } else jwt = await jwtMinter({ issuer: ISSUER, audience: AUDIENCE, defaults: { environment: 'production' } });
   const backendToken = shipped?.backendToken ?? `backend-${randomBytes(12).toString('hex')}`;
 
@@ -435,24 +404,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   });
   await emulator.waitForRunner(10_000);
 
-  const auditEvents = async (): Promise<AuditEvent[]> => {
-    let text = '';
-    try {
-      text = await readFile(auditPath, 'utf8');
-    } catch {
-      return [];
-    }
-    const out: AuditEvent[] = [];
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        out.push(JSON.parse(line) as AuditEvent);
-      } catch {
-        /* a line being written */
-      }
-    }
-    return out;
-  };
+  const auditEvents = (): Promise<AuditEvent[]> => readJsonLines<AuditEvent>(auditPath);
 
   const base = emulator.url;
   const paths: Record<EndpointName, string | undefined> = shipped !== undefined
