@@ -4,11 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  decodeErrResp,
-  decodeExtraInfoReq,
   decodeHTTPReqCallResp,
-  decodeHTTPRespCallResp,
-  decodePrepareConfResp,
   encodeExtraInfoResp,
   encodeHTTPReqCallReq,
   encodeHTTPRespCallReq,
@@ -17,21 +13,14 @@ import {
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { FrameType } from '../../runner/protocol/messages.js';
 import { startServer } from '../../runner/protocol/server.js';
-import { ApisixConn, TestHost, reqCall, tempSocketPath, type TestChain } from './apisix-side.js';
-
-const decoders: Record<number, (b: Uint8Array) => unknown> = {
-  [FrameType.Error]: decodeErrResp,
-  [FrameType.PrepareConf]: decodePrepareConfResp,
-  [FrameType.HTTPReqCall]: decodeHTTPReqCallResp,
-  [FrameType.ExtraInfo]: decodeExtraInfoReq,
-  [FrameType.HTTPRespCall]: decodeHTTPRespCallResp,
-};
+import { ProtocolClient, RUNNER_FRAME_DECODERS, reqCall, tempSocketPath } from '../helpers/apisix-client.js';
+import { TestHost, type TestChain } from './test-host.js';
 
 test('property: garbage frames never crash the server', async () => {
   const path = tempSocketPath();
   const host = new TestHost();
   const server = await startServer<TestChain>({ address: `unix:${path}`, host });
-  const healthy = await ApisixConn.connect(path);
+  const healthy = await ProtocolClient.open(path);
   const plain = await healthy.prepare([], 'plain');
   const asking = await healthy.prepare([{ name: 'var', value: 'x' }], 'asking');
   const text = fc.string({ maxLength: 12 });
@@ -52,7 +41,7 @@ test('property: garbage frames never crash the server', async () => {
   try {
     await fc.assert(
       fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 8 }), fc.boolean(), async (pieces, byteByByte) => {
-        const g = await ApisixConn.connect(path);
+        const g = await ProtocolClient.open(path);
         const wire = Buffer.concat(pieces);
         if (byteByByte && wire.length < 200) await g.sendInPieces(wire, 7);
         else g.socket.write(wire);
@@ -67,7 +56,7 @@ test('property: garbage frames never crash the server', async () => {
           } catch {
             break;
           }
-          const decode = decoders[f.type];
+          const decode = RUNNER_FRAME_DECODERS[f.type];
           assert.ok(decode, `answer of unknown type ${f.type}`);
           decode(f.body);
         }
@@ -81,7 +70,7 @@ test('property: garbage frames never crash the server', async () => {
     assert.equal(server.inFlight(), 0);
     assert.equal(server.counters.connectionsOpen, 1);
   } finally {
-    healthy.destroy();
+    healthy.close();
     await server.close({ drainMs: 50 });
   }
 });

@@ -16,29 +16,30 @@ import {
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { ErrCode, FrameType } from '../../runner/protocol/messages.js';
 import { parseListenAddress, startServer, type RunnerServer, type ServerOptions } from '../../runner/protocol/server.js';
-import { ApisixConn, TestHost, reqCall, tempSocketPath, type TestChain } from './apisix-side.js';
+import { ProtocolClient, reqCall, tempSocketPath } from '../helpers/apisix-client.js';
+import { TestHost, type TestChain } from './test-host.js';
 
 async function withServer(
-  fn: (ctx: { server: RunnerServer<TestChain>; host: TestHost; path: string; connect: () => Promise<ApisixConn> }) => Promise<void>,
+  fn: (ctx: { server: RunnerServer<TestChain>; host: TestHost; path: string; connect: () => Promise<ProtocolClient> }) => Promise<void>,
   opts: Partial<ServerOptions<TestChain>> = {},
 ): Promise<void> {
   const path = tempSocketPath();
   const host = new TestHost();
   const server = await startServer<TestChain>({ address: `unix:${path}`, host, ...opts });
-  const conns: ApisixConn[] = [];
+  const conns: ProtocolClient[] = [];
   try {
     await fn({
       server,
       host,
       path,
       connect: async () => {
-        const c = await ApisixConn.connect(path);
+        const c = await ProtocolClient.open(path);
         conns.push(c);
         return c;
       },
     });
   } finally {
-    for (const c of conns) c.destroy();
+    for (const c of conns) c.close();
     await server.close({ drainMs: 50 });
   }
 }
@@ -203,7 +204,7 @@ test('EOF while the runner waits for ExtraInfo drops the call; the runner keeps 
     c.sendReqCall({ confToken: v });
     const q = await c.next();
     assert.equal(q.type, FrameType.ExtraInfo);
-    c.destroy();
+    c.close();
     await c.closed;
     for (let i = 0; i < 50 && host.askErrors.length === 0; i++) await sleep(10);
     assert.match(host.askErrors[0]?.message ?? '', /connection closed/);
@@ -319,7 +320,7 @@ test('socket: stale file replaced, mode 0766, non-socket refused, cleanup only o
   crashed.kill('SIGKILL');
   await new Promise<void>((r) => crashed.once('exit', () => r()));
   assert.ok(statSync(path).isSocket());
-  await assert.rejects(ApisixConn.connect(path), /ECONNREFUSED/);
+  await assert.rejects(ProtocolClient.open(path), /ECONNREFUSED/);
   const hostA = new TestHost();
   const a = await startServer<TestChain>({ address: `unix:${path}`, host: hostA });
   assert.equal(statSync(path).mode & 0o777, 0o766);
@@ -330,9 +331,9 @@ test('socket: stale file replaced, mode 0766, non-socket refused, cleanup only o
   await a.close();
   assert.ok(existsSync(path), "A must not delete B's socket");
   assert.equal(hostA.shutdowns, 1);
-  const c = await ApisixConn.connect(path);
+  const c = await ProtocolClient.open(path);
   assert.notEqual(await c.prepare([], 'k'), 0);
-  c.destroy();
+  c.close();
   await b.close();
   assert.ok(!existsSync(path), 'B removes its own socket');
 
@@ -354,15 +355,15 @@ test('close() lets an in-flight call finish, closes idle connections, stops acce
   const path = tempSocketPath();
   const host = new TestHost();
   const server = await startServer<TestChain>({ address: `unix:${path}`, host });
-  const busy = await ApisixConn.connect(path);
-  const idle = await ApisixConn.connect(path);
+  const busy = await ProtocolClient.open(path);
+  const idle = await ProtocolClient.open(path);
   const token = await busy.prepare([{ name: 'sleep', value: '200' }], 'slow');
   busy.sendReqCall({ id: 9, confToken: token });
   await sleep(20);
   const started = Date.now();
   const closing = server.close({ drainMs: 800 });
   await idle.closed;
-  await assert.rejects(ApisixConn.connect(path));
+  await assert.rejects(ProtocolClient.open(path));
   const answer = await busy.next();
   assert.deepEqual(decodeHTTPReqCallResp(answer.body), { id: 9, action: undefined });
   await busy.closed;
@@ -376,7 +377,7 @@ test('close() is bounded: a call slower than drainMs is cut off', async () => {
   const path = tempSocketPath();
   const host = new TestHost();
   const server = await startServer<TestChain>({ address: `unix:${path}`, host });
-  const c = await ApisixConn.connect(path);
+  const c = await ProtocolClient.open(path);
   const token = await c.prepare([{ name: 'hang' }], 'hang');
   c.sendReqCall({ confToken: token });
   await sleep(20);
