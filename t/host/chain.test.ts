@@ -5,36 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Host, CALL_HEADER } from '../../runner/host/chain.js';
-import { PluginRegistry } from '../../runner/host/registry.js';
 import type { CallContext, Plugin } from '../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, RewriteAction, StopAction, TextEntry } from '../../runner/protocol/messages.js';
+import type { HTTPReqCallReq, RewriteAction, StopAction, TextEntry } from '../../runner/protocol/messages.js';
+import { TableChannel, hostWith, requestCall, responseChannel } from '../helpers/host-kit.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-class TableChannel implements ExtraInfoChannel {
-  asked: ExtraInfoReq[] = [];
-  constructor(private readonly vars: Record<string, string> = {}, private readonly reqBody?: string, private readonly respBody?: string) {}
-  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-    this.asked.push(q);
-    if (q.type === 'var') return Promise.resolve({ result: this.vars[q.name] !== undefined ? enc.encode(this.vars[q.name]) : undefined });
-    if (q.type === 'reqBody') return Promise.resolve({ result: this.reqBody !== undefined ? enc.encode(this.reqBody) : undefined });
-    return Promise.resolve({ result: this.respBody !== undefined ? enc.encode(this.respBody) : undefined });
-  }
-}
-
-function call(body: string | undefined, headers: TextEntry[] = []): HTTPReqCallReq {
-  return {
-    id: 7,
-    srcIp: new Uint8Array([127, 0, 0, 1]),
-    method: 'POST',
-    path: '/mcp',
-    args: [],
-    headers: [{ name: 'content-type', value: 'application/json' }, ...(body ? [{ name: 'content-length', value: String(body.length) }] : []), ...headers],
-    confToken: 1,
-  };
-}
+/** The host's HTTPReqCall for these tests (id 7). */
+const call = (body: string | undefined, headers: TextEntry[] = []): HTTPReqCallReq => requestCall(body, headers, { id: 7 });
 
 const order: string[] = [];
 
@@ -51,18 +30,12 @@ function recorder(name: string, extra: Partial<Plugin<{ stop?: boolean; tag?: st
   };
 }
 
-function host(...plugins: Plugin<never, unknown>[]): Host {
-  const reg = new PluginRegistry();
-  for (const p of plugins) reg.register(p);
-  return new Host({ registry: reg });
-}
-
 const later = Date.now() + 30_000;
 const TOOLS_CALL = JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'crm.lookup', arguments: { q: 'a' } } });
 
 test('plugins run in conf order and the first Stop ends the chain with a JSON-RPC error carrying the request id', async () => {
   order.length = 0;
-  const h = host(recorder('a'), recorder('b'), recorder('c'));
+  const h = hostWith(recorder('a'), recorder('b'), recorder('c'));
   const chain = h.buildChain([{ name: 'b', value: '{}' }, { name: 'a', value: '{"stop":true}' }, { name: 'c', value: '{}' }], 'route#1#ext-plugin-pre-req#1');
   const res = await h.onRequest(chain, call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), later);
   assert.deepEqual(order, ['b', 'a']);
@@ -74,7 +47,7 @@ test('plugins run in conf order and the first Stop ends the chain with a JSON-RP
 });
 
 test('an empty chain answers pass without asking APISIX anything', async () => {
-  const h = host();
+  const h = hostWith();
   const ch = new TableChannel();
   const res = await h.onRequest(h.buildChain([], 'k'), call(undefined), ch, later);
   assert.equal(res.action, undefined);
@@ -82,7 +55,7 @@ test('an empty chain answers pass without asking APISIX anything', async () => {
 });
 
 test('a bad conf fails closed at call time, and the error names the plugin and field', async () => {
-  const h = host(recorder('a'));
+  const h = hostWith(recorder('a'));
   for (const conf of [
     [{ name: 'a', value: '{"stop":"yes"}' }],
     [{ name: 'a', value: '{not json' }],
@@ -101,7 +74,7 @@ test('a bad conf fails closed at call time, and the error names the plugin and f
 });
 
 test('identical confs share one compiled chain (policies compile once across route versions)', () => {
-  const h = host(recorder('a'));
+  const h = hostWith(recorder('a'));
   const one = h.buildChain([{ name: 'a', value: '{}' }], 'route#1#ext-plugin-pre-req#1');
   const two = h.buildChain([{ name: 'a', value: '{}' }], 'route#2#ext-plugin-pre-req#1');
   assert.equal(one.entries, two.entries, 'prepared plugins shared');
@@ -118,7 +91,7 @@ test('malformed bodies get JSON-RPC parse / invalid-request errors, oversize bod
       return undefined;
     },
   };
-  const h = host(reader);
+  const h = hostWith(reader);
   const chain = h.buildChain([{ name: 'reader', value: '{}' }], 'k');
   const bad = '{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}';
   let res = await h.onRequest(chain, call(bad), new TableChannel({}, bad), later);
@@ -158,7 +131,7 @@ test('a plugin that mutates arguments gets the body re-serialised once, plus hea
       return undefined;
     },
   };
-  const h = host(mutator);
+  const h = hostWith(mutator);
   const chain = h.buildChain([{ name: 'mutator', value: '{}' }], 'k');
   const res = await h.onRequest(chain, call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), later);
   const rw = res.action as RewriteAction;
@@ -170,7 +143,7 @@ test('a plugin that mutates arguments gets the body re-serialised once, plus hea
 test('plugin exceptions and deadlines fail closed (500 / 504), never a crash', async () => {
   const thrower: Plugin<Record<string, never>, Record<string, never>> = { name: 'thrower', confSchema: { type: 'object' }, onRequest: () => { throw new Error('boom'); } };
   const hanger: Plugin<Record<string, never>, Record<string, never>> = { name: 'hanger', confSchema: { type: 'object' }, onRequest: () => new Promise(() => undefined) };
-  const h = host(thrower, hanger);
+  const h = hostWith(thrower, hanger);
   let res = await h.onRequest(h.buildChain([{ name: 'thrower', value: '{}' }], 'k'), call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), later);
   assert.equal((res.action as StopAction).status, 500);
   res = await h.onRequest(h.buildChain([{ name: 'hanger', value: '{}' }], 'k2'), call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), Date.now() + 50);
@@ -200,7 +173,7 @@ test('request-phase state reaches the response phase of the same call; answers k
       return undefined;
     },
   };
-  const h = host(both);
+  const h = hostWith(both);
   const pre = h.buildChain([{ name: 'mcp-route', value: '{"post_resp":true}' }, { name: 'both', value: '{}' }], 'route#1#ext-plugin-pre-req#1');
   const post = h.buildChain([{ name: 'both', value: '{}' }], 'route#1#ext-plugin-post-resp#1');
   const req = await h.onRequest(pre, call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), later);
@@ -218,7 +191,7 @@ test('request-phase state reaches the response phase of the same call; answers k
     { name: 'Set-Cookie', value: 'b=2' },
   ];
   const respBody = JSON.stringify({ jsonrpc: '2.0', id: 42, result: { content: [{ type: 'text', text: 'hi' }] } });
-  const res = await h.onResponse(post, { id: 8, status: 200, headers: upstreamHeaders, confToken: 2 }, new TableChannel({ http_x_mcp_gateway_call: carryHeader.value! }, undefined, respBody), later);
+  const res = await h.onResponse(post, { id: 8, status: 200, headers: upstreamHeaders, confToken: 2 }, responseChannel(carryHeader.value!, respBody), later);
   assert.deepEqual(seen, ['u1', { n: 1 }, 'crm.lookup']);
   assert.deepEqual(JSON.parse(dec.decode(res.body)), { jsonrpc: '2.0', id: 42, result: { content: [] } });
   assert.deepEqual(res.headers, [
@@ -239,7 +212,7 @@ test('the response phase asks for the body only when a plugin needs it, and alwa
       return undefined;
     },
   };
-  const h = host(lazy);
+  const h = hostWith(lazy);
   const ch = new TableChannel({}, undefined, '{"x":1}');
   const res = await h.onResponse(h.buildChain([{ name: 'lazy', value: '{}' }], 'k'), { id: 1, status: 200, headers: [{ name: 'Content-Type', value: 'text/event-stream' }], confToken: 1 }, ch, later);
   assert.equal(res.body, undefined);
@@ -256,7 +229,7 @@ test('on a fast route (no post-resp) a call that needs the response phase is ref
       return b.ok && b.messages.some((m) => m.kind === 'tools/list');
     },
   };
-  const h = host(filter);
+  const h = hostWith(filter);
   const fast = h.buildChain([{ name: 'filter', value: '{}' }], 'fast');
   const list = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
   const res = await h.onRequest(fast, call(list), new TableChannel({}, list), later);
@@ -270,7 +243,7 @@ test('on a fast route (no post-resp) a call that needs the response phase is ref
 
 test('batch errors answer every request id', async () => {
   order.length = 0;
-  const h = host(recorder('a'));
+  const h = hostWith(recorder('a'));
   const chain = h.buildChain([{ name: 'a', value: '{"stop":true}' }], 'k');
   const batch = JSON.stringify([
     { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x' } },

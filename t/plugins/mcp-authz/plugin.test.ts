@@ -9,30 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
 import type { CallContext, DecisionRecord, Identity, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
 import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
 import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
 import { canonicalHash } from '../../../plugins/mcp-authz/canonical.js';
+import { LATER, TableChannel as BaseTableChannel, hostWith, requestCall } from '../../helpers/host-kit.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const LATER = (): number => Date.now() + 30_000;
-
-class TableChannel implements ExtraInfoChannel {
+/** Counts response-body questions across channels (round trips build their own). */
+class TableChannel extends BaseTableChannel {
   static respBodyAsks = 0;
-  constructor(
-    private readonly vars: Record<string, string> = {},
-    private readonly reqBody?: string,
-    private readonly respBody?: string,
-  ) {}
-  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-    if (q.type === 'var') return Promise.resolve({ result: this.vars[q.name] !== undefined ? enc.encode(this.vars[q.name]) : undefined });
-    if (q.type === 'reqBody') return Promise.resolve({ result: this.reqBody !== undefined ? enc.encode(this.reqBody) : undefined });
-    TableChannel.respBodyAsks++;
-    return Promise.resolve({ result: this.respBody !== undefined ? enc.encode(this.respBody) : undefined });
+  override ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
+    if (q.type === 'respBody') TableChannel.respBodyAsks++;
+    return super.ask(q);
   }
 }
 
@@ -51,10 +42,7 @@ const probe: Plugin<Record<string, never>, Record<string, never>> = {
 };
 
 function host(): Host {
-  const reg = new PluginRegistry();
-  reg.register(authz as unknown as Plugin<never, unknown>);
-  reg.register(probe as unknown as Plugin<never, unknown>);
-  return new Host({ registry: reg });
+  return hostWith(authz as unknown as Plugin<never, unknown>, probe as unknown as Plugin<never, unknown>);
 }
 
 const POLICY = {
@@ -107,19 +95,7 @@ function authzConf(extra: Record<string, unknown> = {}): TextEntry {
 }
 
 function req(body: string | undefined, headers: TextEntry[] = [], method: HTTPReqCallReq['method'] = 'POST', path = '/mcp'): HTTPReqCallReq {
-  return {
-    id: 1,
-    srcIp: new Uint8Array([127, 0, 0, 1]),
-    method,
-    path,
-    args: [],
-    headers: [
-      { name: 'host', value: 'gw.test' },
-      ...(body !== undefined ? [{ name: 'content-type', value: 'application/json' }, { name: 'content-length', value: String(Buffer.byteLength(body)) }] : []),
-      ...headers,
-    ],
-    confToken: 1,
-  };
+  return requestCall(body, [{ name: 'host', value: 'gw.test' }, ...headers], { method, path });
 }
 
 const rpc = (id: number | string, method: string, params?: Record<string, unknown>): Record<string, unknown> => ({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) });
