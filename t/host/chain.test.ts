@@ -9,7 +9,6 @@ import type { CallContext, Plugin } from '../../runner/host/plugin.js';
 import type { HTTPReqCallReq, RewriteAction, StopAction, TextEntry } from '../../runner/protocol/messages.js';
 import { TableChannel, hostWith, requestCall, responseChannel } from '../helpers/host-kit.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** The host's HTTPReqCall for these tests (id 7). */

@@ -16,7 +16,6 @@ import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
 import { canonicalHash } from '../../../plugins/mcp-authz/canonical.js';
 import { LATER, TableChannel as BaseTableChannel, hostWith, requestCall } from '../../helpers/host-kit.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 /** Counts response-body questions across channels (round trips build their own). */
 class TableChannel extends BaseTableChannel {

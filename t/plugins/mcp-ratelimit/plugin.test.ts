@@ -9,36 +9,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
+import { CALL_HEADER } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type {
-  ExtraInfoReq,
-  ExtraInfoResp,
-  HTTPReqCallReq,
-  HTTPRespCallResp,
-  RewriteAction,
-  StopAction,
-  TextEntry,
-} from '../../../runner/protocol/messages.js';
+import type { HTTPRespCallResp, RewriteAction, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { storeErrorTally } from '../../../plugins/mcp-ratelimit/observe.js';
 import { startRedis } from '../../helpers/redis.js';
+import { LATER, TableChannel, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-class TableChannel implements ExtraInfoChannel {
-  asked: ExtraInfoReq[] = [];
-  constructor(private readonly vars: Record<string, string>, private readonly reqBody?: string, private readonly respBody?: string) {}
-  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-    this.asked.push(q);
-    const text = q.type === 'var' ? this.vars[q.name] : q.type === 'reqBody' ? this.reqBody : this.respBody;
-    return Promise.resolve({ result: text !== undefined ? enc.encode(text) : undefined });
-  }
-}
 
 /** Runs before mcp-ratelimit and keeps every call's decision record (as mcp-audit would). */
 const seen: DecisionRecord[][] = [];
@@ -73,13 +53,7 @@ const idp: Plugin<Record<string, never>, Record<string, never>> = {
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const memory = new MemoryStore({ clock: () => clockMs });
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: memory });
-const registry = new PluginRegistry();
-registry.register(auditProbe);
-registry.register(ratelimit);
-registry.register(stopper);
-registry.register(idp);
-const host = new Host({ registry });
-const later = () => Date.now() + 30_000;
+const host = hostWith(auditProbe, ratelimit, stopper, idp);
 
 after(async () => {
   await ratelimit.shutdown?.();
@@ -110,16 +84,7 @@ interface Sent {
 
 async function send(ch: ReturnType<typeof chain>, body: unknown, headers: TextEntry[] = [], vars: Record<string, string> = {}): Promise<Sent> {
   const text = JSON.stringify(body);
-  const call: HTTPReqCallReq = {
-    id: 1,
-    srcIp: new Uint8Array([10, 0, 0, 9]),
-    method: 'POST',
-    path: '/mcp',
-    args: [],
-    headers: [{ name: 'content-type', value: 'application/json' }, { name: 'content-length', value: String(text.length) }, ...headers],
-    confToken: 1,
-  };
-  const res = await host.onRequest(ch, call, new TableChannel(vars, text), later());
+  const res = await host.onRequest(ch, requestCall(text, headers, { srcIp: new Uint8Array([10, 0, 0, 9]) }), new TableChannel(vars, text), LATER());
   const action = res.action;
   const stop = action?.type === 'stop' ? action : undefined;
   const rewrite = action?.type === 'rewrite' ? action : undefined;
@@ -128,8 +93,8 @@ async function send(ch: ReturnType<typeof chain>, body: unknown, headers: TextEn
 }
 
 async function respond(ch: ReturnType<typeof chain>, carryKey: string | undefined, status: number, body?: unknown): Promise<{ resp: HTTPRespCallResp; channel: TableChannel }> {
-  const channel = new TableChannel(carryKey ? { http_x_mcp_gateway_call: carryKey } : {}, undefined, body === undefined ? undefined : JSON.stringify(body));
-  const resp = await host.onResponse(ch, { id: 2, status, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, channel, later());
+  const channel = responseChannel(carryKey, body === undefined ? undefined : JSON.stringify(body));
+  const resp = await host.onResponse(ch, { id: 2, status, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, channel, LATER());
   return { resp, channel };
 }
 

@@ -7,25 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
+import { CALL_HEADER } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
+import type { StopAction } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
+import { LATER, TableChannel, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-class TableChannel implements ExtraInfoChannel {
-  constructor(private readonly vars: Record<string, string>, private readonly reqBody?: string, private readonly respBody?: string) {}
-  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-    const text = q.type === 'var' ? this.vars[q.name] : q.type === 'reqBody' ? this.reqBody : this.respBody;
-    return Promise.resolve({ result: text !== undefined ? enc.encode(text) : undefined });
-  }
-}
 
 /** Sets ctx.identity from x-user (as mcp-authz would) and keeps the decision records. */
 const seen: DecisionRecord[][] = [];
@@ -41,11 +31,7 @@ const idp: Plugin<Record<string, never>, Record<string, never>> = {
 
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new MemoryStore({ clock: () => clockMs }) });
-const registry = new PluginRegistry();
-registry.register(idp);
-registry.register(ratelimit);
-const host = new Host({ registry });
-const later = (): number => Date.now() + 30_000;
+const host = hostWith(idp, ratelimit);
 const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
 
 const dir = await mkdtemp(join(tmpdir(), 'rl-authz-policy-'));
@@ -71,17 +57,16 @@ const toolCall = (id: number, name: string) => ({ jsonrpc: '2.0', id, method: 't
 
 async function send(ch: ReturnType<typeof chain>, body: unknown, user = 'alice'): Promise<{ stop: StopAction | undefined; carryKey: string | undefined; decisions: DecisionRecord[] }> {
   const text = JSON.stringify(body);
-  const headers: TextEntry[] = [{ name: 'content-type', value: 'application/json' }, { name: 'x-user', value: user }];
-  const call: HTTPReqCallReq = { id: 1, srcIp: new Uint8Array([10, 0, 0, 9]), method: 'POST', path: '/mcp', args: [], headers, confToken: 1 };
-  const res = await host.onRequest(ch, call, new TableChannel({}, text), later());
+  const call = requestCall(text, [{ name: 'x-user', value: user }], { srcIp: new Uint8Array([10, 0, 0, 9]) });
+  const res = await host.onRequest(ch, call, new TableChannel({}, text), LATER());
   const action = res.action;
   const carryKey = action?.type === 'rewrite' ? action.headers.find((h) => h.name === CALL_HEADER)?.value : undefined;
   return { stop: action?.type === 'stop' ? action : undefined, carryKey, decisions: seen.at(-1) ?? [] };
 }
 
 async function respond(ch: ReturnType<typeof chain>, carryKey: string | undefined): Promise<void> {
-  const channel = new TableChannel(carryKey ? { http_x_mcp_gateway_call: carryKey } : {}, undefined, '{"jsonrpc":"2.0","id":1,"result":{}}');
-  await host.onResponse(ch, { id: 2, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, channel, later());
+  const channel = responseChannel(carryKey, '{"jsonrpc":"2.0","id":1,"result":{}}');
+  await host.onResponse(ch, { id: 2, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, channel, LATER());
 }
 
 function errorOf(stop: StopAction): { id: unknown; error: { code: number; message: string } } {
