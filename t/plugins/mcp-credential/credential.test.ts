@@ -12,11 +12,11 @@ import { jwtVerify, decodeProtectedHeader } from 'jose';
 import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
 import { PluginRegistry } from '../../../runner/host/registry.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
+import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { JsonRpcErrorCode } from '../../../runner/mcp/types.js';
 import { plugin as credential } from '../../../plugins/mcp-credential/index.js';
 import { closeSecretWatchers, setSecretsLogger } from '../../../runner/secrets/index.js';
+import { TableChannel, requestCall as mcpPost } from '../../helpers/host-kit.js';
 
 const logLines: string[] = [];
 setSecretsLogger({
@@ -75,18 +75,7 @@ let nextId = 1;
 const BODY = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'crm.lookup', arguments: {} } }));
 
 /** Answers ExtraInfo like APISIX would: request body and nginx variables. */
-function channel(vars: Record<string, string> = {}): ExtraInfoChannel {
-  return {
-    ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-      if (q.type === 'reqBody') return Promise.resolve({ result: BODY });
-      if (q.type === 'var') {
-        const v = vars[q.name];
-        return Promise.resolve({ result: v === undefined ? undefined : new TextEncoder().encode(v) });
-      }
-      return Promise.resolve({ result: undefined });
-    },
-  };
-}
+const channel = (vars: Record<string, string> = {}): TableChannel => new TableChannel(vars, BODY);
 
 type Conf = Record<string, unknown>;
 
@@ -100,8 +89,7 @@ function chainOf(entries: Array<[string, Conf]>) {
 
 function requestCall(headers: Record<string, string>): HTTPReqCallReq {
   const list: TextEntry[] = Object.entries(headers).map(([name, value]) => ({ name, value }));
-  list.push({ name: 'content-type', value: 'application/json' }, { name: 'content-length', value: String(BODY.length) });
-  return { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]), method: 'POST', path: '/mcp', args: [], headers: list, confToken: 1 };
+  return mcpPost(BODY, list, { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]) });
 }
 
 async function runRequest(entries: Array<[string, Conf]>, headers: Record<string, string>): Promise<HTTPReqCallResp> {

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
 import { PluginRegistry } from '../../../runner/host/registry.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
+import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { JsonRpcErrorCode } from '../../../runner/mcp/types.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closeSecretWatchers } from '../../../runner/secrets/index.js';
+import { TableChannel, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
@@ -49,24 +49,6 @@ after(async () => {
 let nextId = 1;
 type Conf = Record<string, unknown>;
 
-interface Channel extends ExtraInfoChannel {
-  asked: string[];
-}
-
-function channel(opts: { body?: Uint8Array; respBody?: Uint8Array; carryKey?: string }): Channel {
-  const asked: string[] = [];
-  return {
-    asked,
-    ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-      asked.push(q.type === 'var' ? `var:${q.name}` : q.type);
-      if (q.type === 'reqBody') return Promise.resolve({ result: opts.body });
-      if (q.type === 'respBody') return Promise.resolve({ result: opts.respBody });
-      if (q.type === 'var' && q.name === 'http_x_mcp_gateway_call' && opts.carryKey) return Promise.resolve({ result: enc.encode(opts.carryKey) });
-      return Promise.resolve({ result: undefined });
-    },
-  };
-}
-
 function chainOf(redactConf: Conf, postResp: boolean) {
   const entries: Array<[string, Conf]> = [
     ['mcp-route', { post_resp: postResp }],
@@ -84,12 +66,7 @@ function toolCall(name: string, args: Record<string, unknown>, id: number | stri
 }
 
 function requestCall(body: Uint8Array): HTTPReqCallReq {
-  const headers: TextEntry[] = [
-    { name: 'content-type', value: 'application/json' },
-    { name: 'content-length', value: String(body.length) },
-    { name: 'accept', value: 'application/json, text/event-stream' },
-  ];
-  return { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]), method: 'POST', path: '/mcp', args: [], headers, confToken: 1 };
+  return mcpPost(body, [{ name: 'accept', value: 'application/json, text/event-stream' }], { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]) });
 }
 
 function rewriteOf(resp: HTTPReqCallResp): RewriteAction {
@@ -114,12 +91,12 @@ async function roundTrip(
   conf: Conf,
   body: Uint8Array,
   upstream: { status?: number; contentType: string; body: string },
-): Promise<{ request: HTTPReqCallResp; response: HTTPRespCallResp; respChannel: Channel }> {
+): Promise<{ request: HTTPReqCallResp; response: HTTPRespCallResp; respChannel: TableChannel }> {
   const chain = chainOf(conf, true);
-  const request = await host.onRequest(chain, requestCall(body), channel({ body }), Date.now() + 5000);
+  const request = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const carryKey = rewriteOf(request).headers.find((h) => h.name === CALL_HEADER)?.value;
   assert.ok(carryKey, 'the host ties the response phase to the request phase');
-  const respChannel = channel({ respBody: enc.encode(upstream.body), carryKey });
+  const respChannel = responseChannel(carryKey, upstream.body);
   const response = await host.onResponse(
     chain,
     { id: nextId++, status: upstream.status ?? 200, headers: [{ name: 'Content-Type', value: upstream.contentType }], confToken: 1 },
@@ -132,7 +109,7 @@ async function roundTrip(
 test('arguments are redacted in place before they go upstream; audit gets types and counts only', async () => {
   const body = toolCall('crm.update', { note: `card ${CARD}, mail ${EMAIL}`, nested: { ssn: SSN, ok: 'fine' }, password: 'hunter2' });
   const chain = chainOf({ results: false }, false);
-  const resp = await host.onRequest(chain, requestCall(body), channel({ body }), Date.now() + 5000);
+  const resp = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const sent = JSON.parse(dec.decode(rewriteOf(resp).body)) as { id: number; params: { name: string; arguments: Record<string, unknown> } };
   assert.equal(sent.id, 7);
   assert.equal(sent.params.name, 'crm.update');
@@ -148,14 +125,14 @@ test('arguments are redacted in place before they go upstream; audit gets types 
 
 test('clean arguments pass untouched: no body rewrite, no record', async () => {
   const body = toolCall('crm.search', { query: 'open tickets for ORD-2024-000123', limit: 20 });
-  const resp = await host.onRequest(chainOf({ results: false }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const resp = await host.onRequest(chainOf({ results: false }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(resp.action, undefined);
   assert.equal(seen.at(-1)!.some((d) => d.plugin === 'mcp-redact'), false);
 });
 
 test('block mode refuses arguments with HTTP 400 and a JSON-RPC error naming types, not values', async () => {
   const body = toolCall('billing.charge', { card: `pay with ${CARD}` }, 'req-9');
-  const resp = await host.onRequest(chainOf({ results: false, modes: { payment_card: 'block' } }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const resp = await host.onRequest(chainOf({ results: false, modes: { payment_card: 'block' } }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const stop = stopOf(resp);
   assert.equal(stop.status, 400);
   assert.equal(stop.body.id, 'req-9');
@@ -170,10 +147,10 @@ test('block mode refuses arguments with HTTP 400 and a JSON-RPC error naming typ
 
 test('tool scope: only matching tools are redacted; a fast route refuses calls whose results need redaction', async () => {
   const body = toolCall('billing.get_invoice', { note: EMAIL });
-  const inScope = await host.onRequest(chainOf({ tools: ['crm.*'], results: false }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const inScope = await host.onRequest(chainOf({ tools: ['crm.*'], results: false }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(inScope.action, undefined, 'billing.* is out of scope: untouched');
 
-  const fast = await host.onRequest(chainOf({ tools: ['billing.*'] }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const fast = await host.onRequest(chainOf({ tools: ['billing.*'] }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const stop = stopOf(fast);
   assert.equal(stop.status, 403);
   assert.equal((stop.body.error.data as { rule: string }).rule, 'needs-response-phase');
@@ -239,14 +216,14 @@ test('clean results pass: the body is read (policy needs it) but not replaced', 
   const upstreamBody = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'all good' }] } });
   const { response, respChannel } = await roundTrip({}, toolCall('crm.lookup', {}), { contentType: 'application/json', body: upstreamBody });
   assert.equal(response.body, undefined);
-  assert.equal(respChannel.asked.filter((q) => q === 'respBody').length, 1);
+  assert.equal(respChannel.asked.filter((q) => q.type === 'respBody').length, 1);
 });
 
 test('results of out-of-scope calls are not read at all (no RespBody: SSE is not held back)', async () => {
   const upstreamBody = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: EMAIL }] } });
   const { response, respChannel } = await roundTrip({ tools: ['crm.*'] }, toolCall('search.web', {}), { contentType: 'application/json', body: upstreamBody });
   assert.equal(response.body, undefined);
-  assert.equal(respChannel.asked.includes('respBody'), false);
+  assert.equal(respChannel.asked.some((q) => q.type === 'respBody'), false);
 });
 
 test('block mode on results: HTTP 502 with a JSON-RPC error replacing the result', async () => {
@@ -273,12 +250,12 @@ test('an unparseable success body for a call that needs redaction fails closed (
 test('hash mode reads its salt from a secret ref; a missing salt rejects the conf naming the field', async () => {
   process.env['REDACT_TEST_SALT'] = 'pepper-1';
   const body = toolCall('crm.update', { email: EMAIL });
-  const resp = await host.onRequest(chainOf({ results: false, mode: 'hash', hash_salt: '$env://REDACT_TEST_SALT' }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const resp = await host.onRequest(chainOf({ results: false, mode: 'hash', hash_salt: '$env://REDACT_TEST_SALT' }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const sent = JSON.parse(dec.decode(rewriteOf(resp).body)) as { params: { arguments: { email: string } } };
   assert.match(sent.params.arguments.email, /^\[email:[0-9a-f]{16}\]$/);
 
   delete process.env['REDACT_TEST_MISSING'];
-  const bad = await host.onRequest(chainOf({ results: false, mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const bad = await host.onRequest(chainOf({ results: false, mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(stopOf(bad).status, 500, 'a route with a rejected conf fails closed');
   await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, { routeKey: 'r', chain: [] })), /hash_salt/);
   await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash' }, { routeKey: 'r', chain: [] })), /hash_salt: required/);

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
+import { CALL_HEADER } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
+import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
+import { TableChannel, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
@@ -29,10 +28,7 @@ const recorder: Plugin<Record<string, never>, Record<string, never>> = {
     seen.push(ctx.decisions);
   },
 };
-const registry = new PluginRegistry();
-registry.register(redact);
-registry.register(recorder);
-const host = new Host({ registry });
+const host = hostWith(redact, recorder);
 
 const dir = await mkdtemp(join(tmpdir(), 'redact-policy-'));
 const policyFile = join(dir, 'policy.yaml');
@@ -61,20 +57,6 @@ after(async () => {
 
 let nextId = 1;
 
-function channel(opts: { body?: Uint8Array; respBody?: Uint8Array; carryKey?: string }): ExtraInfoChannel & { asked: string[] } {
-  const asked: string[] = [];
-  return {
-    asked,
-    ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-      asked.push(q.type);
-      if (q.type === 'reqBody') return Promise.resolve({ result: opts.body });
-      if (q.type === 'respBody') return Promise.resolve({ result: opts.respBody });
-      if (q.type === 'var' && q.name === 'http_x_mcp_gateway_call' && opts.carryKey) return Promise.resolve({ result: enc.encode(opts.carryKey) });
-      return Promise.resolve({ result: undefined });
-    },
-  };
-}
-
 function chainOf(conf: Record<string, unknown>, server: string, postResp = true) {
   return host.buildChain(
     [
@@ -87,7 +69,7 @@ function chainOf(conf: Record<string, unknown>, server: string, postResp = true)
 }
 
 function requestCall(body: Uint8Array): HTTPReqCallReq {
-  return { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]), method: 'POST', path: '/mcp', args: [], headers: [{ name: 'content-type', value: 'application/json' }], confToken: 1 };
+  return mcpPost(body, [], { id: nextId++, srcIp: new Uint8Array([10, 0, 0, 1]) });
 }
 
 const leaky = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: `card ${CARD}, mail ${EMAIL}, ssn ${SSN}` }] } });
@@ -96,16 +78,16 @@ const leaky = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type
 async function roundTrip(conf: Record<string, unknown>, server: string, tool: string, args: Record<string, unknown> = {}): Promise<{ sentArgs: unknown; text: string; decisions: DecisionRecord[]; bodyRead: boolean }> {
   const body = enc.encode(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: tool, arguments: args } }));
   const chain = chainOf(conf, server);
-  const req = await host.onRequest(chain, requestCall(body), channel({ body }), Date.now() + 5000);
+  const req = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   const rewrite = req.action as RewriteAction | undefined;
   assert.equal(rewrite?.type, 'rewrite');
   const sentArgs = rewrite!.body ? (JSON.parse(dec.decode(rewrite!.body)) as { params: { arguments: unknown } }).params.arguments : args;
   const carryKey = rewrite!.headers.find((h) => h.name === CALL_HEADER)?.value;
-  const ch = channel({ respBody: enc.encode(leaky), carryKey });
+  const ch = responseChannel(carryKey, leaky);
   const resp = await host.onResponse(chain, { id: nextId++, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, ch, Date.now() + 5000);
   const out = resp.body ? dec.decode(resp.body) : leaky;
   const text = (JSON.parse(out) as { result: { content: Array<{ text: string }> } }).result.content[0]!.text;
-  return { sentArgs, text, decisions: seen.at(-1) ?? [], bodyRead: ch.asked.includes('respBody') };
+  return { sentArgs, text, decisions: seen.at(-1) ?? [], bodyRead: ch.asked.some((q) => q.type === 'respBody') };
 }
 
 test('data_policy.redact: [payment_card] masks cards in that tool\'s result and arguments, not emails', async () => {
@@ -141,7 +123,7 @@ test('in addition to the conf: detectors the conf enables for the tool apply too
 
 test('a fast route refuses a call the policy wants redacted rather than pass it unscanned', async () => {
   const body = enc.encode(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'billing.get_subscription_status', arguments: {} } }));
-  const res: HTTPReqCallResp = await host.onRequest(chainOf({ tools: ['crm.*'], policy_file: policyFile }, 'billing-tools', false), requestCall(body), channel({ body }), Date.now() + 5000);
+  const res: HTTPReqCallResp = await host.onRequest(chainOf({ tools: ['crm.*'], policy_file: policyFile }, 'billing-tools', false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(res.action?.type, 'stop');
 });
 
