@@ -23,6 +23,7 @@ import {
   realHost,
   reqCall,
   respCall,
+  responseChannel,
   tempDir,
   toolsCall,
 } from './helpers.js';
@@ -160,7 +161,7 @@ test('with post_resp the one event comes after the response phase with the upstr
   assert.equal(pendingCount(), 1, 'request facts wait for the response phase');
   await new Promise((r) => setTimeout(r, 50));
   assert.equal((await readEvents(path, 0, 0)).length, 0, 'nothing written before the response phase');
-  await h.onResponse(post, respCall(502), new TableChannel({ http_x_mcp_gateway_call: carryKey }), LATER());
+  await h.onResponse(post, respCall(502), responseChannel(carryKey), LATER());
   const events = await readEvents(path, 1);
   assert.equal(events.length, 1);
   const [ev] = events;
@@ -185,7 +186,7 @@ test('with post_resp a list call is reported only when its answer fails, and the
     const res = await h.onRequest(pre, reqCall(list, identityHeaders()), new TableChannel({}, list), LATER());
     assert.equal(res.action?.type, 'rewrite');
     const carryKey = res.action.headers.find((x) => x.name === CALL_HEADER)?.value;
-    await h.onResponse(post, respCall(status), new TableChannel({ http_x_mcp_gateway_call: carryKey! }), LATER());
+    await h.onResponse(post, respCall(status), responseChannel(carryKey!), LATER());
   }
   const events = await readEvents(path, 1);
   assert.equal(events.length, 1, 'the successful list call wrote nothing');

@@ -1,4 +1,4 @@
-// Shared pieces of the mcp-audit tests: a real Host with real plugins, an ExtraInfo table,
+// Shared pieces of the mcp-audit tests: a real Host with real plugins, an ExtraInfo table (t/helpers/host-kit.ts),
 // and readers for the JSON-lines file an audit sink writes.
 
 import { readFile } from 'node:fs/promises';
@@ -8,49 +8,24 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { Host } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
 import { loadSchema } from '../../../runner/host/schema-file.js';
 import type { Plugin } from '../../../runner/host/plugin.js';
-import type { ExtraInfoChannel } from '../../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPRespCallReq, TextEntry } from '../../../runner/protocol/messages.js';
+import type { HTTPReqCallReq, HTTPRespCallReq, TextEntry } from '../../../runner/protocol/messages.js';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
 import { plugin as ratelimit } from '../../../plugins/mcp-ratelimit/index.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import type { AuditEvent } from '../../../plugins/mcp-audit/event.js';
+import { hostWith, requestCall } from '../../helpers/host-kit.js';
 
-const enc = new TextEncoder();
-
-export const LATER = (): number => Date.now() + 30_000;
+export { LATER, TableChannel, responseChannel } from '../../helpers/host-kit.js';
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'mcp-audit-'));
 }
 
-/** Answers ExtraInfo questions like APISIX would for one call. */
-export class TableChannel implements ExtraInfoChannel {
-  constructor(private readonly vars: Record<string, string> = {}, private readonly reqBody?: string) {}
-  ask(q: ExtraInfoReq): Promise<ExtraInfoResp> {
-    if (q.type === 'var') return Promise.resolve({ result: this.vars[q.name] !== undefined ? enc.encode(this.vars[q.name]) : undefined });
-    if (q.type === 'reqBody') return Promise.resolve({ result: this.reqBody !== undefined ? enc.encode(this.reqBody) : undefined });
-    return Promise.resolve({ result: undefined });
-  }
-}
-
 export function reqCall(body: string, headers: TextEntry[] = [], id = 1): HTTPReqCallReq {
-  return {
-    id,
-    srcIp: new Uint8Array([127, 0, 0, 1]),
-    method: 'POST',
-    path: '/mcp',
-    args: [],
-    headers: [
-      { name: 'content-type', value: 'application/json' },
-      { name: 'content-length', value: String(Buffer.byteLength(body)) },
-      ...headers,
-    ],
-    confToken: 1,
-  };
+  return requestCall(body, headers, { id });
 }
 
 export function respCall(status: number, id = 1): HTTPRespCallReq {
@@ -59,9 +34,7 @@ export function respCall(status: number, id = 1): HTTPRespCallReq {
 
 /** A host with the real plugins registered. */
 export function realHost(extra: Plugin<never, unknown>[] = []): Host {
-  const reg = new PluginRegistry();
-  for (const p of [audit, authz, ratelimit, redact, ...extra]) reg.register(p as unknown as Plugin<never, unknown>);
-  return new Host({ registry: reg });
+  return hostWith(...[audit, authz, ratelimit, redact].map((p) => p as unknown as Plugin<never, unknown>), ...extra);
 }
 
 export function toolsCall(name: string, args: Record<string, unknown>, id: number | string = 1): string {

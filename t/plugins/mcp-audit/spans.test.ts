@@ -9,7 +9,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import type { RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { CALL_HEADER } from '../../../runner/host/chain.js';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, respCall, tempDir, toolsCall } from './helpers.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, respCall, responseChannel, tempDir, toolsCall } from './helpers.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -97,7 +97,7 @@ test('with post_resp the span lasts until the response phase and records an upst
   assert.equal(exporter.getFinishedSpans().length, 0, 'span still open after the request phase');
   const key = (res.action as RewriteAction).headers.find((x) => x.name === CALL_HEADER)?.value;
   assert.ok(key);
-  await h.onResponse(post, respCall(503), new TableChannel({ http_x_mcp_gateway_call: key }), LATER());
+  await h.onResponse(post, respCall(503), responseChannel(key), LATER());
   const span = exporter.getFinishedSpans()[0];
   assert.ok(span);
   assert.equal(span.status.code, SpanStatusCode.ERROR);
