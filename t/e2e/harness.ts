@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -462,6 +463,19 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   };
 }
 
+/** Listens on a free 127.0.0.1 port; close() also ends kept-alive connections. */
+async function listenOnLoopback(http: Server): Promise<{ port: number; close(): Promise<void> }> {
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  return {
+    port: (http.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        http.closeAllConnections();
+        http.close(() => r());
+      }),
+  };
+}
+
 /** A server-everything instance (third-party MCP server) on 127.0.0.1: its own CLI binds every interface, so we host its server factory behind the SDK transport ourselves. */
 export async function startEverythingServer(): Promise<{ port: number; close(): Promise<void> }> {
   const { createServer } = (await import('node:http')) as typeof import('node:http');
@@ -488,15 +502,7 @@ export async function startEverythingServer(): Promise<{ port: number; close(): 
       res.end(String(err));
     });
   });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  return {
-    port: (http.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        http.closeAllConnections();
-        http.close(() => r());
-      }),
-  };
+  return listenOnLoopback(http);
 }
 
 /** Small upstreams for what the sample server cannot do: answer slowly, reset, stream SSE for a while. */
@@ -529,15 +535,7 @@ export async function startFaultUpstream(): Promise<{ port: number; close(): Pro
       res.writeHead(404).end();
     })().catch(() => res.destroy());
   });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  return {
-    port: (http.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        http.closeAllConnections();
-        http.close(() => r());
-      }),
-  };
+  return listenOnLoopback(http);
 }
 
 /** The fault route: every path under /faults/ goes to the fault upstream through the full plugin chain. */
