@@ -39,7 +39,7 @@ export interface DemoStack {
   stop(): Promise<void>;
 }
 
-export function mintToken(s: JwtSettings, secret: string, who: DemoIdentity): Promise<string> {
+export function mintToken(s: JwtSettings, secret: string, who: DemoIdentity, lifetime = '10m'): Promise<string> {
   const claims: Record<string, unknown> = {
     [s.claims['app'] ?? 'azp']: who.app,
     [s.claims['environment'] ?? 'environment']: who.environment,
@@ -52,11 +52,20 @@ export function mintToken(s: JwtSettings, secret: string, who: DemoIdentity): Pr
     .setIssuer(s.issuer)
     .setAudience(s.audience)
     .setIssuedAt()
-    .setExpirationTime('10m')
+    .setExpirationTime(lifetime)
     .sign(new TextEncoder().encode(secret));
 }
 
-export async function startDemoStack(): Promise<DemoStack> {
+export interface DemoStackOptions {
+  /** Emulator HTTP port (default: any free port). */
+  port?: number;
+  /** host:port of an MCP server to use instead of starting the sample server. */
+  upstream?: string;
+  /** Lifetime of the demo bearer token (jose time span, e.g. '10m', '8h'). */
+  tokenLifetime?: string;
+}
+
+export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoStack> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-demo-'));
   const auditPath = join(dir, 'mcp-audit.log');
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -66,17 +75,17 @@ export async function startDemoStack(): Promise<DemoStack> {
   try {
     const sample = await startSampleMcpServer();
     cleanups.push(() => sample.close());
-    const routes = adaptShippedRoutes(await loadShippedRoutes(), { upstream: `127.0.0.1:${sample.port}`, auditPath });
+    const routes = adaptShippedRoutes(await loadShippedRoutes(), { upstream: opts.upstream ?? `127.0.0.1:${sample.port}`, auditPath });
     const jwt = jwtSettings(routes);
     // Fresh secrets per run for every $env:// reference (JWT and confirmation secrets, backend token).
     const envs = freshSecrets(routes);
     const metricsPort = await freePort();
     envs['MCP_RUNNER_METRICS_PORT'] = String(metricsPort);
     envs['MCP_RUNNER_LOG_LEVEL'] = process.env['MCP_RUNNER_LOG_LEVEL'] ?? 'warn';
-    const emulator = await startEmulator({ routes, cmd: [process.execPath, join(PACKAGE_ROOT, 'dist', 'runner', 'main.js')], envs });
+    const emulator = await startEmulator({ routes, cmd: [process.execPath, join(PACKAGE_ROOT, 'dist', 'runner', 'main.js')], envs, port: opts.port });
     cleanups.push(() => emulator.stop());
     await emulator.waitForRunner(10_000);
-    const token = await mintToken(jwt, envs[jwt.secretEnv]!, DEMO_IDENTITY);
+    const token = await mintToken(jwt, envs[jwt.secretEnv]!, DEMO_IDENTITY, opts.tokenLifetime);
     const uri = routes[0]?.uri ?? '/mcp';
     return {
       sample,
