@@ -4,14 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 
-/** A handle for the slots one HTTP call holds, carried from the request to the response phase. */
-export interface LeaseHandle {
-  /** Random per call; members are `${id}#${n}`. */
-  readonly id: string;
-  /** Counter keys and how many slots the call holds in each. */
-  readonly slots: ReadonlyArray<{ readonly key: string; readonly count: number }>;
-}
-
+/** Random per call; the call's slots are members `${id}#0`, `${id}#1`, ... */
 export function newLeaseId(): string {
   return randomBytes(9).toString('base64url');
 }

@@ -66,5 +66,3 @@ export interface LimitStore {
 
 /** Retry-After for a full concurrency limit: slots usually free up within a call's duration. */
 export const CONCURRENCY_RETRY_MS = 1000;
-
-export const EMPTY_ALLOWED: CheckResult = { allowed: true, rates: [], budgets: [] };
