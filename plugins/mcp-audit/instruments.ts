@@ -79,11 +79,6 @@ export function initOtelInstruments(): void {
   };
 }
 
-/** For tests that register a MeterProvider after instruments were made. */
-export function resetOtelInstruments(): void {
-  otel = undefined;
-}
-
 export function recordMetrics(ev: AuditEvent): void {
   const server = ev.server ?? '';
   const method = ev.method ?? ev.kind;
