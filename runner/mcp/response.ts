@@ -7,7 +7,7 @@
 // unchanged events keep their exact text and only edited ones are rewritten.
 
 import { parseStrictJsonText } from './json.js';
-import { eventChange, eventUnchanged, MAX_RESPONSE_JSON_DEPTH, parseSse, rememberParsedEvent, serializeSse } from './sse.js';
+import { eventChange, MAX_RESPONSE_JSON_DEPTH, parseSse, rememberParsedEvent, writeSse } from './sse.js';
 import type { JsonObject, JsonRpcId, JsonValue, McpResponseBody, SseEvent } from './types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -65,8 +65,9 @@ function parseJsonEvent(bytes: Uint8Array): SseEvent {
 export function serializeResponseBody(body: McpResponseBody): Uint8Array {
   const original = originals.get(body);
   if (body.format === 'sse') {
-    if (original !== undefined && sameEvents(body.events, original.events) && body.events.every(eventUnchanged)) return original.bytes;
-    return encoder.encode(serializeSse(body.events));
+    const { text, changed } = writeSse(body.events);
+    if (!changed && original !== undefined && sameEvents(body.events, original.events)) return original.bytes;
+    return encoder.encode(text);
   }
   if (body.events.length !== 1) throw new Error(`a JSON response body holds exactly one value, got ${body.events.length} events`);
   const event = body.events[0]!;

@@ -135,31 +135,55 @@ function readJson(event: SseEvent): void {
 
 /** Serialise events; unchanged parsed events come back byte for byte. */
 export function serializeSse(events: readonly SseEvent[]): string {
-  let out = '';
-  for (const event of events) out += serializeEvent(event);
-  return out;
+  return writeSse(events).text;
 }
 
-function serializeEvent(event: SseEvent): string {
-  const source = sources.get(event);
-  if (source !== undefined && isUnchanged(event, source)) return source.text;
+/**
+ * The text of `events`, and whether some event differs from what was parsed (for the
+ * caller that can then hand back the original bytes). Each event's change is told once.
+ */
+export function writeSse(events: readonly SseEvent[]): { text: string; changed: boolean } {
+  let text = '';
+  let changed = false;
+  for (const event of events) {
+    const source = sources.get(event);
+    const written = writeChangedEvent(event, source);
+    if (written === undefined) text += source!.text;
+    else {
+      text += written;
+      changed = true;
+    }
+  }
+  return { text, changed };
+}
+
+/** An event's text when it is new or edited; undefined when it is still as parsed. */
+function writeChangedEvent(event: SseEvent, source: EventSource | undefined): string | undefined {
+  // Edited JSON is written with the stringify that told the edit.
+  let jsonText: string | undefined;
+  if (source !== undefined && sameFields(event, source)) {
+    if (event.json === undefined) {
+      if (!source.hadJson) return undefined;
+    } else {
+      jsonText = textIfChanged(event.json, source.data);
+      if (jsonText === undefined) return undefined;
+    }
+  } else if (event.json !== undefined) {
+    jsonText = source === undefined ? JSON.stringify(event.json) : textIfChanged(event.json, source.data);
+  }
   let out = '';
   if (event.comments !== undefined) for (const comment of event.comments) out += `:${comment}\n`;
   if (event.event !== undefined) out += `event: ${event.event}\n`;
   if (event.id !== undefined) out += `id: ${event.id}\n`;
   if (event.retry !== undefined) out += `retry: ${event.retry}\n`;
-  const data = currentData(event, source);
+  const data = jsonText ?? plainData(event, source);
   if (data !== undefined) for (const line of data.split('\n')) out += `data: ${line}\n`;
   if (source === undefined || source.terminated) out += '\n';
   return out;
 }
 
-/** The data text to write for a changed event, or undefined for "no data lines". */
-function currentData(event: SseEvent, source: EventSource | undefined): string | undefined {
-  if (event.json !== undefined) {
-    const fresh = source === undefined ? JSON.stringify(event.json) : textIfChanged(event.json, source.data);
-    if (fresh !== undefined) return fresh;
-  }
+/** The data text of an event whose JSON was not edited, or undefined for "no data lines". */
+function plainData(event: SseEvent, source: EventSource | undefined): string | undefined {
   if (source !== undefined && !source.hadData && event.data === '' && event.json === undefined) return undefined;
   return event.data;
 }
@@ -189,12 +213,20 @@ export function rememberParsedEvent(event: SseEvent, text: string): void {
 }
 
 function isUnchanged(event: SseEvent, source: EventSource): boolean {
-  if (event.data !== source.data || event.id !== source.id || event.event !== source.event || event.retry !== source.retry) {
-    return false;
-  }
-  if (event.comments?.join('\n') !== source.comments) return false;
+  if (!sameFields(event, source)) return false;
   if (event.json === undefined) return !source.hadJson;
   return jsonUnchanged(event.json, source.data);
+}
+
+/** The event's data and fields (not its JSON value) are as parsed. */
+function sameFields(event: SseEvent, source: EventSource): boolean {
+  return (
+    event.data === source.data &&
+    event.id === source.id &&
+    event.event === source.event &&
+    event.retry === source.retry &&
+    event.comments?.join('\n') === source.comments
+  );
 }
 
 /**
@@ -225,15 +257,7 @@ export function eventChange(event: SseEvent): { changed: boolean; jsonText: stri
   const source = sources.get(event);
   const fresh = (): string | undefined => (event.json === undefined ? undefined : JSON.stringify(event.json));
   if (source === undefined) return { changed: true, jsonText: fresh() };
-  if (
-    event.data !== source.data ||
-    event.id !== source.id ||
-    event.event !== source.event ||
-    event.retry !== source.retry ||
-    event.comments?.join('\n') !== source.comments
-  ) {
-    return { changed: true, jsonText: fresh() };
-  }
+  if (!sameFields(event, source)) return { changed: true, jsonText: fresh() };
   if (event.json === undefined) return { changed: source.hadJson, jsonText: undefined };
   const text = textIfChanged(event.json, source.data);
   return { changed: text !== undefined, jsonText: text };
