@@ -193,7 +193,6 @@ export function decideMessage(policy: CompiledPolicy, s: Subject, msg: McpMessag
   }
 }
 
-/** Whether a listed tool/resource/prompt should stay visible to this subject. */
 /**
  * True when no item of this kind can be hidden from the subject: a `*` grant applies to it and
  * no deny, unmet route requirement or denied risk does. Then a list answer needs no filtering
@@ -215,6 +214,7 @@ export function seesEverything(policy: CompiledPolicy, s: Subject, kind: UseKind
   return everything;
 }
 
+/** Whether a listed tool/resource/prompt should stay visible to this subject. */
 export function isVisible(policy: CompiledPolicy, s: Subject, kind: UseKind, name: string): boolean {
   return decideUse(policy, s, kind, name, undefined).effect !== 'deny';
 }
