@@ -13,6 +13,7 @@
 // touched), and JSON.stringify writes them back out, so they travel as plain data. Code in
 // runner/mcp reads members with Object.hasOwn and never copies keys into fresh objects.
 
+import { truncateForError } from './errors.js';
 import type { JsonValue } from './types.js';
 
 /** Default nesting limit for request bodies (objects + arrays). */
@@ -64,7 +65,7 @@ function parseWellFormedText(text: string, maxDepth: number): StrictJsonResult {
   } catch (err) {
     // SyntaxError text names the position; a RangeError means the nesting blew the stack.
     const detail = err instanceof SyntaxError ? err.message : `nesting deeper than ${maxDepth}`;
-    return { ok: false, message: detail === '' ? 'invalid JSON' : truncate(detail, 200) };
+    return { ok: false, message: detail === '' ? 'invalid JSON' : truncateForError(detail, 200) };
   }
   const problem = scanForAmbiguity(text, maxDepth);
   return problem === undefined ? { ok: true, value } : { ok: false, message: problem };
@@ -184,13 +185,9 @@ function hex4(text: string, at: number): number {
 }
 
 function duplicate(key: string, position: number): string {
-  return `duplicate key ${JSON.stringify(truncate(key, MAX_QUOTED_KEY))} at position ${position}`;
+  return `duplicate key ${JSON.stringify(truncateForError(key, MAX_QUOTED_KEY))} at position ${position}`;
 }
 
 function loneSurrogate(position: number): string {
   return `lone surrogate escape at position ${position}`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
