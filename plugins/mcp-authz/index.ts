@@ -10,7 +10,7 @@ import type { CallContext, Identity, Outcome, Plugin, PrepareEnv, StopOutcome } 
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
-import { compilePolicy, closePolicySources, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
+import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
 import { ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
@@ -72,7 +72,7 @@ async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz
     validatePolicyDocument(conf.policy, 'conf.policy');
     inline = { doc: conf.policy, label: 'conf.policy', rulePrefix: 'inline.' };
   }
-  const source = conf.policy_file !== undefined ? policySourceFor(conf.policy_file, conf.reload_interval_ms ?? 2000) : undefined;
+  const source = conf.policy_file !== undefined ? policySourceFor(conf.policy_file, conf.reload_interval_ms ?? DEFAULT_RELOAD_INTERVAL_MS) : undefined;
   let compiled: PreparedAuthz['compiled'];
   if (source) await source.ready;
   else compiled = { version: 0, policy: compilePolicy([inline!]) };

@@ -536,6 +536,26 @@ export function policySourceFor(path: string, intervalMs: number): PolicySource 
   return src;
 }
 
+/** How often a policy file is stat-ed when fs.watch is silent, unless a conf says otherwise. */
+export const DEFAULT_RELOAD_INTERVAL_MS = 2000;
+
+/**
+ * For the plugins that read the route entries of the shared policy file (mcp-ratelimit,
+ * mcp-redact), at prepare: the watched source, first load done. Errors start with `field`,
+ * the conf field that named the file.
+ */
+export async function loadedPolicySource(path: string, field: string): Promise<PolicySource> {
+  let source: PolicySource;
+  try {
+    source = policySourceFor(path, DEFAULT_RELOAD_INTERVAL_MS);
+  } catch (err) {
+    throw new Error(`${field}: ${(err as Error).message}`);
+  }
+  await source.ready;
+  if (source.current.doc === undefined) throw new Error(`${field}: ${source.current.error ?? `${path} not loaded`}`);
+  return source;
+}
+
 /** Stop every watcher (plugin shutdown, tests). */
 export function closePolicySources(): void {
   for (const s of sources.values()) s.close();

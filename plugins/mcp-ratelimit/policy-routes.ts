@@ -11,14 +11,12 @@
 // The file is watched by mcp-authz's PolicySource (one watcher per path, shared with authz);
 // a new version is compiled on the first call after it was accepted.
 
-import { policySourceFor, routeEntries, routeEntryName, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
+import { loadedPolicySource, routeEntries, routeEntryName, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
 import { RouteEntryMatch } from '../mcp-authz/route-match.js';
 import type { Dimension } from './conf.js';
 import { IDENTITY_DIMENSIONS } from './keys.js';
 import type { CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
 
-/** How often the shared source stats the file when fs.watch is silent (as mcp-authz's default). */
-const RELOAD_INTERVAL_MS = 2000;
 const DEFAULT_BY: readonly Dimension[] = ['user'];
 const DEFAULT_LEASE_MS = 60_000;
 
@@ -76,15 +74,7 @@ export class PolicyLimits {
 
   /** At prepare: load (or reuse) the watched file; errors name the conf field, file and field. */
   static async open(path: string, base: CompiledLimits): Promise<PolicyLimits> {
-    let source: PolicySource;
-    try {
-      source = policySourceFor(path, RELOAD_INTERVAL_MS);
-    } catch (err) {
-      throw new Error(`authz_policy_file: ${(err as Error).message}`);
-    }
-    await source.ready;
-    if (source.current.doc === undefined) throw new Error(`authz_policy_file: ${source.current.error ?? `${path} not loaded`}`);
-    return new PolicyLimits(base, source);
+    return new PolicyLimits(base, await loadedPolicySource(path, 'authz_policy_file'));
   }
 
   current(): CompiledLimits {

@@ -13,12 +13,10 @@
 // policy is compiled and cached (at most 2 x 2^6 sets exist, so the cache is bounded).
 
 import type { McpMessage } from '../../runner/mcp/types.js';
-import { policySourceFor, routeEntries, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
+import { loadedPolicySource, routeEntries, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
 import { RouteEntryMatch } from '../mcp-authz/route-match.js';
 import { DETECTOR_NAMES, type DetectorName } from './detectors.js';
 import { compileRedaction, type Redaction, type RedactionConf } from './redactor.js';
-
-const RELOAD_INTERVAL_MS = 2000;
 
 interface DataPolicyEntry {
   readonly match: RouteEntryMatch;
@@ -45,14 +43,7 @@ export class PolicyRedaction {
 
   /** At prepare: load (or reuse) the watched file; errors name the conf field, file and field. */
   static async open(path: string, conf: RedactionConf, confRedaction: Redaction, salt: (() => string | undefined) | undefined): Promise<PolicyRedaction> {
-    let source: PolicySource;
-    try {
-      source = policySourceFor(path, RELOAD_INTERVAL_MS);
-    } catch (err) {
-      throw new Error(`policy_file: ${(err as Error).message}`);
-    }
-    await source.ready;
-    if (source.current.doc === undefined) throw new Error(`policy_file: ${source.current.error ?? `${path} not loaded`}`);
+    const source = await loadedPolicySource(path, 'policy_file');
     try {
       return new PolicyRedaction(source, conf, confRedaction, salt);
     } catch (err) {
