@@ -14,7 +14,7 @@ import type {
 } from '../protocol/messages.js';
 import { JsonRpcErrorCode, type JsonRpcId } from '../mcp/types.js';
 import { jsonRpcErrorBody } from '../mcp/errors.js';
-import { serializeRequestBody } from '../mcp/parse.js';
+import { requestIdsOf, serializeRequestBody } from '../mcp/parse.js';
 import { serializeResponseBody } from '../mcp/response.js';
 import { log } from '../log.js';
 import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
@@ -365,21 +365,20 @@ export class Host implements CallHost<CompiledChain> {
     let parsedPromise = ctx.mcpParsed;
     if (!parsedPromise && !stop.ids && ctx.request.method === 'POST') parsedPromise = ctx.mcp();
     let batch = false;
-    let ids: JsonRpcId[] = [];
+    let ids: readonly JsonRpcId[] = [];
     if (parsedPromise) {
       try {
         const parsed = await parsedPromise;
         if (parsed.ok) {
           batch = parsed.batch;
-          for (const m of parsed.messages) if (m.type === 'request' && m.id !== undefined) ids.push(m.id);
+          ids = requestIdsOf(parsed);
         }
       } catch {
         // unparseable body: answer with id null
       }
     }
-    if (stop.ids) ids = [...stop.ids];
-    if (ids.length === 0 && !batch) ids = [null];
-    return { ids, batch };
+    // No id left: jsonRpcErrorBody answers with id null.
+    return { ids: stop.ids ?? ids, batch };
   }
 
   async onResponse(chain: CompiledChain, call: HTTPRespCallReq, extra: ExtraInfoChannel, deadline: number): Promise<HTTPRespCallResp> {
@@ -498,7 +497,6 @@ export class Host implements CallHost<CompiledChain> {
         ids = r.ids;
         batch = r.batch;
       }
-      if (ids.length === 0 && !batch) ids = [null];
       body = jsonRpcErrorBody(ids, batch, stop.rpcError);
       headers.push({ name: 'content-type', value: 'application/json' });
     } else {
