@@ -256,11 +256,7 @@ export class CallContextImpl implements CallContext {
     if (req.method !== 'POST') return { ok: true, batch: false, messages: [] };
     const declared = req.header('content-length');
     if (declared !== undefined && Number(declared) > this.route.maxBodyBytes) {
-      throw new StopError({
-        action: 'stop',
-        status: 413,
-        rpcError: { code: JsonRpcErrorCode.PayloadTooLarge, message: `request body larger than ${this.route.maxBodyBytes} bytes` },
-      });
+      throw tooLarge(this.route.maxBodyBytes);
     }
     // The gateway must read exactly the bytes the server will read: no compressed or
     // non-UTF-8 bodies (the server could decode them differently than we did).
@@ -278,11 +274,7 @@ export class CallContextImpl implements CallContext {
     const bytes = await req.body();
     if (!bytes || bytes.length === 0) throw parseStop(JsonRpcErrorCode.InvalidRequest, 'empty request body');
     if (bytes.length > this.route.maxBodyBytes) {
-      throw new StopError({
-        action: 'stop',
-        status: 413,
-        rpcError: { code: JsonRpcErrorCode.PayloadTooLarge, message: `request body larger than ${this.route.maxBodyBytes} bytes` },
-      });
+      throw tooLarge(this.route.maxBodyBytes);
     }
     const parsed = parseRequestBody(bytes);
     if (!parsed.ok) {
@@ -297,6 +289,14 @@ export class CallContextImpl implements CallContext {
     this.parsedResponse ??= res.body().then((bytes) => (bytes ? parseResponseBody(res.header('content-type'), bytes) : undefined));
     return this.parsedResponse;
   }
+}
+
+function tooLarge(maxBodyBytes: number): StopError {
+  return new StopError({
+    action: 'stop',
+    status: 413,
+    rpcError: { code: JsonRpcErrorCode.PayloadTooLarge, message: `request body larger than ${maxBodyBytes} bytes` },
+  });
 }
 
 function parseStop(code: number, message: string): StopError {
