@@ -1,10 +1,8 @@
+// Policy name lookups for tools, resources, prompts and methods, with the shared glob meaning
+// of runner/util/glob.ts. Globs are compiled once; exact names go to a Map so the common case
+// is one lookup.
+
 import { globToRegExp, isGlob } from '../../runner/util/glob.js';
-
-export { globToRegExp, isGlob };
-
-// Name globs for tools, resources, prompts and methods. '*' matches any run of characters
-// (dots and slashes included), '?' exactly one. Globs are compiled once; exact names go to a
-// Map so the common case is one lookup.
 
 /** A set of name patterns, each carrying a value; lookup returns every value whose pattern matches. */
 export class PatternIndex<T> {
@@ -34,12 +32,6 @@ export class PatternIndex<T> {
     for (const g of this.globs) if (g.re.test(name)) glob.push(g.value);
     return { exact: exact as readonly T[], glob };
   }
-
-  get size(): number {
-    let n = this.globs.length;
-    for (const l of this.exact.values()) n += l.length;
-    return n;
-  }
 }
 
 const EMPTY: readonly never[] = [];
@@ -53,9 +45,6 @@ export class GlobSet {
       if (isGlob(p)) this.res.push(globToRegExp(p));
       else this.names.add(p);
     }
-  }
-  get empty(): boolean {
-    return this.names.size === 0 && this.res.length === 0;
   }
   has(name: string): boolean {
     if (this.names.has(name)) return true;
