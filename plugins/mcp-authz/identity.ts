@@ -6,6 +6,7 @@
 
 import type { HttpRequestView, Identity } from '../../runner/host/plugin.js';
 import { claimAt, JwtVerifier, TokenError, type JwtConf, type VerifierOptions } from './jwks.js';
+import { ACTOR_FIELDS } from './policy.js';
 
 export interface ClaimNames {
   user: string;
@@ -134,7 +135,7 @@ export async function establishIdentity(req: HttpRequestView, r: IdentityResolve
 /** Fill identity fields from trusted headers; true when at least one was present. */
 function fillFromHeaders(identity: Identity, req: HttpRequestView, h: Partial<ClaimNames>): boolean {
   let any = false;
-  for (const f of ['user', 'app', 'agent', 'tenant', 'environment'] as const) {
+  for (const f of ACTOR_FIELDS) {
     const name = h[f];
     if (name === undefined || identity[f] !== undefined) continue;
     const v = scalar(req.header(name));
