@@ -5,6 +5,7 @@
 import { Host } from './host/chain.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
 import { setSecretsLogger } from './secrets/index.js';
+import { DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
 import { startServer } from './protocol/server.js';
 import { flushLog, log } from './log.js';
 import { ensureMetricsEndpointFromEnv } from './observability/prometheus.js';
@@ -17,7 +18,13 @@ async function main(): Promise<void> {
     process.stderr.write('APISIX_LISTEN_ADDRESS is not set (expected unix:/path/to/runner.sock)\n');
     process.exit(2);
   }
-  const expire = Number(process.env['APISIX_CONF_EXPIRE_TIME'] ?? '3600');
+  let confExpireSeconds = DEFAULT_CONF_EXPIRE_SECONDS;
+  try {
+    confExpireSeconds = confExpireSecondsFromEnv(process.env['APISIX_CONF_EXPIRE_TIME']);
+  } catch (err) {
+    // A bad value must not keep every route down: serve with the default, and say why.
+    log.warn({ err: (err as Error).message, default: DEFAULT_CONF_EXPIRE_SECONDS }, 'APISIX_CONF_EXPIRE_TIME ignored');
+  }
 
   const registry = new PluginRegistry();
   setSecretsLogger(log);
@@ -34,7 +41,7 @@ async function main(): Promise<void> {
   const server = await startServer({
     address,
     host,
-    confExpireSeconds: Number.isFinite(expire) && expire > 0 ? expire : 3600,
+    confExpireSeconds,
     logger: log,
   });
   exposeRunnerCounters(server.counters);
