@@ -2,9 +2,10 @@
 // parsed) arguments for canonical JSON + SHA-256, and a pass over the decision records.
 // No schema validation here: tests validate against schemas/audit-event.schema.json.
 
-import { hash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
+import { canonicalJson, sha256Hex } from '../mcp-authz/canonical.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -91,36 +92,8 @@ export function generateCorrelationId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** JSON with object keys sorted at every level: the same arguments always hash the same. */
-export function canonicalJson(value: JsonValue): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  // One string built in place (no part arrays); keys are sorted only when they are not already.
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      out += canonicalJson(value[i] as JsonValue);
-    }
-    return out + ']';
-  }
-  const keys = Object.keys(value);
-  for (let i = 1; i < keys.length; i++) {
-    if ((keys[i - 1] as string) > (keys[i] as string)) {
-      keys.sort();
-      break;
-    }
-  }
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = value[k];
-    if (v === undefined) continue;
-    if (!first) out += ',';
-    first = false;
-    out += JSON.stringify(k) + ':' + canonicalJson(v);
-  }
-  return out + '}';
-}
+/** The same arguments always hash the same (shared with mcp-authz's confirmation and pinning hashes). */
+export { canonicalJson };
 
 export function jsonType(v: JsonValue | undefined): string {
   if (v === null) return 'null';
@@ -137,7 +110,7 @@ export function argumentMetadata(args: JsonObject, opts: EventOptions): Argument
     key_count: names.length,
     keys: names.slice(0, MAX_LISTED_KEYS).map((name) => ({ name, type: jsonType(args[name]) })),
     size_bytes: size,
-    sha256: hash('sha256', canonical, 'hex'),
+    sha256: sha256Hex(canonical),
   };
   if (opts.logArgumentValues) {
     // A deep copy through JSON: later changes to the live object must not alter the event.
