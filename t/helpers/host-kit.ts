@@ -2,11 +2,11 @@
 // layer would: a host with given plugins registered, HTTPReqCall messages as APISIX sends them,
 // and ExtraInfo answers from a table (sockets and frames are covered by t/protocol and t/e2e).
 
-import { Host } from '../../runner/host/chain.js';
+import { CALL_HEADER, Host } from '../../runner/host/chain.js';
 import { PluginRegistry } from '../../runner/host/registry.js';
-import type { Plugin } from '../../runner/host/plugin.js';
+import type { CallContext, DecisionRecord, Plugin } from '../../runner/host/plugin.js';
 import type { ExtraInfoChannel } from '../../runner/protocol/handler.js';
-import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, TextEntry } from '../../runner/protocol/messages.js';
+import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, TextEntry } from '../../runner/protocol/messages.js';
 
 const enc = new TextEncoder();
 
@@ -50,6 +50,38 @@ export function hostWith(...plugins: Plugin<never, unknown>[]): Host {
   const registry = new PluginRegistry();
   for (const p of plugins) registry.register(p);
   return new Host({ registry });
+}
+
+/** The key the request phase handed to the response phase (the call header of its rewrite), if any. */
+export function carryKeyOf(resp: HTTPReqCallResp): string | undefined {
+  return resp.action?.type === 'rewrite' ? resp.action.headers.find((h) => h.name === CALL_HEADER)?.value : undefined;
+}
+
+export interface DecisionProbe {
+  readonly plugin: Plugin<Record<string, never>, Record<string, never>>;
+  /** The decision record of the latest finished phase (empty before any). */
+  last(): DecisionRecord[];
+}
+
+/**
+ * A stand-in for mcp-audit under `name`: put first in a chain, it keeps each call's decision
+ * record as the host finishes the phase, so it holds what later plugins appended, stops included.
+ * `responsePhase` gives it a response handler too (which makes a post-resp route carry the call);
+ * `onRequest` adds request-phase work, e.g. setting ctx.identity as mcp-authz would.
+ */
+export function decisionProbe(name: string, o: { responsePhase?: boolean; onRequest?: (ctx: CallContext) => void } = {}): DecisionProbe {
+  let last: DecisionRecord[] = [];
+  const keep = (ctx: CallContext): void => ctx.onDone(() => void (last = [...ctx.decisions]));
+  const plugin: DecisionProbe['plugin'] = {
+    name,
+    confSchema: { type: 'object' },
+    onRequest(ctx) {
+      keep(ctx);
+      o.onRequest?.(ctx);
+    },
+    ...(o.responsePhase ? { onResponse: keep } : {}),
+  };
+  return { plugin, last: () => last };
 }
 
 export interface RequestCallOptions {

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StopAction, TextEntry } from '../../../runner/protocol/messages.js';
-import { CALL_HEADER } from '../../../runner/host/chain.js';
 import { plugin as audit, pendingCount } from '../../../plugins/mcp-audit/index.js';
 import { canonicalJson } from '../../../plugins/mcp-audit/event.js';
 import type { JsonValue } from '../../../runner/mcp/types.js';
@@ -17,6 +16,7 @@ import {
   LATER,
   POLICY,
   TableChannel,
+  carryKeyOf,
   assertValidEvent,
   identityHeaders,
   readEvents,
@@ -156,7 +156,7 @@ test('with post_resp the one event comes after the response phase with the upstr
   const body = toolsCall('crm.lookup', { q: 'x' }, 9);
   const res = await h.onRequest(pre, reqCall(body, identityHeaders()), new TableChannel({}, body), LATER());
   assert.equal(res.action?.type, 'rewrite');
-  const carryKey = res.action.headers.find((x) => x.name === CALL_HEADER)?.value;
+  const carryKey = carryKeyOf(res);
   assert.ok(carryKey);
   assert.equal(pendingCount(), 1, 'request facts wait for the response phase');
   await new Promise((r) => setTimeout(r, 50));
@@ -185,7 +185,7 @@ test('with post_resp a list call is reported only when its answer fails, and the
   for (const status of [200, 503]) {
     const res = await h.onRequest(pre, reqCall(list, identityHeaders()), new TableChannel({}, list), LATER());
     assert.equal(res.action?.type, 'rewrite');
-    const carryKey = res.action.headers.find((x) => x.name === CALL_HEADER)?.value;
+    const carryKey = carryKeyOf(res);
     await h.onResponse(post, respCall(status), responseChannel(carryKey!), LATER());
   }
   const events = await readEvents(path, 1);

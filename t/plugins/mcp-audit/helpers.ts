@@ -18,7 +18,7 @@ import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import type { AuditEvent } from '../../../plugins/mcp-audit/event.js';
 import { hostWith, requestCall } from '../../helpers/host-kit.js';
 
-export { LATER, TableChannel, responseChannel } from '../../helpers/host-kit.js';
+export { LATER, TableChannel, carryKeyOf, responseChannel } from '../../helpers/host-kit.js';
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'mcp-audit-'));

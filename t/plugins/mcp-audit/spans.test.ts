@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
-import { CALL_HEADER } from '../../../runner/host/chain.js';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, respCall, responseChannel, tempDir, toolsCall } from './helpers.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, carryKeyOf, identityHeaders, readEvents, realHost, reqCall, respCall, responseChannel, tempDir, toolsCall } from './helpers.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -95,7 +94,7 @@ test('with post_resp the span lasts until the response phase and records an upst
   const body = toolsCall('crm.lookup', {});
   const res = await h.onRequest(pre, reqCall(body, identityHeaders()), new TableChannel({}, body), LATER());
   assert.equal(exporter.getFinishedSpans().length, 0, 'span still open after the request phase');
-  const key = (res.action as RewriteAction).headers.find((x) => x.name === CALL_HEADER)?.value;
+  const key = carryKeyOf(res);
   assert.ok(key);
   await h.onResponse(post, respCall(503), responseChannel(key), LATER());
   const span = exporter.getFinishedSpans()[0];

@@ -8,13 +8,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
+import { Host } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Identity, Plugin } from '../../../runner/host/plugin.js';
 import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
 import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
 import { canonicalHash } from '../../../plugins/mcp-authz/canonical.js';
-import { LATER, TableChannel as BaseTableChannel, hostWith, requestCall } from '../../helpers/host-kit.js';
+import { LATER, TableChannel as BaseTableChannel, carryKeyOf, hostWith, requestCall } from '../../helpers/host-kit.js';
 
 const dec = new TextDecoder();
 /** Counts response-body questions across channels (round trips build their own). */
@@ -284,7 +284,7 @@ async function listRoundTrip(conf: TextEntry, respBody: string, contentType: str
   const text = JSON.stringify(reqBody);
   const reqRes = await h.onRequest(pre, req(text, await bearer()), new TableChannel({}, text), LATER());
   assert.equal(reqRes.action?.type, 'rewrite');
-  const carryKey = reqRes.action.type === 'rewrite' ? reqRes.action.headers.find((x) => x.name === CALL_HEADER)?.value : undefined;
+  const carryKey = carryKeyOf(reqRes);
   assert.ok(carryKey);
   seen.decisions = [];
   const res = await h.onResponse(post, { id: 2, status: 200, headers: [{ name: 'Content-Type', value: contentType }], confToken: 2 }, new TableChannel({ http_x_mcp_gateway_call: carryKey }, undefined, respBody), LATER());

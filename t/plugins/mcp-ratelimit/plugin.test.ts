@@ -9,26 +9,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CALL_HEADER } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
 import type { HTTPRespCallResp, RewriteAction, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { storeErrorTally } from '../../../plugins/mcp-ratelimit/observe.js';
 import { startRedis } from '../../helpers/redis.js';
-import { LATER, TableChannel, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
 
 const dec = new TextDecoder();
 
 /** Runs before mcp-ratelimit and keeps every call's decision record (as mcp-audit would). */
-const seen: DecisionRecord[][] = [];
-const auditProbe: Plugin<Record<string, never>, Record<string, never>> = {
-  name: 'probe',
-  confSchema: { type: 'object' },
-  onRequest(ctx: CallContext) {
-    ctx.onDone(() => seen.push([...ctx.decisions]));
-  },
-};
+const auditProbe = decisionProbe('probe');
 
 /** Stops calls that carry x-stop (a later plugin refusing, e.g. authz after ratelimit). */
 const stopper: Plugin<Record<string, never>, Record<string, never>> = {
@@ -53,7 +45,7 @@ const idp: Plugin<Record<string, never>, Record<string, never>> = {
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const memory = new MemoryStore({ clock: () => clockMs });
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: memory });
-const host = hostWith(auditProbe, ratelimit, stopper, idp);
+const host = hostWith(auditProbe.plugin, ratelimit, stopper, idp);
 
 after(async () => {
   await ratelimit.shutdown?.();
@@ -88,8 +80,7 @@ async function send(ch: ReturnType<typeof chain>, body: unknown, headers: TextEn
   const action = res.action;
   const stop = action?.type === 'stop' ? action : undefined;
   const rewrite = action?.type === 'rewrite' ? action : undefined;
-  const carryKey = rewrite?.headers.find((h) => h.name === CALL_HEADER)?.value;
-  return { stop, rewrite, carryKey, decisions: seen.at(-1) ?? [] };
+  return { stop, rewrite, carryKey: carryKeyOf(res), decisions: auditProbe.last() };
 }
 
 async function respond(ch: ReturnType<typeof chain>, carryKey: string | undefined, status: number, body?: unknown): Promise<{ resp: HTTPRespCallResp; channel: TableChannel }> {

@@ -7,31 +7,26 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CALL_HEADER } from '../../../runner/host/chain.js';
-import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
+import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
-import { LATER, TableChannel, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
 
 const dec = new TextDecoder();
 
 /** Sets ctx.identity from x-user (as mcp-authz would) and keeps the decision records. */
-const seen: DecisionRecord[][] = [];
-const idp: Plugin<Record<string, never>, Record<string, never>> = {
-  name: 'idp',
-  confSchema: { type: 'object' },
-  onRequest(ctx: CallContext) {
-    ctx.onDone(() => seen.push([...ctx.decisions]));
+const idp = decisionProbe('idp', {
+  onRequest(ctx) {
     const user = ctx.request.header('x-user');
     if (user) ctx.identity = { user, roles: [], source: 'jwt' };
   },
-};
+});
 
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new MemoryStore({ clock: () => clockMs }) });
-const host = hostWith(idp, ratelimit);
+const host = hostWith(idp.plugin, ratelimit);
 const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
 
 const dir = await mkdtemp(join(tmpdir(), 'rl-authz-policy-'));
@@ -59,9 +54,7 @@ async function send(ch: ReturnType<typeof chain>, body: unknown, user = 'alice')
   const text = JSON.stringify(body);
   const call = requestCall(text, [{ name: 'x-user', value: user }], { srcIp: new Uint8Array([10, 0, 0, 9]) });
   const res = await host.onRequest(ch, call, new TableChannel({}, text), LATER());
-  const action = res.action;
-  const carryKey = action?.type === 'rewrite' ? action.headers.find((h) => h.name === CALL_HEADER)?.value : undefined;
-  return { stop: action?.type === 'stop' ? action : undefined, carryKey, decisions: seen.at(-1) ?? [] };
+  return { stop: res.action?.type === 'stop' ? res.action : undefined, carryKey: carryKeyOf(res), decisions: idp.last() };
 }
 
 async function respond(ch: ReturnType<typeof chain>, carryKey: string | undefined): Promise<void> {

@@ -4,14 +4,13 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Host, CALL_HEADER } from '../../../runner/host/chain.js';
+import { Host } from '../../../runner/host/chain.js';
 import { PluginRegistry } from '../../../runner/host/registry.js';
-import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { JsonRpcErrorCode } from '../../../runner/mcp/types.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closeSecretWatchers } from '../../../runner/secrets/index.js';
-import { TableChannel, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
+import { TableChannel, carryKeyOf, decisionProbe, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
@@ -22,24 +21,13 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
- * Stand-in for mcp-audit: keeps a reference to every call's decision record. It runs first,
+ * Stand-in for mcp-audit: keeps every call's decision record. It runs first,
  * so it also sees what mcp-redact appends when it stops the chain.
  */
-const seen: DecisionRecord[][] = [];
-const recorder: Plugin<Record<string, never>, Record<string, never>> = {
-  name: 'mcp-audit',
-  confSchema: { type: 'object' },
-  onRequest(ctx: CallContext) {
-    seen.push(ctx.decisions);
-  },
-  onResponse(ctx: CallContext) {
-    seen.push(ctx.decisions);
-  },
-};
-
+const audit = decisionProbe('mcp-audit', { responsePhase: true });
 const registry = new PluginRegistry();
 registry.register(redact);
-registry.register(recorder);
+registry.register(audit.plugin);
 const host = new Host({ registry });
 after(async () => {
   await host.shutdown();
@@ -94,7 +82,8 @@ async function roundTrip(
 ): Promise<{ request: HTTPReqCallResp; response: HTTPRespCallResp; respChannel: TableChannel }> {
   const chain = chainOf(conf, true);
   const request = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), Date.now() + 5000);
-  const carryKey = rewriteOf(request).headers.find((h) => h.name === CALL_HEADER)?.value;
+  rewriteOf(request); // names the action it got instead
+  const carryKey = carryKeyOf(request);
   assert.ok(carryKey, 'the host ties the response phase to the request phase');
   const respChannel = responseChannel(carryKey, upstream.body);
   const response = await host.onResponse(
@@ -118,16 +107,16 @@ test('arguments are redacted in place before they go upstream; audit gets types 
     nested: { ssn: '[REDACTED:field]', ok: 'fine' },
     password: '[REDACTED:field]',
   });
-  const record = seen.at(-1)!.filter((d) => d.plugin === 'mcp-redact');
+  const record = audit.last().filter((d) => d.plugin === 'mcp-redact');
   assert.deepEqual(record, [{ plugin: 'mcp-redact', action: 'redact', detail: { where: 'arguments', counts: { payment_card: 1, email: 1, field: 2 } } }]);
-  assertNoValues(seen.at(-1));
+  assertNoValues(audit.last());
 });
 
 test('clean arguments pass untouched: no body rewrite, no record', async () => {
   const body = toolCall('crm.search', { query: 'open tickets for ORD-2024-000123', limit: 20 });
   const resp = await host.onRequest(chainOf({ results: false }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(resp.action, undefined);
-  assert.equal(seen.at(-1)!.some((d) => d.plugin === 'mcp-redact'), false);
+  assert.equal(audit.last().some((d) => d.plugin === 'mcp-redact'), false);
 });
 
 test('block mode refuses arguments with HTTP 400 and a JSON-RPC error naming types, not values', async () => {
@@ -140,7 +129,7 @@ test('block mode refuses arguments with HTTP 400 and a JSON-RPC error naming typ
   assert.match(stop.body.error.message, /sensitive data .*\(payment_card\)/);
   assertNoValues(stop.body);
   assert.deepEqual(
-    seen.at(-1)!.filter((x) => x.plugin === 'mcp-redact'),
+    audit.last().filter((x) => x.plugin === 'mcp-redact'),
     [{ plugin: 'mcp-redact', action: 'deny', rule: 'redact-block', reason: 'sensitive data in arguments', detail: { where: 'arguments', counts: { payment_card: 1 }, blocked: ['payment_card'] } }],
   );
 });
@@ -180,9 +169,9 @@ test('JSON result: text content, structuredContent and resource text are redacte
   assert.deepEqual(out.result.content[2]!['resource'], { uri: 'file:///x', text: 'ssn [REDACTED:tax_id]' });
   assert.deepEqual(out.result.structuredContent, { customer: { email: '[REDACTED:email]', card: '****1111', api_key: '[REDACTED:field]' } });
   assert.ok(response.headers.some((h) => h.name.toLowerCase() === 'content-type' && h.value === 'application/json'));
-  const rec = seen.at(-1)!.filter((d) => d.plugin === 'mcp-redact');
+  const rec = audit.last().filter((d) => d.plugin === 'mcp-redact');
   assert.deepEqual(rec, [{ plugin: 'mcp-redact', action: 'redact', detail: { where: 'result', counts: { email: 2, iban: 1, tax_id: 1, payment_card: 1, field: 1 } } }]);
-  assertNoValues(seen.at(-1));
+  assertNoValues(audit.last());
 });
 
 test('SSE result: the response event is redacted, other events kept byte for byte', async () => {
@@ -236,7 +225,7 @@ test('block mode on results: HTTP 502 with a JSON-RPC error replacing the result
   assert.equal(out.error.code, JsonRpcErrorCode.InternalError);
   assert.match(out.error.message, /\(secret\)/);
   assert.ok(!dec.decode(response.body).includes('AKIA'));
-  const rec = seen.at(-1)!.filter((d) => d.plugin === 'mcp-redact');
+  const rec = audit.last().filter((d) => d.plugin === 'mcp-redact');
   assert.deepEqual(rec.map((d) => [d.action, d.detail?.['where']]), [['deny', 'result']]);
   assertNoValues(rec);
 });

@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CALL_HEADER } from '../../../runner/host/chain.js';
-import type { CallContext, DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
+import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
-import { TableChannel, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
+import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
@@ -20,15 +19,8 @@ const SSN = '123-45-6789';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const seen: DecisionRecord[][] = [];
-const recorder: Plugin<Record<string, never>, Record<string, never>> = {
-  name: 'mcp-audit',
-  confSchema: { type: 'object' },
-  onResponse(ctx: CallContext) {
-    seen.push(ctx.decisions);
-  },
-};
-const host = hostWith(redact, recorder);
+const audit = decisionProbe('mcp-audit', { responsePhase: true });
+const host = hostWith(redact, audit.plugin);
 
 const dir = await mkdtemp(join(tmpdir(), 'redact-policy-'));
 const policyFile = join(dir, 'policy.yaml');
@@ -82,12 +74,11 @@ async function roundTrip(conf: Record<string, unknown>, server: string, tool: st
   const rewrite = req.action as RewriteAction | undefined;
   assert.equal(rewrite?.type, 'rewrite');
   const sentArgs = rewrite!.body ? (JSON.parse(dec.decode(rewrite!.body)) as { params: { arguments: unknown } }).params.arguments : args;
-  const carryKey = rewrite!.headers.find((h) => h.name === CALL_HEADER)?.value;
-  const ch = responseChannel(carryKey, leaky);
+  const ch = responseChannel(carryKeyOf(req), leaky);
   const resp = await host.onResponse(chain, { id: nextId++, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 1 }, ch, Date.now() + 5000);
   const out = resp.body ? dec.decode(resp.body) : leaky;
   const text = (JSON.parse(out) as { result: { content: Array<{ text: string }> } }).result.content[0]!.text;
-  return { sentArgs, text, decisions: seen.at(-1) ?? [], bodyRead: ch.asked.some((q) => q.type === 'respBody') };
+  return { sentArgs, text, decisions: audit.last(), bodyRead: ch.asked.some((q) => q.type === 'respBody') };
 }
 
 test('data_policy.redact: [payment_card] masks cards in that tool\'s result and arguments, not emails', async () => {
