@@ -101,31 +101,26 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
       store = memoryStore(s.max_keys);
     }
     const isActive = (l: CompiledLimits): boolean => l.rates.length + l.concurrency.length + l.budgets.length + l.breakers.length > 0;
+    const settings = {
+      server: conf.server,
+      store,
+      failOpen: conf.on_store_error === 'fail_open',
+      identity: conf.identity,
+      headersOnAllow: conf.headers_on_allow === true,
+    };
     if (fromPolicy) {
       // Route limits follow the policy file (reloaded on change): look them up per call.
       return {
-        server: conf.server,
+        ...settings,
         get limits() {
           return fromPolicy.current();
         },
         get active() {
           return isActive(fromPolicy.current());
         },
-        store,
-        failOpen: conf.on_store_error === 'fail_open',
-        identity: conf.identity,
-        headersOnAllow: conf.headers_on_allow === true,
       };
     }
-    return {
-      server: conf.server,
-      limits: compiled,
-      active: isActive(compiled),
-      store,
-      failOpen: conf.on_store_error === 'fail_open',
-      identity: conf.identity,
-      headersOnAllow: conf.headers_on_allow === true,
-    };
+    return { ...settings, limits: compiled, active: isActive(compiled) };
   }
 
   async function countedMessages(ctx: CallContext): Promise<readonly McpMessage[]> {
