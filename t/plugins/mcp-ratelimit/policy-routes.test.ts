@@ -4,14 +4,13 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
-import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
+import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
 import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
 
 const dec = new TextDecoder();
@@ -29,11 +28,9 @@ const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new
 const host = hostWith(idp.plugin, ratelimit);
 const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
 
-const dir = await mkdtemp(join(tmpdir(), 'rl-authz-policy-'));
+const dir = await policyDir('rl-authz-policy-');
 after(async () => {
   await ratelimit.shutdown?.();
-  closePolicySources();
-  await rm(dir, { recursive: true, force: true });
 });
 
 let routeSeq = 0;
@@ -66,14 +63,7 @@ function errorOf(stop: StopAction): { id: unknown; error: { code: number; messag
   return JSON.parse(dec.decode(stop.body));
 }
 
-const POLICY = `version: 1
-actors:
-  - name: support
-    actor: { app: support-agent }
-    allowed_tools: ["*"]
-mcp_gateway:
-  routes:
-    - name: billing-status
+const POLICY = policyWithRoutes(`    - name: billing-status
       match:
         server: billing-tools
         tools: [billing.get_subscription_status]
@@ -90,7 +80,7 @@ mcp_gateway:
         tools: [crm.export]
       limits:
         requests_per_minute: 1
-`;
+`);
 
 test("a route entry's requests_per_minute limits the matched tool on the matched server only, per user", async () => {
   const file = join(dir, 'policy.yaml');

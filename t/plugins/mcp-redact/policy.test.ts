@@ -4,13 +4,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
-import { closePolicySources } from '../../../plugins/mcp-authz/policy.js';
+import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
 import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
@@ -22,29 +21,20 @@ const dec = new TextDecoder();
 const audit = decisionProbe('mcp-audit', { responsePhase: true });
 const host = hostWith(redact, audit.plugin);
 
-const dir = await mkdtemp(join(tmpdir(), 'redact-policy-'));
+const dir = await policyDir('redact-policy-');
 const policyFile = join(dir, 'policy.yaml');
 await writeFile(
   policyFile,
-  `version: 1
-actors:
-  - name: support
-    actor: { app: support-agent }
-    allowed_tools: ["*"]
-mcp_gateway:
-  routes:
-    - name: billing-status
+  policyWithRoutes(`    - name: billing-status
       match:
         server: billing-tools
         tools: [billing.get_subscription_status]
       data_policy:
         redact: [payment_card]
-`,
+`),
 );
 after(async () => {
   await host.shutdown();
-  closePolicySources();
-  await rm(dir, { recursive: true, force: true });
 });
 
 let nextId = 1;
