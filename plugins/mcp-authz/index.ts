@@ -13,7 +13,7 @@ import { loadSchema } from '../../runner/host/schema-file.js';
 import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
-import { ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
+import { ConfirmationKeyUnavailable, ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
 import { filterListResponse, listRequests, type ListKind } from './filter.js';
 import { sharedPinStore, toolDefinitionHash, type PinConf, type PinStore } from './pinning.js';
 import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate, type ProtectedResourceConf } from './prm.js';
@@ -153,7 +153,26 @@ interface Refusal {
   token?: { token: string; expiresAt: number } | undefined;
 }
 
+/**
+ * A configured confirmation secret that cannot be read (file gone, env unset) fails the call
+ * closed with a clear 503 and a decision record, like an unreadable JWT key does.
+ */
 async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
+  try {
+    return await decideRequest(ctx, p);
+  } catch (err) {
+    if (!(err instanceof ConfirmationKeyUnavailable)) throw err;
+    ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'confirmation-key-unavailable', reason: 'confirmation secret cannot be read' });
+    return {
+      action: 'stop',
+      status: 503,
+      headers: { 'retry-after': '5' },
+      rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: 'confirmation key unavailable' },
+    };
+  }
+}
+
+async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   if (isMetadataRequest(ctx.request)) {
     return {
       action: 'stop',

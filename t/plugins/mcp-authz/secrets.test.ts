@@ -13,6 +13,8 @@ import { JwtVerifier, TokenError } from '../../../plugins/mcp-authz/jwks.js';
 import { ConfirmationTokens, confirmationKeyFrom, ReplayCache } from '../../../plugins/mcp-authz/confirm.js';
 import { plugin } from '../../../plugins/mcp-authz/index.js';
 import { closeSecretWatchers, resolveSecretRef, setSecretsLogger } from '../../../runner/secrets/index.js';
+import type { Plugin } from '../../../runner/host/plugin.js';
+import { hostWith, LATER, requestCall, TableChannel } from '../../helpers/host-kit.js';
 
 setSecretsLogger({ warn: () => {}, error: () => {}, info: () => {} });
 const dir = await mkdtemp(join(tmpdir(), 'authz-secrets-'));
@@ -156,4 +158,25 @@ test('a rotated confirmation secret file signs new tokens and invalidates old on
   });
   assert.throws(() => tokens.issue(binding), /confirmation secret unavailable/);
   await assert.rejects(confirmationKeyFrom('x'.repeat(40), false), /\/confirmation\/secret: a literal secret is not allowed/);
+});
+
+test('through the host: a confirmation secret that disappears fails confirmations closed with 503, not a generic error', async () => {
+  const path = join(dir, 'confirm-secret-host');
+  await writeFile(path, SECRET_A);
+  const policy = { version: 1, actors: [{ name: 'all', actor: {}, allowed_tools: [{ name: 'ticket.create', requires_user_confirmation: true }] }] };
+  const host = hostWith(plugin as unknown as Plugin<never, unknown>);
+  const chain = host.buildChain([{ name: 'mcp-authz', value: JSON.stringify({ policy, identity: { allow_anonymous: true }, confirmation: { secret: `$file://${path}` } }) }], 'route#confirm-key#ext-plugin-pre-req#1');
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'ticket.create', arguments: { title: 'x' } } });
+  const ask = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), LATER());
+  assert.equal(ask.action?.type, 'stop');
+  assert.equal(ask.action.status, 428, 'a token is issued while the secret is readable');
+
+  await unlink(path);
+  const watched = resolveSecretRef(`$file://${path}`);
+  await eventually(async () => watched.value() === undefined);
+  const res = await host.onRequest(chain, requestCall(body), new TableChannel({}, body), LATER());
+  assert.equal(res.action?.type, 'stop');
+  assert.equal(res.action.status, 503);
+  const err = JSON.parse(Buffer.from(res.action.body!).toString()) as { id: number; error: { code: number; message: string } };
+  assert.deepEqual([err.id, err.error.code, err.error.message], [3, -32050, 'confirmation key unavailable']);
 });
