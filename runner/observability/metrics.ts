@@ -43,11 +43,20 @@ abstract class Metric<S> {
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
   abstract renderSeries(labelText: (extra?: string) => string, state: S, out: string[]): void;
 
-  protected stateFor(labels: Labels | undefined): S {
-    const values = this.labelNames.map((n) => {
+  private labelValues(labels: Labels | undefined): string[] {
+    return this.labelNames.map((n) => {
       const v = labels?.[n];
       return v === undefined ? '' : String(v);
     });
+  }
+
+  /** The state of a series that exists; reading never creates one (nor fills the series cap). */
+  protected peek(labels: Labels | undefined): S | undefined {
+    return this.series.get(this.labelValues(labels).join('\u0000'))?.state;
+  }
+
+  protected stateFor(labels: Labels | undefined): S {
+    const values = this.labelValues(labels);
     let key = values.join('\u0000');
     let entry = this.series.get(key);
     if (entry === undefined) {
@@ -96,7 +105,7 @@ export class Counter extends Metric<{ value: number }> {
   }
   /** Current value of one series (tests, self-checks). */
   get(labels?: Labels): number {
-    return this.stateFor(labels).value;
+    return this.peek(labels)?.value ?? 0;
   }
   renderSeries(labelText: (extra?: string) => string, state: { value: number }, out: string[]): void {
     out.push(`${this.name}${labelText()} ${formatNumber(state.value)}`);
