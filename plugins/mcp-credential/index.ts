@@ -25,7 +25,7 @@ const confSchema = loadSchema('mcp-credential.conf.schema.json');
 
 /** The entry for this call: the conf's server, else the route's server, else the route-level one. */
 function selectEntry(ctx: CallContext, p: PreparedCredential): { entry: PreparedEntry | undefined; server: string | undefined } {
-  const server = p.fixedServer ?? ctx.route?.server;
+  const server = p.fixedServer ?? ctx.route.server;
   const entry = (server !== undefined ? p.servers.get(server) : undefined) ?? p.routeEntry;
   return { entry, server };
 }

@@ -1,5 +1,4 @@
-// Bugs the e2e suite found, kept as regression tests. While a bug is open its test is marked
-// `todo` (so the suite stays green); once the owning component is fixed the todo is removed.
+// Bugs the e2e suite found, kept as regression tests (each failed before its fix).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
