@@ -20,6 +20,7 @@ import { log } from '../log.js';
 import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
+import { enforceRoutingHeaders } from './header-agreement.js';
 
 /** Header the host adds upstream to tie the response phase to the request phase of one call. */
 export const CALL_HEADER = 'x-mcp-gateway-call';
@@ -275,6 +276,7 @@ export class Host implements CallHost<CompiledChain> {
       if (isPromise(r)) r = await r;
       if (r && r.action === 'stop') return { outcome: r, by: entry.name };
     }
+    await enforceRoutingHeaders(ctx); // 2026-07-28 routing headers must mirror the body the plugins judged
     // A fast route (no post-resp) must not carry a call whose answer policy has to read:
     // a crafted body could otherwise skip list filtering or result redaction.
     if (!chain.route.postResp && chain.checksResponsePhase) {

@@ -12,12 +12,16 @@
 //   resources/read|subscribe|unsubscribe need params.uri (string); prompts/get needs
 //   params.name (non-empty string). Policy depends on these, so a malformed one is refused
 //   (InvalidParams) rather than passed on unclassified.
+// - the revision a message claims in params._meta (runner/mcp/revision.ts) decides what is
+//   checked: a method that revision removed (resources/subscribe from 2026-07-28 on) is
+//   classified 'other' and not validated, so the server gives its own method-not-found.
 // Messages keep references into the parsed value (`raw`, `params`, `arguments`), so a
 // plugin may edit arguments in place, call markBodyModified(), and the host re-serialises
 // with serializeRequestBody.
 
 import { ErrorMessage, truncateForError } from './errors.js';
 import { parseStrictJson } from './json.js';
+import { claimedRevisionOf, isModernRevision, REMOVED_IN_MODERN } from './revision.js';
 import { JsonRpcErrorCode } from './types.js';
 import type { JsonObject, JsonRpcId, JsonValue, McpKind, McpMessage, McpRequestBody } from './types.js';
 
@@ -36,6 +40,8 @@ const REQUEST_KINDS: ReadonlySet<string> = new Set<McpKind>([
   'prompts/get',
   'completion/complete',
   'logging/setLevel',
+  'server/discover',
+  'subscriptions/listen',
 ]);
 
 /**
@@ -154,11 +160,14 @@ function toMessage(value: JsonValue): McpMessage | Refusal {
     if (!isObject(p)) return invalidParams('"params" must be an object', answerId);
     params = p;
   }
+  const revision = params === NO_PARAMS ? undefined : claimedRevisionOf(params);
   if (!hasId) {
-    return { type: 'notification', kind: 'notification', id: undefined, method, params, raw: value };
+    return { type: 'notification', kind: 'notification', id: undefined, method, params, revision, raw: value };
   }
   const id = idValue as string | number;
-  const kind: McpKind = REQUEST_KINDS.has(method) ? (method as McpKind) : 'other';
+  // A method the claimed revision removed is not ours to validate: the server answers it.
+  const removed = revision != null && isModernRevision(revision) && REMOVED_IN_MODERN.has(method);
+  const kind: McpKind = REQUEST_KINDS.has(method) && !removed ? (method as McpKind) : 'other';
   switch (kind) {
     case 'tools/call': {
       const name = own(params, 'name');
@@ -171,22 +180,22 @@ function toMessage(value: JsonValue): McpMessage | Refusal {
       } else if (!isObject(args)) {
         return invalidParams('"params.arguments" must be an object', id);
       }
-      return { type: 'request', kind, id, method, params, toolName: name, arguments: args, raw: value };
+      return { type: 'request', kind, id, method, params, toolName: name, arguments: args, revision, raw: value };
     }
     case 'resources/read':
     case 'resources/subscribe':
     case 'resources/unsubscribe': {
       const uri = own(params, 'uri');
       if (typeof uri !== 'string') return invalidParams(`${kind} needs "params.uri" (a string)`, id);
-      return { type: 'request', kind, id, method, params, resourceUri: uri, raw: value };
+      return { type: 'request', kind, id, method, params, resourceUri: uri, revision, raw: value };
     }
     case 'prompts/get': {
       const name = own(params, 'name');
       if (typeof name !== 'string' || name === '') return invalidParams('prompts/get needs "params.name" (a non-empty string)', id);
-      return { type: 'request', kind, id, method, params, promptName: name, raw: value };
+      return { type: 'request', kind, id, method, params, promptName: name, revision, raw: value };
     }
     default:
-      return { type: 'request', kind, id, method, params, raw: value };
+      return { type: 'request', kind, id, method, params, revision, raw: value };
   }
 }
 

@@ -19,6 +19,8 @@ export const JsonRpcErrorCode = {
   Forbidden: -32003,
   ConfirmationRequired: -32010,
   RateLimited: -32029,
+  /** 2026-07-28: a routing header (Mcp-Method, Mcp-Name, Mcp-Param-*, MCP-Protocol-Version) disagrees with the body. */
+  HeaderMismatch: -32020,
   CircuitOpen: -32030,
   PayloadTooLarge: -32013,
   GatewayUnavailable: -32050,
@@ -39,6 +41,8 @@ export type McpKind =
   | 'prompts/get'
   | 'completion/complete'
   | 'logging/setLevel'
+  | 'server/discover'
+  | 'subscriptions/listen'
   | 'notification'
   | 'response'
   | 'other';
@@ -57,10 +61,15 @@ export interface McpMessage {
   readonly toolName?: string | undefined;
   /** tools/call: params.arguments ({} when absent). */
   readonly arguments?: JsonObject | undefined;
-  /** resources/read, resources/subscribe: params.uri. */
+  /** resources/read, resources/subscribe (2025 only): params.uri. */
   readonly resourceUri?: string | undefined;
   /** prompts/get: params.name. */
   readonly promptName?: string | undefined;
+  /**
+   * The revision `params._meta` claims (2026-07-28 on: every request carries it); null when
+   * the claim is there but not a string; undefined when there is none (2025 traffic).
+   */
+  readonly revision?: string | null | undefined;
   /** The parsed message itself, for plugins that rewrite it. */
   readonly raw: JsonObject;
 }
