@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
 import { canonicalJson, sha256Hex } from '../mcp-authz/canonical.js';
+import { inputRequiredAnswers, roundOf, sharedRounds } from '../../runner/mcp/mrtr.js';
+import type { McpResponseBody } from '../../runner/mcp/types.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -48,6 +50,8 @@ export interface AuditEvent {
   tool?: string;
   resource_uri?: string;
   prompt?: string;
+  protocol_version?: string;
+  mrtr?: { retry: boolean; round?: number; logical_call?: string; input_required?: boolean };
   batch_index?: number;
   batch_size?: number;
   arguments?: ArgumentMetadata;
@@ -278,6 +282,13 @@ export function buildEvents(
     if (m.toolName !== undefined) ev.tool = m.toolName;
     if (m.resourceUri !== undefined) ev.resource_uri = m.resourceUri;
     if (m.promptName !== undefined) ev.prompt = m.promptName;
+    if (typeof m.revision === 'string') ev.protocol_version = m.revision;
+    const round = roundOf(m);
+    if (round !== undefined) {
+      ev.mrtr = { retry: true };
+      if (round.round !== undefined) ev.mrtr.round = round.round;
+      if (round.logicalCall !== undefined) ev.mrtr.logical_call = round.logicalCall;
+    }
     if (body.batch) {
       ev.batch_index = i;
       ev.batch_size = size;
@@ -320,5 +331,21 @@ export function finish(
     if (r?.stoppedBy !== undefined) ev.stopped_by = r.stoppedBy;
     ev.latency_ms = Math.round(latencyMs * 1000) / 1000;
     ev.completion = completion;
+  }
+}
+
+/**
+ * The answers that asked for input (multi-round-trip requests): mark their events and remember
+ * each requestState so the retry that echoes it is audited as the next round of the same call.
+ */
+export function noteInputRequired(events: readonly AuditEvent[], body: McpResponseBody): void {
+  for (const answer of inputRequiredAnswers(body)) {
+    const ev = events.find((e) => e.jsonrpc_id === answer.id);
+    if (ev === undefined) continue;
+    const mrtr = (ev.mrtr ??= { retry: false, round: 1, logical_call: ev.call_id });
+    mrtr.input_required = true;
+    if (answer.requestState !== undefined && mrtr.round !== undefined && mrtr.logical_call !== undefined) {
+      sharedRounds.remember(answer.requestState, { logicalCall: mrtr.logical_call, round: mrtr.round });
+    }
   }
 }

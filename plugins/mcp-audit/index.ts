@@ -19,6 +19,7 @@ import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } fro
 import { resolveSinkConf, type AuditConf } from './conf.js';
 import {
   buildEvents,
+  noteInputRequired,
   finish,
   generateCorrelationId,
   requestResult,
@@ -299,8 +300,24 @@ function isQuiet(v: unknown): v is QuietCall {
   return typeof v === 'object' && v !== null && 'quiet' in v;
 }
 
-function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
+function onResponse(ctx: CallContext, p: PreparedAudit): undefined | Promise<undefined> {
   const carried = ctx.carry.get(PLUGIN_NAME);
+  // Multi-round-trip calls: an answer some plugin reads anyway may ask for another round.
+  if (isPending(carried) && !carried.settled && carried.events.some(mayAskForInput)) return noteRounds(ctx, p, carried);
+  return responseDone(ctx, p, carried);
+}
+
+async function noteRounds(ctx: CallContext, p: PreparedAudit, carried: Pending): Promise<undefined> {
+  try {
+    const body = await ctx.mcpResponse();
+    if (body !== undefined) noteInputRequired(carried.events, body);
+  } catch {
+    // An unreadable answer is the reading plugins' to refuse; audit reports what it knows.
+  }
+  return responseDone(ctx, p, carried);
+}
+
+function responseDone(ctx: CallContext, p: PreparedAudit, carried: unknown): undefined {
   if (isQuiet(carried)) {
     ctx.onDone((r) => {
       const result = responseResult(r);
@@ -350,6 +367,11 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
     emit(p, events);
   });
   return undefined;
+}
+
+/** A 2026-07-28+ call whose answer may be input_required. */
+function mayAskForInput(ev: AuditEvent): boolean {
+  return ev.protocol_version !== undefined && (ev.kind === 'tools/call' || ev.kind === 'prompts/get' || ev.kind === 'resources/read');
 }
 
 let warnedOrder = false;

@@ -14,7 +14,9 @@ import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAj
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
 import { ConfirmationKeyUnavailable, ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
-import { filterListResponse, listRequests, type ListKind } from './filter.js';
+import { filterListResponse, idKey, listRequests, type ListKind } from './filter.js';
+import { decideSubscriptions } from './subscriptions.js';
+import { isModernRevision, narrowCacheScopes } from '../../runner/mcp/index.js';
 import { sharedPinStore, toolDefinitionHash, type PinConf, type PinStore } from './pinning.js';
 import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate, type ProtectedResourceConf } from './prm.js';
 
@@ -63,6 +65,8 @@ interface Carried {
   policy: CompiledPolicy;
   subject: Subject;
   lists: Map<string, ListKind>;
+  /** A 2026-07-28+ request: its list answers speak ttlMs/cacheScope. */
+  modern: boolean;
 }
 
 async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz> {
@@ -222,6 +226,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
 
   body.messages.forEach((msg, index) => {
     let d = decideMessage(policy, subject, msg);
+    if (d.effect !== 'deny' && msg.kind === 'subscriptions/listen') d = decideSubscriptions(policy, subject, msg) ?? d;
     if (d.effect !== 'deny' && d.kind === 'tool' && p.pinMode !== 'off' && p.pins.isBlocked(pinServer, d.target)) {
       d = { ...d, effect: 'deny', rule: `pinning/${d.target}`, reason: `tool '${d.target}' changed since it was pinned` };
     }
@@ -269,7 +274,8 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
       // A list the actor sees whole is not read: nothing to filter, and SSE keeps streaming.
       for (const [id, kind] of lists) if (seesEverything(policy, subject, USE_KIND[kind])) lists.delete(id);
     }
-    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map() } satisfies Carried);
+    const modern = body.messages.some((m) => isModernRevision(m.revision ?? undefined));
+    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map(), modern } satisfies Carried);
   }
   return undefined;
 }
@@ -376,7 +382,9 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
     }
   }
   if (shadowHidden > 0) ctx.record({ plugin: PLUGIN_NAME, action: 'shadow-filter', rule: 'list-filter', reason: `${shadowHidden} items would be hidden`, detail: { wouldRemove: shadowHidden } });
-  if (removed > 0) ctx.responseMutations.markBodyModified();
+  // A list shaped for this actor must not be served to others from a shared cache.
+  const narrowed = p.filterLists && !p.shadow && carried.lists.size > 0 ? narrowCacheScopes(body, (id) => carried.lists.has(idKey(id)), () => carried.modern) : 0;
+  if (removed > 0 || narrowed > 0) ctx.responseMutations.markBodyModified();
   return undefined;
 }
 

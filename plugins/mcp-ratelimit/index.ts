@@ -6,6 +6,7 @@
 import type { CallContext, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import type { JsonRpcId, JsonValue, McpMessage } from '../../runner/mcp/types.js';
+import { isEndlessStream } from '../../runner/mcp/revision.js';
 import { circuitOpen, limitRefusal, PLUGIN_NAME, rateLimitHeader, rateLimitPolicyHeader, storeUnavailable } from './answers.js';
 import { costOf } from './budget.js';
 import type { Breaker, BreakerTicket } from './breaker.js';
@@ -148,7 +149,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     for (const b of limits.breakers) {
       const byTarget = new Map<string, JsonRpcId[]>();
       for (const m of messages) {
-        if (!b.match.matches(m)) continue;
+        if (!b.match.matches(m) || isEndlessStream(m)) continue;
         const target = b.scope === 'tool' ? `${server}\u0000${targetOf(m) ?? m.method ?? ''}` : server;
         let ids = byTarget.get(target);
         if (!ids) byTarget.set(target, (ids = []));
@@ -187,7 +188,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
         else rates.set(key, { limit: l, cost: 1 });
       }
       for (const l of limits.concurrency) {
-        if (!l.match.matches(m, server)) continue;
+        if (!l.match.matches(m, server) || isEndlessStream(m)) continue;
         const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
         if (key === undefined) continue;
         const e = concs.get(key);
@@ -351,7 +352,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     const messages = await countedMessages(ctx);
     const server = p.server ?? ctx.route.server ?? ctx.routeKey;
     return messages.some(
-      (m) => limits.concurrency.some((l) => l.match.matches(m, server)) || limits.breakers.some((b) => b.match.matches(m)),
+      (m) => !isEndlessStream(m) && (limits.concurrency.some((l) => l.match.matches(m, server)) || limits.breakers.some((b) => b.match.matches(m))),
     );
   }
 

@@ -151,6 +151,9 @@ async function onRequest(ctx: CallContext, conf: PreparedRedact): Promise<Outcom
     if (!redaction) continue;
     const args = argumentsOf(m);
     if (args) redactTree(args, ['params', 'arguments'], redaction, tally);
+    // A retried multi-round-trip call: the user's answers are client input like arguments.
+    const answers = m.params['inputResponses'];
+    if (typeof answers === 'object' && answers !== null && !Array.isArray(answers)) redactTree(answers, ['params', 'inputResponses'], redaction, tally);
   }
   recordTally(ctx, 'arguments', tally);
   if (tally.blocked) {
@@ -174,9 +177,11 @@ async function needsResults(ctx: CallContext, conf: PreparedRedact): Promise<boo
   return facts.all || facts.targets.length > 0;
 }
 
-/** Blobs (base64 images, audio, resource blobs) are not text: scanning them costs and misfires. */
+/** Blobs (base64 images, audio, resource blobs) are not text: scanning them costs and misfires. Nor is a requestState. */
 function skipBlobs(parent: JsonObject, key: string): boolean {
   if (key === 'blob') return true;
+  // The server's opaque multi-round-trip state must come back to it byte for byte.
+  if (key === 'requestState' && parent['resultType'] === 'input_required') return true;
   return key === 'data' && (parent['type'] === 'image' || parent['type'] === 'audio');
 }
 

@@ -1,7 +1,8 @@
-// The route layout (issue 10): the response phase (ext-plugin-post-resp) costs about a third
+// The route layout: the response phase (ext-plugin-post-resp) costs about a third
 // of APISIX's throughput, so only calls whose answers policy must read go to the FULL route.
 // Every other call takes a pre-req-only FAST route that matches it positively with `vars` on
-// post_arg.method / post_arg.params.name. Which calls are fast is decided by asking the real
+// post_arg.method / post_arg.params.name (2026-07-28 calls: on their routing headers, see
+// modern.ts). Which calls are fast is decided by asking the real
 // host (Host.needsResponsePhase) about synthetic calls, which is the very check the runner
 // applies to calls arriving on a fast route: the layout and the runtime guard cannot disagree.
 
@@ -12,6 +13,7 @@ import { PluginRegistry, loadPlugins, formatConfErrors } from '../host/registry.
 import type { ExtraInfoChannel } from '../protocol/handler.js';
 import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, TextEntry } from '../protocol/messages.js';
 import type { GatewayDoc } from './gateway.js';
+import { classifyModern, modernMethodVars, modernToolVars } from './modern.js';
 
 export interface ExtPluginConf {
   conf: { name: string; value: string }[];
@@ -47,9 +49,11 @@ export interface LayoutOptions {
 
 export class LayoutError extends Error {}
 
-/** MCP methods a client sends (2025-06-18), other than tools/call (decided per tool). */
+/** MCP methods a client sends (2025-06-18 to 2026-07-28), other than tools/call (decided per tool). */
 export const CLIENT_METHODS: readonly string[] = [
   'initialize',
+  'server/discover',
+  'subscriptions/listen',
   'ping',
   'notifications/initialized',
   'notifications/cancelled',
@@ -261,12 +265,15 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
         explanation.push(`tools/call ${tool} -> fast-tools: no plugin needs the response phase`);
       }
     }
+    const modern = await classifyModern(g, needs, explanation);
     const sessionNeeder = (await needs({ label: 'GET (session stream)', method: 'GET' })) ?? (await needs({ label: 'DELETE (session end)', method: 'DELETE' }));
 
     const ids = {
       full: `mcp-${g.server}-full`,
       fastMethods: `mcp-${g.server}-fast-methods`,
       fastTools: `mcp-${g.server}-fast-tools`,
+      fastMethods2026: `mcp-${g.server}-fast-methods-2026`,
+      fastTools2026: `mcp-${g.server}-fast-tools-2026`,
       session: `mcp-${g.server}-session`,
       prm: `mcp-${g.server}-prm`,
     };
@@ -309,6 +316,22 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
         plugins: fastPlugins,
       });
       explanation.push(`${ids.fastTools}: POST ${g.uri}, priority 10, pre-req only, tools/call with params.name in [${fastTools.join(', ')}]`);
+    }
+    if (modern.fastMethods.length > 0) {
+      routes.push({
+        ...base(ids.fastMethods2026, `${g.server}: 2026-07-28 methods whose answers no plugin reads, matched on the Mcp-Method header; pre-req only`, g.uri, ['POST'], 20),
+        vars: modernMethodVars(modern.fastMethods),
+        plugins: fastPlugins,
+      });
+      explanation.push(`${ids.fastMethods2026}: POST ${g.uri}, priority 20, pre-req only, MCP-Protocol-Version 2026-07-28 and Mcp-Method in [${modern.fastMethods.join(', ')}]`);
+    }
+    if (modern.fastTools.length > 0) {
+      routes.push({
+        ...base(ids.fastTools2026, `${g.server}: 2026-07-28 tools/call of reviewed tools whose results no plugin reads, matched on the Mcp-Method and Mcp-Name headers; pre-req only`, g.uri, ['POST'], 20),
+        vars: modernToolVars(modern.fastTools),
+        plugins: fastPlugins,
+      });
+      explanation.push(`${ids.fastTools2026}: POST ${g.uri}, priority 20, pre-req only, MCP-Protocol-Version 2026-07-28, Mcp-Method tools/call and Mcp-Name in [${modern.fastTools.join(', ')}]`);
     }
     if (sessionNeeder) {
       // Fail closed rather than refuse every session: the stream is then buffered by post-resp.

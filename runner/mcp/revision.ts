@@ -84,3 +84,12 @@ export const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri' | 'taskId'>> = 
   'tasks/update': 'taskId',
   'tasks/cancel': 'taskId',
 });
+
+/**
+ * `subscriptions/listen` opens a notification stream that lasts until the client cancels it.
+ * It never takes the response phase (APISIX would hold the stream back forever when a plugin
+ * reads its body) and holds no concurrency slot or breaker ticket (it has no end to wait for).
+ */
+export function isEndlessStream(m: McpMessage): boolean {
+  return m.kind === 'subscriptions/listen';
+}
