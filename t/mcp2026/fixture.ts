@@ -1,7 +1,7 @@
 // One gateway for the 2026-07-28 tests: the APISIX emulator, the real runner spawned like
 // ext-plugin.cmd, the five plugins on, and the routes the layout command generates. /mcp goes
 // to v2 SDK servers (the full route to `full`, the fast routes to `fast`, so a test sees which
-// route served a call); /legacy/mcp goes to the sessionful v1 sample server.
+// route served a call); /mcp/legacy goes to the sessionful v1 sample server.
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,7 +71,7 @@ export async function startGateway(): Promise<Gateway> {
   const modernTools = ['crm.lookup_customer', 'crm.confirm_refund', 'billing.get_subscription_status', 'account.delete_customer'];
   process.env['MODERN_UPSTREAM_TOKEN'] = UPSTREAM_TOKEN;
   const modern = await generateLayout(gateway('modern-sample', '/mcp', modernTools, auditPath, full.port), { baseDir: PACKAGE_ROOT });
-  const old = await generateLayout(gateway('legacy-sample', '/legacy/mcp', ['crm.lookup_customer', 'billing.get_subscription_status', 'debug.echo'], auditPath, legacy.port), { baseDir: PACKAGE_ROOT });
+  const old = await generateLayout(gateway('legacy-sample', '/mcp/legacy', ['crm.lookup_customer', 'billing.get_subscription_status', 'debug.echo'], auditPath, legacy.port), { baseDir: PACKAGE_ROOT });
   const toEmulator = (r: ApisixRoute): RouteConf => {
     const port = r.id.startsWith('mcp-modern-sample-fast') ? fast.port : r.id.startsWith('mcp-modern-sample') ? full.port : legacy.port;
     return { ...(structuredClone(r) as unknown as RouteConf), upstream: { nodes: { [`127.0.0.1:${port}`]: 1 } } };
@@ -85,7 +85,7 @@ export async function startGateway(): Promise<Gateway> {
   await emulator.waitForRunner(10_000);
   return {
     url: `${emulator.url}/mcp`,
-    legacyUrl: `${emulator.url}/legacy/mcp`,
+    legacyUrl: `${emulator.url}/mcp/legacy`,
     emulator,
     full,
     fast,
