@@ -27,7 +27,7 @@ const settings = (r: ApisixRoute, phase: 'ext-plugin-pre-req' | 'ext-plugin-post
 
 test('filtering + redaction: lists and redacted tools stay on the full route, the rest is fast', async () => {
   const { routes, explanation } = await generateLayout(filteringGateway(), { baseDir: PACKAGE_ROOT });
-  assert.deepEqual(routes.map((r) => r.id), ['mcp-sample-tools-full', 'mcp-sample-tools-fast-methods', 'mcp-sample-tools-fast-tools', 'mcp-sample-tools-session', 'mcp-sample-tools-prm']);
+  assert.deepEqual(routes.map((r) => r.id), ['mcp-sample-tools-full', 'mcp-sample-tools-fast-methods', 'mcp-sample-tools-fast-tools', 'mcp-sample-tools-fast-methods-2026', 'mcp-sample-tools-fast-tools-2026', 'mcp-sample-tools-session', 'mcp-sample-tools-prm']);
 
   const full = byId(routes, 'mcp-sample-tools-full');
   assert.deepEqual(full.methods, ['POST']);
@@ -54,6 +54,20 @@ test('filtering + redaction: lists and redacted tools stay on the full route, th
     ['post_arg.params.name', 'in', TOOLS.filter((t) => !t.startsWith('crm.'))],
   ]);
   assert.deepEqual(settings(tools), { server: 'sample-tools', post_resp: false, validate_body: true });
+
+  // 2026-07-28 traffic: the same decisions, matched on the routing headers, above the body routes.
+  const modernMethods = byId(routes, 'mcp-sample-tools-fast-methods-2026');
+  assert.equal(modernMethods.priority, 20);
+  assert.deepEqual(settings(modernMethods), { server: 'sample-tools', post_resp: false, validate_body: true });
+  assert.deepEqual(modernMethods.vars![0], ['http_mcp_protocol_version', '==', '2026-07-28']);
+  const modernList = (modernMethods.vars![1] as [string, string, string[]])[2];
+  for (const m of ['server/discover', 'subscriptions/listen', 'ping', 'resources/read']) assert.ok(modernList.includes(m), m);
+  for (const m of ['tools/list', 'prompts/list', 'initialize', 'resources/subscribe']) assert.ok(!modernList.includes(m), m);
+  assert.deepEqual(byId(routes, 'mcp-sample-tools-fast-tools-2026').vars, [
+    ['http_mcp_protocol_version', '==', '2026-07-28'],
+    ['http_mcp_method', '==', 'tools/call'],
+    ['http_mcp_name', 'in', TOOLS.filter((t) => !t.startsWith('crm.'))],
+  ]);
 
   const session = byId(routes, 'mcp-sample-tools-session');
   assert.deepEqual(session.methods, ['GET', 'DELETE']);
@@ -138,7 +152,7 @@ test('cli: layout --out writes both formats; explain and usage errors', async ()
     const gw = join(PACKAGE_ROOT, 'conf/gateway.yaml');
     assert.equal(await main(['layout', '--gateway', gw, '--base-dir', PACKAGE_ROOT, '--out', dir], (l) => lines.push(l), (l) => errs.push(l)), 0, errs.join('\n'));
     assert.match(await readFile(join(dir, 'apisix.yaml'), 'utf8'), /^routes:\n[\s\S]*\n#END\n$/m);
-    assert.equal((await readdir(join(dir, 'admin'))).length, 5);
+    assert.equal((await readdir(join(dir, 'admin'))).length, 7);
     lines.length = 0;
     assert.equal(await main(['layout', `--gateway=${gw}`, '--base-dir', PACKAGE_ROOT, '--format', 'explain'], (l) => lines.push(l)), 0);
     assert.ok(lines.includes('tools/call db.run_query -> full: mcp-ratelimit needs the response phase'), lines.join('\n'));
