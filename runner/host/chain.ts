@@ -276,7 +276,7 @@ export class Host implements CallHost<CompiledChain> {
       if (isPromise(r)) r = await r;
       if (r && r.action === 'stop') return { outcome: r, by: entry.name };
     }
-    await enforceRoutingHeaders(ctx); // 2026-07-28 routing headers must mirror the body the plugins judged
+    const headerCheck = enforceRoutingHeaders(ctx); if (headerCheck) await headerCheck; // routing headers (2026-07-28) must mirror the body the plugins judged
     // A fast route (no post-resp) must not carry a call whose answer policy has to read:
     // a crafted body could otherwise skip list filtering or result redaction.
     if (!chain.route.postResp && chain.checksResponsePhase) {

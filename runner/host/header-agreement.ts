@@ -71,12 +71,17 @@ function onlyLegacyVersion(h: RoutingHeaders): boolean {
 }
 
 /**
- * Check the request's routing headers against its body. Throws StopError (400, -32020) on a
- * mismatch; strips them before the upstream when the body is not 2026-07-28+ traffic.
+ * Check the request's routing headers against its body. Rejects with StopError (400, -32020)
+ * on a mismatch; strips them before the upstream when the body is not 2026-07-28+ traffic.
+ * Returns undefined (no promise, no await) for the common request without routing headers.
  */
-export async function enforceRoutingHeaders(ctx: CallContext): Promise<void> {
+export function enforceRoutingHeaders(ctx: CallContext): Promise<void> | undefined {
   const headers = routingHeadersOf(ctx.request.headers);
-  if (headers === undefined || onlyLegacyVersion(headers) || ctx.request.method !== 'POST') return;
+  if (headers === undefined || onlyLegacyVersion(headers) || ctx.request.method !== 'POST') return undefined;
+  return checkAgainstBody(ctx, headers);
+}
+
+async function checkAgainstBody(ctx: CallContext, headers: RoutingHeaders): Promise<void> {
   const body = await ctx.mcp();
   if (!body.ok) return; // the body's own error is answered elsewhere
   const mismatch = body.batch ? batchMismatch(headers) : messageMismatch(headers, body.messages[0]!);
