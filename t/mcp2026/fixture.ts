@@ -43,7 +43,8 @@ function gateway(server: string, uri: string, tools: string[], auditPath: string
     plugins: [
       { name: 'mcp-audit', conf: { sink: { type: 'file', path: auditPath } } },
       { name: 'mcp-authz', conf: { server, policy: POLICY, identity: { trusted_headers: { app: 'x-app' } } } },
-      { name: 'mcp-ratelimit', conf: { limits: [{ name: 'per-app', by: ['app'], requests: 1000, per: 'minute' }] } },
+      // Two rounds of the refund tool per hour: each MRTR round counts as a call.
+      { name: 'mcp-ratelimit', conf: { limits: [{ name: 'per-app', by: ['app'], requests: 1000, per: 'minute' }, { name: 'refunds', by: ['app'], match: { tools: ['crm.confirm_refund'] }, requests: 2, per: 'hour' }] } },
       { name: 'mcp-redact', conf: { tools: ['crm.*'] } },
       { name: 'mcp-credential', conf: { server, credential: { type: 'bearer', token: '$env://MODERN_UPSTREAM_TOKEN' } } },
     ],

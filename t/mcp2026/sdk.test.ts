@@ -11,6 +11,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startGateway, APP_HEADER } from './fixture.js';
+import { assertValidEvent } from '../plugins/mcp-audit/helpers.js';
 
 const gw = await startGateway();
 const clients: { close(): Promise<void> }[] = [];
@@ -101,7 +102,12 @@ test('MRTR through a route whose answers are read: elicitation and sampling comp
   assert.deepEqual(first['mrtr'], { retry: false, round: 1, logical_call: first['call_id'], input_required: true });
   assert.deepEqual(second['mrtr'], { retry: true, round: 2, logical_call: first['call_id'] });
   assert.equal(second['result'], 'ok');
-  for (const e of events) assert.ok((e['decisions'] as { plugin: string }[]).some((d) => d.plugin === 'mcp-authz'), 'each round is authorized');
+  for (const e of events) {
+    assertValidEvent(e);
+    assert.ok((e['decisions'] as { plugin: string }[]).some((d) => d.plugin === 'mcp-authz'), 'each round is authorized');
+  }
+  // Each round counted against the limit (two per hour): a new logical call is refused.
+  await assert.rejects(client.callTool({ name: 'crm.confirm_refund', arguments: { customer_id: 'c-1001' } }), /rate limit|429|-32029/i);
 });
 
 test('v2 client negotiating (server/discover probe) reaches the v2 server in the 2026-07-28 era', async () => {
