@@ -14,8 +14,8 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import { generateLayout } from '../../runner/layout/generate.js';
 import { parseGateway } from '../../runner/layout/gateway.js';
-import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { startEverythingServer } from '../e2e/harness.js';
+import { startEmulator, type RouteConf } from '../../emulator/index.js';
+import { startEverythingServer } from '../../e2e/harness.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'mcp2026-everything-'));
 const everything = await startEverythingServer();

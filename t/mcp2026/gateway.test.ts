@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startGateway, modernCall, post, APP_HEADER } from './fixture.js';
+import { startGateway, modernCall, post, APP_HEADER } from '../../testkit/modern-gateway.js';
 
 const gw = await startGateway();
 after(() => gw.close());

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startGateway, APP_HEADER } from './fixture.js';
-import { assertValidEvent } from '../plugins/mcp-audit/helpers.js';
+import { startGateway, APP_HEADER } from '../../testkit/modern-gateway.js';
+import { assertValidEvent } from '../../testkit/audit.js';
 
 const gw = await startGateway();
 const clients: { close(): Promise<void> }[] = [];

@@ -6,14 +6,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
-import { generateLayout, type ApisixRoute } from '../../runner/layout/generate.js';
-import { parseGateway, type GatewayDoc } from '../../runner/layout/gateway.js';
-import { MODERN_REVISION, PROTOCOL_VERSION_META_KEY } from '../../runner/mcp/revision.js';
-import { startSampleMcpServer, type SampleServer } from '../../examples/sample-mcp-server.js';
+import { PACKAGE_ROOT } from '../runner/host/schema-file.js';
+import { generateLayout, type ApisixRoute } from '../runner/layout/generate.js';
+import { parseGateway, type GatewayDoc } from '../runner/layout/gateway.js';
+import { MODERN_REVISION, PROTOCOL_VERSION_META_KEY } from '../runner/mcp/revision.js';
+import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
 import { startEmulator, type Emulator, type RouteConf } from '../emulator/index.js';
-import { request, type ClientResponse } from '../emulator/testkit.js';
-import { startModernServer, type RecordingServer } from './servers.js';
+import { request, type ClientResponse } from './emulator.js';
+import { startModernServer, type RecordingServer } from './modern-servers.js';
 
 export const APP_HEADER = { 'x-app': 'test-agent' };
 export const UPSTREAM_TOKEN = 'upstream-secret-token-0123456789abcdef';
