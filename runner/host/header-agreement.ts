@@ -40,28 +40,43 @@ interface RoutingHeaders {
 /** The routing headers of a request, or undefined when it has none (the common 2025 case). */
 function routingHeadersOf(headers: readonly TextEntry[]): RoutingHeaders | undefined {
   let found: RoutingHeaders | undefined;
+  let version: string | undefined;
+  let versions = 0;
   for (const h of headers) {
-    // Cheap reject first: only names starting with m/M can be routing headers.
-    const first = h.name.charCodeAt(0);
-    if ((first !== 0x6d && first !== 0x4d) || h.name.length < 5) continue;
-    const name = h.name.toLowerCase();
-    if (!name.startsWith('mcp-')) continue;
+    // Cheap rejects first (this runs on every call): APISIX sends lower-case names, so only
+    // a name starting with an upper-case M is lower-cased.
+    let name = h.name;
+    const first = name.charCodeAt(0);
+    if (first === 0x4d /* M */) name = name.toLowerCase();
+    else if (first !== 0x6d /* m */) continue;
+    if (name.length < 8 || name.charCodeAt(3) !== 0x2d /* - */ || !name.startsWith('mcp-')) continue;
+    if (name === PROTOCOL_VERSION_HEADER) {
+      // Kept aside: a 2025 session's version header alone allocates nothing.
+      versions++;
+      version = stripOws(h.value ?? '');
+      continue;
+    }
+    const isParam = name.startsWith(PARAM_HEADER_PREFIX);
+    if (!isParam && name !== METHOD_HEADER && name !== NAME_HEADER) continue;
     const value = stripOws(h.value ?? '');
     found ??= { version: undefined, method: undefined, name: undefined, params: [], repeated: undefined };
-    if (name === PROTOCOL_VERSION_HEADER) {
-      if (found.version !== undefined) found.repeated = name;
-      found.version = value;
-    } else if (name === METHOD_HEADER) {
+    if (name === METHOD_HEADER) {
       if (found.method !== undefined) found.repeated = name;
       found.method = value;
     } else if (name === NAME_HEADER) {
       if (found.name !== undefined) found.repeated = name;
       found.name = value;
-    } else if (name.startsWith(PARAM_HEADER_PREFIX)) {
+    } else {
       if (found.params.some((p) => p.name === name)) found.repeated = name;
       found.params.push({ name, value });
     }
   }
+  if (found === undefined) {
+    if (versions === 0 || (versions === 1 && !isModernRevision(version))) return undefined;
+    found = { version: undefined, method: undefined, name: undefined, params: [], repeated: undefined };
+  }
+  found.version = version;
+  if (versions > 1) found.repeated = PROTOCOL_VERSION_HEADER;
   return found;
 }
 

@@ -29,7 +29,8 @@ export function isRevision(value: string): boolean {
 
 /** 2026-07-28 or later. Revision dates compare lexicographically; anything else is not modern. */
 export function isModernRevision(value: string | undefined): boolean {
-  return value !== undefined && REVISION_SHAPE.test(value) && value >= MODERN_REVISION;
+  // The cheap comparison first: most calls carry no claim or a 2025 one.
+  return value !== undefined && value >= MODERN_REVISION && REVISION_SHAPE.test(value);
 }
 
 function metaOf(params: JsonObject): JsonObject | undefined {
