@@ -55,7 +55,10 @@ test('routing headers: agreement, each kind of disagreement, the Base64 sentinel
   assert.equal(messageMismatch(headers({ 'mcp-name': 'crm.other' })!, call)?.header, 'mcp-name');
   assert.equal(messageMismatch(headers({ 'mcp-name': '=?base64?not base64?=' })!, call)?.header, 'mcp-name');
   assert.equal(messageMismatch(headers({ 'mcp-method': 'tools/list' })!, call)?.header, 'mcp-method');
-  assert.equal(messageMismatch(headers({ 'mcp-protocol-version': '2025-11-25' })!, call)?.header, 'mcp-protocol-version');
+  assert.equal(messageMismatch(headers({ 'mcp-protocol-version': '2025-11-25', 'mcp-method': 'tools/call' })!, call)?.header, 'mcp-protocol-version');
+  // A 2025 session's version header alone is nothing to route on: not even looked at.
+  assert.equal(headers({ 'mcp-protocol-version': '2025-11-25', 'mcp-session-id': 's' }), undefined);
+  assert.equal(headers({ 'mcp-protocol-version': '2026-07-28' })?.version, '2026-07-28');
   assert.equal(messageMismatch(headers({ 'mcp-param-region': 'us' })!, call)?.header, 'mcp-param-region');
   assert.equal(messageMismatch(headers({ 'mcp-method': ['tools/call', 'tools/call'] })!, call)?.header, 'mcp-method');
   const list = one({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: meta } });
