@@ -334,6 +334,11 @@ export function finish(
   }
 }
 
+/** A 2026-07-28+ call whose answer may be input_required. */
+export function mayAskForInput(ev: AuditEvent): boolean {
+  return ev.protocol_version !== undefined && (ev.kind === 'tools/call' || ev.kind === 'prompts/get' || ev.kind === 'resources/read');
+}
+
 /**
  * The answers that asked for input (multi-round-trip requests): mark their events and remember
  * each requestState so the retry that echoes it is audited as the next round of the same call.

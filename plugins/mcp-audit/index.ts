@@ -19,6 +19,7 @@ import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } fro
 import { resolveSinkConf, type AuditConf } from './conf.js';
 import {
   buildEvents,
+  mayAskForInput,
   noteInputRequired,
   finish,
   generateCorrelationId,
@@ -367,11 +368,6 @@ function responseDone(ctx: CallContext, p: PreparedAudit, carried: unknown): und
     emit(p, events);
   });
   return undefined;
-}
-
-/** A 2026-07-28+ call whose answer may be input_required. */
-function mayAskForInput(ev: AuditEvent): boolean {
-  return ev.protocol_version !== undefined && (ev.kind === 'tools/call' || ev.kind === 'prompts/get' || ev.kind === 'resources/read');
 }
 
 let warnedOrder = false;
