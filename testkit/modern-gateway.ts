@@ -32,7 +32,7 @@ export const POLICY = {
   ],
 };
 
-function gateway(server: string, uri: string, tools: string[], auditPath: string, upstreamPort: number): GatewayDoc {
+function gateway(server: string, uri: string, tools: string[], auditPath: string, upstreamPort: number, pinning: boolean): GatewayDoc {
   return parseGateway({
     server,
     uri,
@@ -42,7 +42,7 @@ function gateway(server: string, uri: string, tools: string[], auditPath: string
     prompts: ['support.greeting', 'admin.reset'],
     plugins: [
       { name: 'mcp-audit', conf: { sink: { type: 'file', path: auditPath } } },
-      { name: 'mcp-authz', conf: { server, policy: POLICY, identity: { trusted_headers: { app: 'x-app' } } } },
+      { name: 'mcp-authz', conf: { server, policy: POLICY, identity: { trusted_headers: { app: 'x-app' } }, ...(pinning ? { pinning: { mode: 'trust_on_first_use' } } : {}) } },
       // Two rounds of the refund tool per hour: each MRTR round counts as a call.
       { name: 'mcp-ratelimit', conf: { limits: [{ name: 'per-app', by: ['app'], requests: 1000, per: 'minute' }, { name: 'refunds', by: ['app'], match: { tools: ['crm.confirm_refund'] }, requests: 2, per: 'hour' }] } },
       { name: 'mcp-redact', conf: { tools: ['crm.*'] } },
@@ -63,7 +63,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(): Promise<Gateway> {
+/** `pinning`: mcp-authz pins tool definitions on first use (rug-pull defence). */
+export async function startGateway(opts: { pinning?: boolean } = {}): Promise<Gateway> {
+  const pinning = opts.pinning === true;
   const dir = await mkdtemp(join(tmpdir(), 'mcp2026-'));
   const auditPath = join(dir, 'audit.log');
   const full = await startModernServer();
@@ -71,8 +73,8 @@ export async function startGateway(): Promise<Gateway> {
   const legacy = await startSampleMcpServer({ stateful: true });
   const modernTools = ['crm.lookup_customer', 'crm.confirm_refund', 'billing.get_subscription_status', 'account.delete_customer'];
   process.env['MODERN_UPSTREAM_TOKEN'] = UPSTREAM_TOKEN;
-  const modern = await generateLayout(gateway('modern-sample', '/mcp', modernTools, auditPath, full.port), { baseDir: PACKAGE_ROOT });
-  const old = await generateLayout(gateway('legacy-sample', '/mcp/legacy', ['crm.lookup_customer', 'billing.get_subscription_status', 'debug.echo'], auditPath, legacy.port), { baseDir: PACKAGE_ROOT });
+  const modern = await generateLayout(gateway('modern-sample', '/mcp', modernTools, auditPath, full.port, pinning), { baseDir: PACKAGE_ROOT });
+  const old = await generateLayout(gateway('legacy-sample', '/mcp/legacy', ['crm.lookup_customer', 'billing.get_subscription_status', 'debug.echo'], auditPath, legacy.port, pinning), { baseDir: PACKAGE_ROOT });
   const toEmulator = (r: ApisixRoute): RouteConf => {
     const port = r.id.startsWith('mcp-modern-sample-fast') ? fast.port : r.id.startsWith('mcp-modern-sample') ? full.port : legacy.port;
     return { ...(structuredClone(r) as unknown as RouteConf), upstream: { nodes: { [`127.0.0.1:${port}`]: 1 } } };

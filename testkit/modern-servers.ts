@@ -23,6 +23,8 @@ export interface RecordingServer {
   seen: SeenRequest[];
   /** JSON-RPC methods (and tools/call tool names as "tools/call name") the server received. */
   rpcSeen(): string[];
+  /** Tool descriptions the next requests see (a changed definition, for pinning). */
+  descriptions: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export const REQUEST_STATE = 'eyJhbGciOiJIUzI1NiJ9.eyJyb3VuZCI6MSwiY3VzdG9tZXIiO
 const customerArgs = z.object({ customer_id: z.string() });
 
 /** One server instance per request (createMcpHandler's factory). */
-function buildServer(): McpServer {
+function buildServer(descriptions: ReadonlyMap<string, string>): McpServer {
   const server = new McpServer(
     { name: 'modern-sample', version: '2.0.0' },
     { cacheHints: { 'tools/list': { ttlMs: 60_000, cacheScope: 'public' }, 'resources/list': { ttlMs: 60_000, cacheScope: 'public' } } },
@@ -41,7 +43,7 @@ function buildServer(): McpServer {
   server.registerTool('crm.lookup_customer', { description: 'Look up a customer', inputSchema: customerArgs }, async ({ customer_id }) => ({
     content: [{ type: 'text', text: customer_id === 'c-1001' ? CUSTOMER_TEXT : `no customer ${customer_id}` }],
   }));
-  server.registerTool('billing.get_subscription_status', { description: 'Subscription status', inputSchema: customerArgs }, async ({ customer_id }) => ({
+  server.registerTool('billing.get_subscription_status', { description: descriptions.get('billing.get_subscription_status') ?? 'Subscription status', inputSchema: customerArgs }, async ({ customer_id }) => ({
     content: [{ type: 'text', text: `Subscription of ${customer_id}: active` }],
   }));
   server.registerTool('account.delete_customer', { description: 'Delete a customer (denied by policy)', inputSchema: customerArgs }, async ({ customer_id }) => ({
@@ -106,7 +108,8 @@ function rpcNames(seen: readonly SeenRequest[]): string[] {
 
 /** The v2 SDK's handler (both eras on one endpoint) on node:http. */
 export async function startModernServer(): Promise<RecordingServer> {
-  const handler = createMcpHandler(() => buildServer(), { keepAliveMs: 0 });
+  const descriptions = new Map<string, string>();
+  const handler = createMcpHandler(() => buildServer(descriptions), { keepAliveMs: 0 });
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
@@ -152,6 +155,7 @@ export async function startModernServer(): Promise<RecordingServer> {
     url: `http://127.0.0.1:${port}/mcp`,
     seen,
     rpcSeen: () => rpcNames(seen),
+    descriptions,
     async close() {
       await handler.close();
       for (const s of sockets) s.destroy();
