@@ -54,7 +54,7 @@ export const DEFAULT_STRIPPED_REQUEST_HEADERS: readonly string[] = ['authorizati
 export const DEFAULT_STRIPPED_RESPONSE_HEADERS: readonly string[] = ['authorization', 'proxy-authorization'];
 export const DEFAULT_IDENTITY_HEADER = 'x-mcp-identity';
 /** A header value containing an injected secret this long or longer is dropped from responses. */
-const MIN_SCANNED_SECRET_LENGTH = 8;
+export const MIN_SCANNED_SECRET_LENGTH = 8;
 
 /** How the backend credential is rendered into one header. */
 export interface Injection {

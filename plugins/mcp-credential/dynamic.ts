@@ -48,7 +48,8 @@ export interface PerUserSpec {
 export type DynamicSpec = TokenExchangeSpec | ClientCredentialsSpec | PerUserSpec;
 
 export type DynamicOutcome =
-  | { ok: true; value: string; detail: Readonly<Record<string, string>> }
+  /** `secret` is the credential without its prefix: a response header holding it is dropped. */
+  | { ok: true; value: string; secret: string; detail: Readonly<Record<string, string>> }
   | { ok: false; status: number; code: number; message: string; rule: string };
 
 export interface DynamicCredential {
@@ -71,6 +72,7 @@ export function compileDynamic(spec: DynamicSpec, field: string, allowLiteral: b
 
 function compileGrant(spec: TokenExchangeSpec | ClientCredentialsSpec, field: string, allowLiteral: boolean): DynamicCredential {
   const url = checkEndpoint(spec.token_endpoint, spec.allow_insecure_http === true, `${field}.token_endpoint`);
+  if (spec.resource !== undefined && !URL.canParse(spec.resource)) throw new Error(`${field}.resource: must be an absolute URI (RFC 8707)`);
   const settings: GrantSettings = {
     grant: spec.type,
     endpoint: { url, client: compileClient(spec.client, url, `${field}.client`, allowLiteral), timeoutMs: spec.timeout_ms ?? DEFAULT_TOKEN_TIMEOUT_MS },
@@ -111,7 +113,7 @@ function compileGrant(spec: TokenExchangeSpec | ClientCredentialsSpec, field: st
         audience ??= server;
       }
       const r = await source.token(subject, audience);
-      if (r.ok) return { ok: true, value: `Bearer ${r.token}`, detail: { cache: r.cache } };
+      if (r.ok) return { ok: true, value: `Bearer ${r.token}`, secret: r.token, detail: { cache: r.cache } };
       countFailure(grant, r.kind);
       if (r.kind === 'refused') return { ok: false, status: 403, code: JsonRpcErrorCode.Forbidden, message: r.message, rule: `${grant}-refused` };
       return { ok: false, status: unavailableStatus, code: JsonRpcErrorCode.GatewayUnavailable, message: `backend credential unavailable: ${r.message}`, rule: `${grant}-unavailable` };
@@ -171,7 +173,7 @@ function compilePerUser(spec: PerUserSpec, field: string, allowLiteral: boolean)
     checkNow() {},
     async resolve(ctx) {
       const r = await secrets.resolve(ctx.identity);
-      if (r.ok) return { ok: true, value: prefix + r.value, detail: { source: r.source } };
+      if (r.ok) return { ok: true, value: prefix + r.value, secret: r.value, detail: { source: r.source } };
       countFailure('per_user', r.reason);
       return { ok: false, status: 403, code: JsonRpcErrorCode.Forbidden, message: `no backend credential: ${r.message}`, rule: `per-user-${r.reason}` };
     },

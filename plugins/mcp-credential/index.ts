@@ -19,6 +19,7 @@ import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { missingAllow } from './authz-gate.js';
 import { countFailure } from './instruments.js';
 import {
+  MIN_SCANNED_SECRET_LENGTH,
   PLUGIN_NAME,
   prepareCredential,
   scannableSecrets,
@@ -85,6 +86,8 @@ async function onRequest(ctx: CallContext, p: PreparedCredential): Promise<Outco
     if (!r.ok) return failClosed(ctx, r.status, r.code, r.message, r.rule);
     credentialValue = r.value;
     dynamicDetail = r.detail;
+    // The response phase drops any upstream header that echoes this caller's credential.
+    if (ctx.route.postResp && r.secret.length >= MIN_SCANNED_SECRET_LENGTH) ctx.carry.set(PLUGIN_NAME, r.secret);
   }
 
   let identityToken: string | undefined;
@@ -139,6 +142,8 @@ function onResponse(ctx: CallContext, p: PreparedCredential): Outcome {
   const { entry } = selectEntry(ctx, p);
   if (!entry) return undefined;
   const secrets = scannableSecrets(entry);
+  const carried = ctx.carry.get(PLUGIN_NAME);
+  if (typeof carried === 'string') secrets.push(carried);
   const dropped = new Set<string>();
   for (const h of response.headers) {
     const name = h.name.toLowerCase();

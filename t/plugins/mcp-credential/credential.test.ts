@@ -32,7 +32,7 @@ process.env['CRED_TEST_TOKEN'] = BACKEND_TOKEN;
 process.env['CRED_TEST_API_KEY'] = API_KEY;
 process.env['CRED_TEST_PASSWORD'] = PASSWORD;
 delete process.env['CRED_TEST_MISSING'];
-const ALL_SECRETS = [BACKEND_TOKEN, API_KEY, PASSWORD];
+const ALL_SECRETS = [BACKEND_TOKEN, API_KEY, PASSWORD, 'dana-own-secret-4411'];
 
 const dir = await mkdtemp(join(tmpdir(), 'cred-test-'));
 after(async () => {
@@ -380,6 +380,30 @@ test('response phase drops echoed credentials and configured headers; fast route
   // Without post-resp, a conf that relies on response stripping refuses the call.
   const fast = stopOf(await runRequest([['mcp-authz', {}], ['mcp-credential', { credential: bearer, strip_response_headers: ['set-cookie'] }]], {}));
   assert.equal(fast.status, 403);
+});
+
+test('per-user credential: attached for the user, dropped from an upstream header that echoes it', async () => {
+  process.env['CRED_TEST_USER_dana'] = 'dana-own-secret-4411';
+  const entries: Array<[string, Conf]> = [
+    ['mcp-route', { post_resp: true }],
+    ['mcp-authz', {}],
+    ['mcp-credential', { credential: { type: 'per_user', token: '$env://CRED_TEST_USER_{user}', header: 'x-crm-key', prefix: '' } }],
+  ];
+  const chain = chainOf(entries);
+  const req = rewriteHeaders(await host.onRequest(chain, requestCall({ 'x-test-user': 'dana', 'x-crm-key': 'forged' }), channel(), Date.now() + 5000));
+  assert.equal(req.get('x-crm-key'), 'dana-own-secret-4411');
+  assert.deepEqual(lastCredentialDecision()?.detail, { injected: 'per_user', stripped: ['x-crm-key'], header: 'x-crm-key', source: 'user' });
+  const upstream: TextEntry[] = [
+    { name: 'Content-Type', value: 'application/json' },
+    { name: 'X-Debug-Echo', value: 'key was dana-own-secret-4411' },
+  ];
+  const resp = await host.onResponse(chain, { id: 98, status: 200, headers: upstream, confToken: 2 }, channel({ http_x_mcp_gateway_call: req.get(CALL_HEADER)! }), Date.now() + 5000);
+  assert.deepEqual(resp.headers.map((h) => h.name.toLowerCase()), ['content-type']);
+  // Another user without a variable: 403, the forged header still removed (nothing sent).
+  const other = stopOf(await runRequest(entries, { 'x-test-user': 'erik' }));
+  assert.equal(other.status, 403);
+  assert.match(other.body.error.message, /no backend credential for this caller/);
+  delete process.env['CRED_TEST_USER_dana'];
 });
 
 test('no secret value appears in any decision record or error message', () => {
