@@ -28,8 +28,8 @@ function upstreamAuthorization(): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-async function token(sub: string, expiresInSeconds?: number): Promise<string> {
-  const t = await s.mint(sub, expiresInSeconds !== undefined ? { expiresInSeconds } : {});
+async function token(sub: string, expiresInSeconds?: number, roles?: string[]): Promise<string> {
+  const t = await s.mint(sub, { ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}), ...(roles !== undefined ? { roles } : {}) });
   secrets.add(t);
   return t;
 }
@@ -83,6 +83,10 @@ test('token exchange: the upstream sees a per-user token for its own audience; t
   // A new subject token for the same person with the same identity still hits the cache.
   await callEcho(s.url('/mcp/exchange'), await token('alice'));
   assert.equal(exchangesFor('alice'), 1);
+  // Her identity changes (other roles): the cached token is dropped and exchanged again.
+  await callEcho(s.url('/mcp/exchange'), await token('alice', undefined, ['support', 'billing']));
+  assert.equal(exchangesFor('alice'), 2);
+  assert.deepEqual((await exchangedToken()).claims['roles'], ['support', 'billing']);
 
   const events = await credentialEvents();
   const kinds = events.map((e) => (e['credential'] as { detail?: Record<string, unknown> }).detail);

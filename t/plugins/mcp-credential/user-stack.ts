@@ -28,7 +28,7 @@ export interface UserStack {
   secretsDir: string;
   auditPath: string;
   metricsUrl: string;
-  mint(sub: string, opts?: { expiresInSeconds?: number }): Promise<string>;
+  mint(sub: string, opts?: { expiresInSeconds?: number; roles?: string[] }): Promise<string>;
   url(path: string): string;
   audit(): Promise<Array<Record<string, unknown>>>;
   /** Runner log (error.log) and the audit file, for the no-token-anywhere checks. */
@@ -97,7 +97,7 @@ export async function startUserStack(): Promise<UserStack> {
     secretsDir,
     auditPath,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    mint: (sub, opts = {}) => mint(idpKeys.privateKey, sub, opts.expiresInSeconds ?? 300),
+    mint: (sub, opts = {}) => mint(idpKeys.privateKey, sub, opts.expiresInSeconds ?? 300, opts.roles ?? ['support']),
     url: (path) => `${emulator.url}${path}`,
     audit: () => readJsonLines<Record<string, unknown>>(auditPath),
     async allLogText() {
@@ -139,8 +139,8 @@ function route(id: string, uri: string, credential: Record<string, unknown>): (u
   };
 }
 
-function mint(key: CryptoKey, sub: string, expiresInSeconds: number): Promise<string> {
-  return new SignJWT({ azp: 'support-agent', roles: ['support'] })
+function mint(key: CryptoKey, sub: string, expiresInSeconds: number, roles: string[]): Promise<string> {
+  return new SignJWT({ azp: 'support-agent', roles })
     .setProtectedHeader({ alg: 'ES256' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
