@@ -9,8 +9,8 @@ import { generateKeyPair, SignJWT } from 'jose';
 import type { CallContext, Plugin } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallResp } from '../../../runner/protocol/messages.js';
 import { plugin as credential } from '../../../plugins/mcp-credential/index.js';
-import { hostWith, requestCall, TableChannel, LATER } from '../../helpers/host-kit.js';
-import { startTokenServer } from '../../helpers/token-server.js';
+import { hostWith, requestCall, TableChannel, LATER } from '../../../testkit/host-kit.js';
+import { startTokenServer } from '../../../testkit/token-server.js';
 
 const ISSUER = 'https://idp.cost.test';
 const idpKeys = await generateKeyPair('ES256');

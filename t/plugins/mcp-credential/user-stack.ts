@@ -5,14 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { PACKAGE_ROOT } from '../../../runner/host/schema-file.js';
 import { startSampleMcpServer, type SampleServer } from '../../../examples/sample-mcp-server.js';
-import { startEmulator, type Emulator, type RouteConf } from '../../emulator/index.js';
-import { freePort, readJsonLines } from '../../helpers/local-run.js';
-import { startTokenServer, type TokenServer } from '../../helpers/token-server.js';
+import { startEmulator, type Emulator, type RouteConf } from '../../../emulator/index.js';
+import { freePort, readJsonLines } from '../../../testkit/local-run.js';
+import { startTokenServer, type TokenServer } from '../../../testkit/token-server.js';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
 export const ISSUER = 'https://idp.cred.test';
 export const AUDIENCE = 'mcp-gateway';
 export const SERVER = 'crm-tools';
@@ -75,7 +75,7 @@ export async function startUserStack(): Promise<UserStack> {
   const metricsPort = await freePort();
   const emulator = await startEmulator({
     routes,
-    cmd: [process.execPath, join(REPO_ROOT, 'dist/runner/main.js')],
+    cmd: [process.execPath, join(PACKAGE_ROOT, 'dist/runner/main.js')],
     envs: {
       CRED_JWT_PUBLIC_KEY: await exportSPKI(idpKeys.publicKey),
       CRED_CLIENT_SECRET: CLIENT_SECRET,
