@@ -86,7 +86,8 @@ export async function startUserStack(): Promise<UserStack> {
     },
     respawnDelayMs: 300,
   });
-  await emulator.waitForRunner(10_000);
+  // Generous: the runner starts in well under a second, but not on a loaded CI machine.
+  await emulator.waitForRunner(30_000);
 
   return {
     emulator,
