@@ -143,6 +143,16 @@ test('concurrent misses for one user share a single exchange', async () => {
   assert.equal(exchangesFor('dave'), 1);
 });
 
+test('the token cache is bounded: with cache_size 1, a second user evicts the first', async () => {
+  const [hana, ivan] = [await token('hana'), await token('ivan')];
+  await callEcho(s.url('/mcp/tiny'), hana);
+  await callEcho(s.url('/mcp/tiny'), hana);
+  assert.equal(exchangesFor('hana'), 1, 'cached while alone');
+  await callEcho(s.url('/mcp/tiny'), ivan);
+  await callEcho(s.url('/mcp/tiny'), hana);
+  assert.equal(exchangesFor('hana'), 2, 'evicted by ivan, exchanged again');
+});
+
 test('private_key_jwt client authentication (RFC 7523 assertion from a $file:// JWK)', async () => {
   const r = await callEcho(s.url('/mcp/pkjwt'), await token('frank'));
   assert.equal(r.status, 200, JSON.stringify(r.message));

@@ -64,6 +64,7 @@ export async function startUserStack(): Promise<UserStack> {
   const routes: RouteConf[] = [
     route('exchange', '/mcp/exchange', { credential: exchange() }),
     route('short', '/mcp/short', { credential: exchange({ refresh_before_seconds: 30 }) }),
+    route('tiny', '/mcp/tiny', { credential: exchange({ cache_size: 1 }) }),
     route('pkjwt', '/mcp/pkjwt', { credential: exchange({ client: { id: 'mcp-gateway-jwt', private_key: `$file://${clientKeyPath}` } }) }),
     route('slow', '/mcp/slow', { credential: exchange({ timeout_ms: 400 }) }),
     route('down', '/mcp/down', { credential: exchange({ token_endpoint: downIdp.tokenEndpoint }) }),
