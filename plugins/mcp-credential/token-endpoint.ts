@@ -104,6 +104,9 @@ function expiryOf(expiresIn: unknown, token: string, nowMs: number): number | un
   }
 }
 
+/** The parsed client key per client, parsed again only when the secret rotates. */
+const parsedKeys = new WeakMap<ClientAuth, ReturnType<typeof loadSigningKey>>();
+
 type AuthParts = { ok: true; header: string | undefined; params: Array<[string, string]>; secretValue: string | undefined } | Extract<TokenAnswer, { ok: false }>;
 
 async function clientAuthentication(c: ClientAuth, nowMs: number): Promise<AuthParts> {
@@ -113,7 +116,11 @@ async function clientAuthentication(c: ClientAuth, nowMs: number): Promise<AuthP
     if (text === undefined) return { ok: false, kind: 'unavailable', message: `client key ${handle.describe()} cannot be resolved (${handle.problem() ?? 'unknown'})` };
     let assertion: string;
     try {
-      const key = loadSigningKey(text, c.alg, c.kid);
+      let key = parsedKeys.get(c);
+      if (key === undefined || key.source !== text) {
+        key = loadSigningKey(text, c.alg, c.kid);
+        parsedKeys.set(c, key);
+      }
       const nowSec = Math.floor(nowMs / 1000);
       assertion = await new SignJWT({})
         .setProtectedHeader(key.kid !== undefined ? { alg: key.alg, typ: 'JWT', kid: key.kid } : { alg: key.alg, typ: 'JWT' })
