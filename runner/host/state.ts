@@ -3,6 +3,15 @@
 // runner/main.ts (or by whoever builds a Host: tests, the layout command, the bench) and
 // handed to plugins in PrepareEnv.state; closed by Host.shutdown() after the plugins' own
 // shutdown ran.
+//
+// What the shipped plugins keep here (own(key, ...)):
+//   mcp-authz/confirmation     replay cache of used confirmation tokens + the random key of
+//                              routes without a configured secret
+//   mcp-authz/pins             tool definitions seen or blocked (tool pinning)
+//   mcp-authz/jwks             remote JWKS key sets, cached per (url, options)
+//   mcp-ratelimit/breakers     circuit breakers, kept across re-prepare of the same conf
+//   mcp-ratelimit/memory-store the in-memory limit counters
+//   mcp-audit/buffers          calls parked until their response phase, unwritten events
 
 import { PolicyService } from '../policy/service.js';
 
