@@ -15,7 +15,7 @@ import { PolicyLimits } from './policy-routes.js';
 import { admitBreakers, checkCounters, countedMessages, countersOf, hold, serverOf, type HeldTicket, type PreparedRatelimit } from './request.js';
 import { needsResponseBody, settleCall } from './response.js';
 import { MemoryStore } from './store-memory.js';
-import { closeSharedRedisClients, RedisStore, sharedRedisClient, whenRedisReady } from './store-redis.js';
+import { RedisClients, RedisStore, whenRedisReady } from './store-redis.js';
 import type { LimitStore } from './store.js';
 
 export type { RatelimitConf } from './conf.js';
@@ -51,7 +51,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     let store: LimitStore;
     if (s.type === 'redis') {
       if (!s.url) throw new Error('store.url: required when store.type is redis');
-      const client = sharedRedisClient(s.url);
+      const client = env.state.own('mcp-ratelimit/redis', () => new RedisClients()).client(s.url);
       // Prepare runs off APISIX's PrepareConf lock (the host awaits it at call time), so a
       // short wait for the first connection costs no PrepareConf latency.
       await whenRedisReady(client, 3000);
@@ -134,9 +134,9 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     needsResponseBody,
     needsResponsePhase,
     async shutdown() {
-      // The runner's own memory store closes with its state; a store the options gave is ours.
+      // The runner's memory store and Redis connections close with its state; a store the
+      // options gave is ours.
       await opts.memoryStore?.close();
-      await closeSharedRedisClients();
     },
   };
 }

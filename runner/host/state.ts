@@ -11,6 +11,7 @@
 //   mcp-authz/jwks             remote JWKS key sets, cached per (url, options)
 //   mcp-ratelimit/breakers     circuit breakers, kept across re-prepare of the same conf
 //   mcp-ratelimit/memory-store the in-memory limit counters
+//   mcp-ratelimit/redis        Redis connections, one per URL
 //   mcp-audit/buffers          calls parked until their response phase, unwritten events
 
 import { PolicyService } from '../policy/service.js';
