@@ -12,7 +12,7 @@ import { plugin as authz } from '../../plugins/mcp-authz/index.js';
 import type { Plugin } from '../../runner/host/plugin.js';
 import type { Host } from '../../runner/host/chain.js';
 import type { HTTPReqCallResp, StopAction, TextEntry } from '../../runner/protocol/messages.js';
-import { LATER, TableChannel, carryKeyOf, hostWith, requestCall, responseChannel } from '../helpers/host-kit.js';
+import { LATER, TableChannel, carryKeyOf, hostWith, requestCall, responseChannel } from '../../testkit/host-kit.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'runner-state-'));
 const policyPath = join(dir, 'policy.yaml');

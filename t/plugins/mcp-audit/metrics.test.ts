@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { MetricsRegistry, OVERFLOW_LABEL_VALUE } from '../../../runner/observability/metrics.js';
 import { ensureMetricsEndpointFromEnv, startMetricsEndpoint } from '../../../runner/observability/prometheus.js';
 import type { TextEntry } from '../../../runner/protocol/messages.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from './helpers.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 after(() => shutdownHosts());
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { LATER, TableChannel, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from './helpers.js';
+import { LATER, TableChannel, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
 const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });

@@ -13,7 +13,7 @@ import { HttpSink, StreamSink } from '../../../plugins/mcp-audit/sinks.js';
 import { resolveSinkConf } from '../../../plugins/mcp-audit/conf.js';
 import { defaultRegistry } from '../../../runner/observability/metrics.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
-import { LATER, TableChannel, assertValidEvent, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from './helpers.js';
+import { LATER, TableChannel, assertValidEvent, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const dir = tempDir();
 after(() => shutdownHosts());
@@ -168,7 +168,7 @@ test('a bad sink conf is refused at prepare with a message naming the field (and
 
 test('kill and restart: every event accepted before SIGTERM is in the file, across two runs', async () => {
   const path = join(dir, 'kill.log');
-  const child = fileURLToPath(new URL('./audit-child.js', import.meta.url));
+  const child = fileURLToPath(new URL('../../../testkit/audit-child.js', import.meta.url));
   async function run(prefix: string): Promise<string[]> {
     const proc = spawn(process.execPath, [child, path, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
     const accepted: string[] = [];

@@ -16,7 +16,7 @@ import { pinStoreOf } from '../../../plugins/mcp-authz/pinning.js';
 import { PluginRegistry } from '../../../runner/host/registry.js';
 import { RunnerState } from '../../../runner/host/state.js';
 import { canonicalHash } from '../../../runner/util/canonical.js';
-import { LATER, TableChannel as BaseTableChannel, carryKeyOf, requestCall } from '../../helpers/host-kit.js';
+import { LATER, TableChannel as BaseTableChannel, carryKeyOf, requestCall } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 /** Counts response-body questions across channels (round trips build their own). */
