@@ -20,7 +20,7 @@ import type { Span } from '@opentelemetry/api';
 import { resolveSinkConf, type AuditConf } from './conf.js';
 import { buildEvents, finish, requestResult, responseResult, type CallFacts } from './event.js';
 import { initOtelInstruments } from './instruments.js';
-import { auditBuffersOf, type Pending, type PreparedAudit } from './pending.js';
+import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
 import { closeAllSinks, sinkFor } from './sinks.js';
 import { endSpan, startSpan, tracingActive } from './spans.js';
 
@@ -226,7 +226,8 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
 }
 
 async function shutdown(state: RunnerState): Promise<void> {
-  state.peek<ReturnType<typeof auditBuffersOf>>('mcp-audit/buffers')?.settleAll();
+  // Calls still waiting for a response phase are written with what we know.
+  state.peek<AuditBuffers>('mcp-audit/buffers')?.settleAll();
   await Promise.all([closeAllSinks(SHUTDOWN_BUDGET_MS), closeMetricsEndpointFromEnv()]);
 }
 

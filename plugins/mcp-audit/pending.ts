@@ -2,13 +2,13 @@
 // table swept once a second) and finished events waiting to be serialised. One per runner
 // (RunnerState), so two runners in one process never settle or write each other's calls.
 
+import type { Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
 import { finish, type AuditEvent, type AuditResult, type Completion, type EventOptions } from './event.js';
 import { recordMetrics } from './instruments.js';
 import type { AuditSink } from './sinks.js';
 import { endSpan } from './spans.js';
-import type { Span } from '@opentelemetry/api';
 
 export interface PreparedAudit {
   readonly routeKey: string;
