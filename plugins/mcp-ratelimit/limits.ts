@@ -1,5 +1,5 @@
 // Compile the conf (and the optional policy file) once per PrepareConf into lookup-ready
-// limits: globs become regexes, windows become GCRA intervals, breakers get their process-wide
+// limits: globs become regexes, windows become GCRA intervals, breakers get their runner-wide
 // state. Nothing here runs per call.
 
 import { readFile } from 'node:fs/promises';
