@@ -6,7 +6,7 @@
 
 import type { JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { decideUse, type Decision, type Subject } from './decide.js';
-import type { CompiledPolicy } from './policy.js';
+import type { CompiledPolicy } from '../../runner/policy/index.js';
 
 function deny(reason: string, target: string, rule = 'invalid-params'): Decision {
   return { effect: 'deny', rule, reason, kind: 'resource', target };
