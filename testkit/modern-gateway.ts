@@ -85,7 +85,7 @@ export async function startGateway(opts: { pinning?: boolean } = {}): Promise<Ga
     cmd: [process.execPath, join(PACKAGE_ROOT, 'dist/runner/main.js')],
     envs: { MCP_RUNNER_LOG_LEVEL: 'warn', MODERN_UPSTREAM_TOKEN: UPSTREAM_TOKEN },
   });
-  await emulator.waitForRunner(10_000);
+  await emulator.waitForRunner(30_000); // loaded machines start the runner slowly
   return {
     url: `${emulator.url}/mcp`,
     legacyUrl: `${emulator.url}/mcp/legacy`,

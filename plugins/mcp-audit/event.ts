@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
 import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
-import { inputRequiredAnswers, roundOf, sharedRounds } from '../../runner/mcp/mrtr.js';
+import { inputRequiredAnswers, roundOf, type RoundBook } from '../../runner/mcp/mrtr.js';
 import type { McpResponseBody } from '../../runner/mcp/types.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
@@ -73,6 +73,8 @@ export interface EventOptions {
   includeAllMethods: boolean;
   logArgumentValues: boolean;
   maxArgumentValueBytes: number;
+  /** The runner's multi-round-trip book: which logical call and round a retry is. */
+  rounds?: RoundBook | undefined;
 }
 
 /** Facts known at the end of the request phase, per HTTP call. */
@@ -283,7 +285,7 @@ export function buildEvents(
     if (m.resourceUri !== undefined) ev.resource_uri = m.resourceUri;
     if (m.promptName !== undefined) ev.prompt = m.promptName;
     if (typeof m.revision === 'string') ev.protocol_version = m.revision;
-    const round = roundOf(m);
+    const round = roundOf(m, opts.rounds);
     if (round !== undefined) {
       ev.mrtr = { retry: true };
       if (round.round !== undefined) ev.mrtr.round = round.round;
@@ -343,14 +345,14 @@ export function mayAskForInput(ev: AuditEvent): boolean {
  * The answers that asked for input (multi-round-trip requests): mark their events and remember
  * each requestState so the retry that echoes it is audited as the next round of the same call.
  */
-export function noteInputRequired(events: readonly AuditEvent[], body: McpResponseBody): void {
+export function noteInputRequired(events: readonly AuditEvent[], body: McpResponseBody, book: RoundBook | undefined): void {
   for (const answer of inputRequiredAnswers(body)) {
     const ev = events.find((e) => e.jsonrpc_id === answer.id);
     if (ev === undefined) continue;
     const mrtr = (ev.mrtr ??= { retry: false, round: 1, logical_call: ev.call_id });
     mrtr.input_required = true;
-    if (answer.requestState !== undefined && mrtr.round !== undefined && mrtr.logical_call !== undefined) {
-      sharedRounds.remember(answer.requestState, { logicalCall: mrtr.logical_call, round: mrtr.round });
+    if (book !== undefined && answer.requestState !== undefined && mrtr.round !== undefined && mrtr.logical_call !== undefined) {
+      book.remember(answer.requestState, { logicalCall: mrtr.logical_call, round: mrtr.round });
     }
   }
 }

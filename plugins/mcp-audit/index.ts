@@ -19,6 +19,7 @@ import { formatTraceparent, parseTraceparent } from '../../runner/observability/
 import type { Span } from '@opentelemetry/api';
 import { resolveSinkConf, type AuditConf } from './conf.js';
 import { buildEvents, finish, mayAskForInput, noteInputRequired, requestResult, responseResult, type CallFacts } from './event.js';
+import { RoundBook } from '../../runner/mcp/mrtr.js';
 import { initOtelInstruments } from './instruments.js';
 import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
 import { closeAllSinks, sinkFor } from './sinks.js';
@@ -147,7 +148,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined | Promise<und
 async function noteRounds(ctx: CallContext, p: PreparedAudit, carried: Pending): Promise<undefined> {
   try {
     const body = await ctx.mcpResponse();
-    if (body !== undefined) noteInputRequired(carried.events, body);
+    if (body !== undefined) noteInputRequired(carried.events, body, p.events.rounds);
   } catch {
     // An unreadable answer is the reading plugins' to refuse; audit reports what it knows.
   }
@@ -226,6 +227,7 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
       includeAllMethods: conf.include_all_methods ?? false,
       logArgumentValues: conf.log_argument_values ?? false,
       maxArgumentValueBytes: conf.max_argument_value_bytes ?? 4096,
+      rounds: env.state.own('mcp-audit/rounds', () => new RoundBook()),
     },
   };
   if (prepared.metrics) initOtelInstruments();

@@ -13,6 +13,7 @@
 //   mcp-ratelimit/memory-store the in-memory limit counters
 //   mcp-ratelimit/redis        Redis connections, one per URL
 //   mcp-audit/buffers          calls parked until their response phase, unwritten events
+//   mcp-audit/rounds           requestStates of input_required answers (MRTR round numbers)
 
 import { PolicyService } from '../policy/service.js';
 

@@ -18,6 +18,6 @@ export type { ResponseMessage } from './response.js';
 export { ErrorMessage, jsonRpcError, jsonRpcErrorBody, MAX_ECHOED_TEXT, truncateForError } from './errors.js';
 export * from './types.js';
 export * from './revision.js';
-export { INPUT_REQUIRED, MRTR_METHODS, inputRequiredAnswers, isInputRequired, isRetry, requestStateOf, roundOf, RoundBook, sharedRounds, stateDigest } from './mrtr.js';
+export { INPUT_REQUIRED, MRTR_METHODS, inputRequiredAnswers, isInputRequired, isRetry, requestStateOf, roundOf, RoundBook, stateDigest } from './mrtr.js';
 export type { Round } from './mrtr.js';
 export { CACHE_SCOPE_PRIVATE, CACHEABLE_METHODS, narrowCacheScopes } from './cache.js';

@@ -71,7 +71,7 @@ export interface Round {
 /**
  * Which round a requestState leads to: remembered when an input_required answer is read,
  * looked up when the retry arrives. Bounded and expiring (a client that never retries leaves
- * nothing behind for long); per runner process.
+ * nothing behind for long); one per runner (RunnerState), shared by its routes.
  */
 export class RoundBook {
   private readonly map = new Map<string, { round: Round; expires: number }>();
@@ -101,13 +101,10 @@ export class RoundBook {
   }
 }
 
-/** One book per runner process, shared by every route (a state is unguessable across servers). */
-export const sharedRounds = new RoundBook();
-
-/** The MRTR facts of one request for audit: undefined for a plain first round. */
-export function roundOf(m: McpMessage, book: RoundBook = sharedRounds): { retry: true; logicalCall?: string; round?: number } | undefined {
+/** The MRTR facts of one request for audit (book: the runner's): undefined for a plain first round. */
+export function roundOf(m: McpMessage, book: RoundBook | undefined): { retry: true; logicalCall?: string; round?: number } | undefined {
   if (!isRetry(m)) return undefined;
   const state = requestStateOf(m);
-  const known = state === undefined ? undefined : book.next(state);
+  const known = state === undefined || book === undefined ? undefined : book.next(state);
   return known ? { retry: true, logicalCall: known.logicalCall, round: known.round } : { retry: true };
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { parseRequestBody } from '../../runner/mcp/parse.js';
 import { isModernRevision, MODERN_REVISION, PROTOCOL_VERSION_META_KEY } from '../../runner/mcp/revision.js';
 import { decodeHeaderValue, messageMismatch, routingHeadersOf } from '../../runner/host/header-agreement.js';
-import { inputRequiredAnswers, isRetry, RoundBook } from '../../runner/mcp/mrtr.js';
+import { inputRequiredAnswers, isRetry, roundOf, RoundBook } from '../../runner/mcp/mrtr.js';
 import { narrowCacheScopes } from '../../runner/mcp/cache.js';
 import { parseResponseBody } from '../../runner/mcp/response.js';
 import type { McpMessage } from '../../runner/mcp/types.js';
@@ -77,6 +77,8 @@ test('MRTR: retries are recognised, answers asking for input found, rounds chain
   const book = new RoundBook(2, 1000);
   book.remember('abc', { logicalCall: 'call-1', round: 1 }, 0);
   assert.deepEqual(book.next('abc', 10), { logicalCall: 'call-1', round: 2 });
+  const retry = one({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 't', inputResponses: {}, requestState: 'unseen' } });
+  assert.deepEqual(roundOf(retry, book), { retry: true }, 'a state whose answer was not read: a retry without a round');
   assert.equal(book.next('abc', 5000), undefined, 'expired');
   book.remember('a', { logicalCall: 'x', round: 1 }, 0);
   book.remember('b', { logicalCall: 'y', round: 1 }, 0);

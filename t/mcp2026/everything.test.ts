@@ -39,7 +39,7 @@ const emulator = await startEmulator({
   cmd: [process.execPath, join(PACKAGE_ROOT, 'dist/runner/main.js')],
   envs: { MCP_RUNNER_LOG_LEVEL: 'warn', EVERYTHING_TOKEN: 'everything-token-0123456789' },
 });
-await emulator.waitForRunner(10_000);
+await emulator.waitForRunner(30_000); // loaded machines start the runner slowly
 const closers: { close(): Promise<void> }[] = [];
 after(async () => {
   for (const c of closers) await c.close().catch(() => undefined);
