@@ -1,9 +1,9 @@
 // The runner's Unix-socket server (spec §2.4, §2.5, §3.3–3.5). APISIX opens many pooled
 // connections and runs one exchange at a time on each; this file owns the per-connection
 // loop and state machine, conf tokens, ExtraInfo round trips, deadlines and graceful close.
+// The socket file itself (address, stale socket, bind and unlink) is listener.ts's.
 // It knows nothing about plugins: everything past the token lookup goes to the CallHost.
 
-import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import {
   decodeExtraInfoResp,
@@ -19,6 +19,7 @@ import {
 } from './codec.js';
 import { ConfStore } from './conf-store.js';
 import { FrameReader } from './frame.js';
+import { bindSocket, parseListenAddress, unlinkIfOurs } from './listener.js';
 import type { CallHost, ExtraInfoChannel } from './handler.js';
 import {
   ErrCode,
@@ -29,19 +30,16 @@ import {
   type HTTPRespCallResp,
 } from './messages.js';
 
+export { parseListenAddress, SOCKET_MODE } from './listener.js';
+
 export const DEFAULT_CALL_TIMEOUT_MS = 50_000;
 export const DEFAULT_CALL_GRACE_MS = 3_000;
 /** APISIX reads every frame with a 60 s timeout (spec §2.6): our answers must come sooner. */
 const APISIX_READ_TIMEOUT_MS = 60_000;
 export const DEFAULT_DRAIN_MS = 800;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 150;
-export const SOCKET_MODE = 0o766;
 /** Questions a host may queue on one call before ask() rejects (hosts ask one at a time). */
 const MAX_QUEUED_QUESTIONS = 64;
-/** sun_path holds 108 bytes on Linux (104 on BSDs), including the NUL. */
-const MAX_SOCKET_PATH = 103;
-/** Distinguishes private bind names of several servers in one process. */
-let bindSeq = 0;
 
 /** pino-compatible subset; nothing is logged per call above debug. */
 export interface ProtocolLogger {
@@ -109,40 +107,6 @@ export interface RunnerServer<C = unknown> {
   close(opts?: CloseOptions): Promise<void>;
 }
 
-/** Strips the required 'unix:' prefix of APISIX_LISTEN_ADDRESS (spec §2.1). */
-export function parseListenAddress(address: string | undefined): string {
-  if (address === undefined || address === '') {
-    throw new Error('APISIX_LISTEN_ADDRESS is not set (expected unix:/path/to/runner.sock)');
-  }
-  if (!address.startsWith('unix:') || address.length === 'unix:'.length) {
-    throw new Error(`APISIX_LISTEN_ADDRESS must look like unix:/path/to/runner.sock, got ${JSON.stringify(address)}`);
-  }
-  return address.slice('unix:'.length);
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let st;
-  try {
-    st = await fsp.lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-  await fsp.unlink(path);
-}
-
-function listen(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
 export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServer<C>> {
   const path = parseListenAddress(opts.address);
   const callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -159,19 +123,7 @@ export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServ
   const netServer = net.createServer(core.accept);
   let inode: bigint;
   try {
-    await removeStaleSocket(path);
-    // Node unlinks the path it listened on when the server closes, whoever owns that path by
-    // then; a successor runner may already have bound it (reload race, spec §2.4). So bind a
-    // private name and rename it into place: Node's unlink then hits the private name, and we
-    // remove `path` ourselves only if its inode is still ours.
-    const privatePath = `${path}.${process.pid.toString(36)}.${(bindSeq++).toString(36)}~`;
-    const bindPath = Buffer.byteLength(privatePath) <= MAX_SOCKET_PATH ? privatePath : path;
-    await removeStaleSocket(bindPath);
-    await listen(netServer, bindPath);
-    // Workers may run as another user (nobody) than the runner: they need write access (spec §2.4).
-    await fsp.chmod(bindPath, SOCKET_MODE);
-    if (bindPath !== path) await fsp.rename(bindPath, path);
-    inode = (await fsp.stat(path, { bigint: true })).ino;
+    inode = await bindSocket(netServer, path);
   } catch (err) {
     netServer.close();
     if (opts.store === undefined) store.close();
@@ -313,16 +265,6 @@ class ServerCore<C> {
       }),
     ]);
     clearTimeout(timer);
-  }
-}
-
-/** Removes the socket only if it is still the one we created (a successor may own the path, spec §2.4). */
-async function unlinkIfOurs(path: string, inode: bigint): Promise<void> {
-  try {
-    const st = await fsp.stat(path, { bigint: true });
-    if (st.ino === inode) await fsp.unlink(path);
-  } catch {
-    // already gone: nothing to clean up
   }
 }
 
