@@ -1,4 +1,4 @@
-// Decoding the ext-plugin messages (spec §5) straight from the buffer. The FlatBuffers JS
+// Decoding the ext-plugin messages (docs/ext-plugin-protocol.md §5) straight from the buffer. The FlatBuffers JS
 // library has no verifier, so every offset and vector length is bounds-checked here: a
 // malformed body ends in a thrown DecodeError, never in a huge allocation or a silent
 // misread. Decoded byte vectors (src_ip, bodies, results) alias the input body.

@@ -1,4 +1,4 @@
-// Encoding the ext-plugin messages (spec §5) with the npm `flatbuffers` Builder: one shared
+// Encoding the ext-plugin messages (docs/ext-plugin-protocol.md §5) with the npm `flatbuffers` Builder: one shared
 // builder, and the finished bytes are copied out, so results never alias builder memory.
 // The runner's own answers are built as whole frames (header and body in one buffer).
 

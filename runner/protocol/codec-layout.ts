@@ -1,4 +1,4 @@
-// The field layout of schemas/ext-plugin.fbs (spec §5) as the codec reads and writes it:
+// The field layout of schemas/ext-plugin.fbs (docs/ext-plugin-protocol.md §5) as the codec reads and writes it:
 // the vtable slot of every field and the values of both unions. This table is THE layout;
 // t/protocol/codec-schema.test.ts parses the .fbs and checks it against it.
 

@@ -1,4 +1,4 @@
-// One APISIX connection's state machine (spec §3.3–3.5): IDLE until a frame arrives, BUSY
+// One APISIX connection's state machine (docs/ext-plugin-protocol.md §3.3–3.5): IDLE until a frame arrives, BUSY
 // while its one call is in flight (the only legal frame then is the answer to our ExtraInfo
 // question), CLOSED once the socket is gone. APISIX runs one exchange at a time on each
 // pooled connection, so a connection holds at most one call, its questions and its deadline.
@@ -190,7 +190,7 @@ export class Connection<C> {
     else core.counters.httpRespCalls++;
     let chain: C | undefined;
     try {
-      // Token first, before decoding anything else or asking for data (spec §4.1.4).
+      // Token first, before decoding anything else or asking for data (docs/ext-plugin-protocol.md §4.1.4).
       chain = core.store.get(peekConfToken(type, body));
     } catch (err) {
       this.violation(err);
@@ -238,7 +238,7 @@ export class Connection<C> {
           ? encodeHTTPReqCallRespFrame(answer as HTTPReqCallResp)
           : encodeHTTPRespCallRespFrame(answer as HTTPRespCallResp);
     } catch (err) {
-      // Typically an answer over 16 MiB (spec §4.5).
+      // Typically an answer over 16 MiB (docs/ext-plugin-protocol.md §4.5).
       this.core.log.warn({ err: String(err) }, 'answer could not be encoded');
       this.end(undefined, ErrCode.ServiceUnavailable);
       return;
@@ -297,7 +297,7 @@ export class Connection<C> {
     this.write(frame);
   }
 
-  /** In BUSY the only legal frame is the type-3 answer to our question (spec §3.4). */
+  /** In BUSY the only legal frame is the type-3 answer to our question (docs/ext-plugin-protocol.md §3.4). */
   private onBusyFrame(type: number, body: Uint8Array): void {
     const pending = this.question;
     if (type !== FrameType.ExtraInfo || pending === undefined) {

@@ -1,4 +1,4 @@
-// The runner's socket on disk (spec §2.1, §2.4): the listen address, the stale socket a dead
+// The runner's socket on disk (docs/ext-plugin-protocol.md §2.1, §2.4): the listen address, the stale socket a dead
 // runner left behind, binding under a private name and renaming it into place, and removing
 // the socket on close only while it is still ours. Knows nothing about frames or calls.
 
@@ -11,7 +11,7 @@ const MAX_SOCKET_PATH = 103;
 /** Distinguishes private bind names of several servers in one process. */
 let bindSeq = 0;
 
-/** Strips the required 'unix:' prefix of APISIX_LISTEN_ADDRESS (spec §2.1). */
+/** Strips the required 'unix:' prefix of APISIX_LISTEN_ADDRESS (docs/ext-plugin-protocol.md §2.1). */
 export function parseListenAddress(address: string | undefined): string {
   if (address === undefined || address === '') {
     throw new Error('APISIX_LISTEN_ADDRESS is not set (expected unix:/path/to/runner.sock)');
@@ -52,20 +52,20 @@ function listen(server: net.Server, path: string): Promise<void> {
 export async function bindSocket(server: net.Server, path: string): Promise<bigint> {
   await removeStaleSocket(path);
   // Node unlinks the path it listened on when the server closes, whoever owns that path by
-  // then; a successor runner may already have bound it (reload race, spec §2.4). So bind a
+  // then; a successor runner may already have bound it (reload race, docs/ext-plugin-protocol.md §2.4). So bind a
   // private name and rename it into place: Node's unlink then hits the private name, and we
   // remove `path` ourselves only if its inode is still ours.
   const privatePath = `${path}.${process.pid.toString(36)}.${(bindSeq++).toString(36)}~`;
   const bindPath = Buffer.byteLength(privatePath) <= MAX_SOCKET_PATH ? privatePath : path;
   await removeStaleSocket(bindPath);
   await listen(server, bindPath);
-  // Workers may run as another user (nobody) than the runner: they need write access (spec §2.4).
+  // Workers may run as another user (nobody) than the runner: they need write access (docs/ext-plugin-protocol.md §2.4).
   await fsp.chmod(bindPath, SOCKET_MODE);
   if (bindPath !== path) await fsp.rename(bindPath, path);
   return (await fsp.stat(path, { bigint: true })).ino;
 }
 
-/** Removes the socket only if it is still the one we created (a successor may own the path, spec §2.4). */
+/** Removes the socket only if it is still the one we created (a successor may own the path, docs/ext-plugin-protocol.md §2.4). */
 export async function unlinkIfOurs(path: string, inode: bigint): Promise<void> {
   try {
     const st = await fsp.stat(path, { bigint: true });

@@ -1,4 +1,4 @@
-// The runner's Unix-socket server (spec §2.4, §2.5, §3.3–3.5), its lean core: options,
+// The runner's Unix-socket server (docs/ext-plugin-protocol.md §2.3, §2.5, §2.6), its lean core: options,
 // counters, accepting connections, the one deadline watchdog, and close with drain.
 // listener.ts owns the socket file (address, stale socket, bind and unlink); connection.ts
 // owns each connection's state machine, conf token lookup and ExtraInfo round trips.
@@ -14,7 +14,7 @@ export { parseListenAddress, SOCKET_MODE } from './listener.js';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 50_000;
 export const DEFAULT_CALL_GRACE_MS = 3_000;
-/** APISIX reads every frame with a 60 s timeout (spec §2.6): our answers must come sooner. */
+/** APISIX reads every frame with a 60 s timeout (docs/ext-plugin-protocol.md §2.6): our answers must come sooner. */
 const APISIX_READ_TIMEOUT_MS = 60_000;
 export const DEFAULT_DRAIN_MS = 800;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 150;
