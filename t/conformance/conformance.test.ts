@@ -1,4 +1,4 @@
-// Issues 7 and 9: the @modelcontextprotocol/conformance server scenarios, run directly against
+// MCP conformance: the @modelcontextprotocol/conformance server scenarios, run directly against
 // an MCP server and through the gateway (APISIX emulator, pre-req + post-resp, all five plugins
 // permissive). No scenario that passes directly may fail through. A second run adds a plugin
 // that reads every response body, which is what deadlocks server→client requests (sampling,
