@@ -3,7 +3,7 @@
 //
 // Two guards keep a run honest:
 // - only compiled tests whose source (t/**/*.test.ts) still exists run, so a deleted or moved
-//   test's stale .js in dist/ cannot pass or fail in its name (`npm run build` also empties dist/);
+//   test's stale .js in dist/ cannot pass or fail in its name (`npm test` also empties dist/ first);
 // - the tests run with TMPDIR set to a fresh directory, and the run fails if anything is left in
 //   it at the end: every test removes what it creates (temp dirs, sockets, files of spawned
 //   processes), and this is where one that does not is caught, by name.
@@ -32,7 +32,7 @@ const filters = process.argv.slice(2);
 const compiled = collect('dist/t', []).sort();
 const stale = compiled.filter((f) => !existsSync(sourceOf(f)));
 if (stale.length > 0) {
-  console.error(`skipping ${stale.length} compiled test(s) whose source is gone (npm run build empties dist/):`);
+  console.error(`skipping ${stale.length} compiled test(s) whose source is gone (npm test empties dist/ first):`);
   for (const f of stale) console.error(`  ${f}`);
 }
 const files = compiled
