@@ -65,6 +65,11 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
       if (t.verdict !== 'pass') regressions.push(`${d.scenario}: ${t.verdict} (${t.reason ?? ''})`);
       else if (successIds(t).join() !== successIds(d).join()) regressions.push(`${d.scenario}: successful checks differ: direct [${successIds(d).join(', ')}] through [${successIds(t).join(', ')}]`);
     }
+    // A scenario that shows nothing working directly (only warnings) must show the same through.
+    for (const d of direct.filter((r) => r.verdict === 'inconclusive')) {
+      const t = byName.get(d.scenario)!;
+      if (t.verdict !== 'inconclusive' && t.verdict !== 'pass') regressions.push(`${d.scenario}: inconclusive directly, ${t.verdict} through (${t.reason ?? ''})`);
+    }
     assert.deepEqual(regressions, [], 'scenarios that pass directly but not through the gateway');
 
     // The run went through the plugins, not around them.
