@@ -71,6 +71,10 @@ export class Host implements CallHost<CompiledChain> {
     return this.carried.size;
   }
 
+  get carriedBytes(): number {
+    return this.carried.bytes;
+  }
+
   buildChain(conf: readonly TextEntry[], key: string): CompiledChain {
     // Unambiguous key (no separator a conf value could contain): the whole list as JSON.
     const contentKey = JSON.stringify(conf.map((e) => [e.name, e.value ?? null]));
