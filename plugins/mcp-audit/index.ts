@@ -12,11 +12,10 @@
 
 import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
 import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } from '../../runner/observability/telemetry.js';
-import { resolveSinkConf, type AuditConf } from './conf.js';
+import { confSchema, resolveSinkConf, type AuditConf } from './conf.js';
 import {
   buildEvents,
   finish,
@@ -399,7 +398,7 @@ async function shutdown(): Promise<void> {
 
 export const plugin: Plugin<AuditConf, PreparedAudit> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-audit.conf.schema.json'),
+  confSchema,
   prepare,
   onRequest,
   onResponse,

@@ -9,7 +9,7 @@
 import type { CallContext, Identity, Outcome, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
+import { CONFIRMATION_DEFAULTS, confSchema, type AuthzConf } from './conf.js';
 import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
@@ -20,20 +20,7 @@ import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate, type
 
 export const PLUGIN_NAME = 'mcp-authz';
 
-export interface AuthzConf {
-  mode?: 'enforce' | 'shadow';
-  server?: string;
-  policy_file?: string;
-  policy?: Record<string, unknown>;
-  reload_interval_ms?: number;
-  identity?: IdentityConf;
-  protected_resource?: ProtectedResourceConf;
-  confirmation?: { secret?: string; ttl_seconds?: number; header?: string; status?: 403 | 428; replay_cache_size?: number };
-  filter_lists?: boolean;
-  pinning?: PinConf;
-  /** Accept literal secrets (shared_secret, confirmation.secret) instead of references. */
-  allow_literal_secrets?: boolean;
-}
+export type { AuthzConf } from './conf.js';
 
 export interface PreparedAuthz {
   readonly shadow: boolean;
@@ -91,9 +78,9 @@ async function prepare(conf: AuthzConf, _env: PrepareEnv): Promise<PreparedAuthz
     pins: sharedPinStore(pinning.max_entries ?? 10_000),
     identity: await prepareIdentity(conf.identity, { allowLiteralSecrets }),
     protectedResource: conf.protected_resource ?? {},
-    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? 300, sharedReplayCache(c.replay_cache_size ?? 100_000)),
-    confirmHeader: (c.header ?? 'mcp-confirmation').toLowerCase(),
-    confirmStatus: c.status ?? 428,
+    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? CONFIRMATION_DEFAULTS.ttlSeconds, sharedReplayCache(c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize)),
+    confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
+    confirmStatus: c.status ?? CONFIRMATION_DEFAULTS.status,
     source,
     inline,
     compiled,
@@ -400,7 +387,7 @@ function needsResponseBody(ctx: CallContext): boolean {
 
 export const plugin: Plugin<AuthzConf, PreparedAuthz> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-authz.conf.schema.json'),
+  confSchema,
   prepare,
   onRequest,
   onResponse,

@@ -8,9 +8,9 @@
 // allowed calls. prepare() refuses a chain where it precedes mcp-authz (allow_before_authz).
 
 import type { CallContext, Outcome, Plugin } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import {
+  confSchema,
   PLUGIN_NAME,
   prepareCredential,
   scannableSecrets,
@@ -21,7 +21,6 @@ import {
 
 export type { CredentialConf, PreparedCredential } from './conf.js';
 
-const confSchema = loadSchema('mcp-credential.conf.schema.json');
 
 /** The entry for this call: the conf's server, else the route's server, else the route-level one. */
 function selectEntry(ctx: CallContext, p: PreparedCredential): { entry: PreparedEntry | undefined; server: string | undefined } {

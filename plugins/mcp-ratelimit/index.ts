@@ -4,13 +4,12 @@
 // trip (all-or-nothing). See README.md beside this file for the decisions.
 
 import type { CallContext, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import type { JsonRpcId, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { circuitOpen, limitRefusal, PLUGIN_NAME, rateLimitHeader, rateLimitPolicyHeader, storeUnavailable } from './answers.js';
 import { costOf } from './budget.js';
 import type { Breaker, BreakerTicket } from './breaker.js';
 import { newLeaseId } from './concurrency.js';
-import type { RatelimitConf } from './conf.js';
+import { confSchema, type RatelimitConf } from './conf.js';
 import { limitKey, resolveCaller, targetOf, type CallFacts } from './keys.js';
 import {
   compileLimits,
@@ -30,7 +29,7 @@ import type { BudgetCheck, ConcurrencyCheck, LimitStore, RateCheck } from './sto
 
 export type { RatelimitConf } from './conf.js';
 
-export const confSchema = loadSchema('mcp-ratelimit.conf.schema.json');
+export { confSchema } from './conf.js';
 
 export interface PreparedRatelimit {
   /** conf.server; else the route's `mcp-route` server; else the route key. */

@@ -33,11 +33,12 @@ const MAX_DEPTH = 8;
 
 const isObject = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Schema files in reading order: plugin confs (runner order), policy, audit event, the rest. */
+/** Schema files in reading order: plugin confs (runner order), route settings, policy, audit event, the rest. */
 export function orderSchemaFiles(files: readonly string[]): string[] {
   const rank = (f: string): number => {
     const plugin = BUILTIN_PLUGINS.findIndex((p) => f === `${p}.conf.schema.json`);
     if (plugin >= 0) return plugin;
+    if (f === 'mcp-route.conf.schema.json') return 50;
     if (f === 'mcp-policy.schema.json') return 100;
     if (f === 'audit-event.schema.json') return 101;
     return 200;

@@ -6,18 +6,14 @@ import type { ValidateFunction } from 'ajv';
 import type { RouteSettings } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
 import { loadSchema } from './schema-file.js';
+import type { McpRouteConf } from './route-conf.generated.js';
 
 /** The route-settings entry of a conf list. */
 export const ROUTE_ENTRY = 'mcp-route';
 export const ROUTE_SCHEMA_FILE = 'mcp-route.conf.schema.json';
 
-/** The mcp-route conf as operators write it (after ajv filled the schema's defaults). */
-export interface RouteConf {
-  server?: string;
-  post_resp: boolean;
-  max_body_bytes: number;
-  validate_body: boolean;
-}
+/** The mcp-route conf as operators write it (generated from its schema). */
+export type RouteConf = McpRouteConf;
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 
@@ -26,9 +22,18 @@ export const DEFAULT_ROUTE_SETTINGS: RouteSettings = Object.freeze({ server: und
 
 /** Compiles the mcp-route validator once, with the registry's ajv (so defaults and formats match). */
 export function routeSettingsParser(registry: PluginRegistry): (value: unknown) => RouteSettings | string {
-  const validate = registry.ajv.compile(loadSchema(ROUTE_SCHEMA_FILE)) as ValidateFunction<RouteConf>;
+  const schema = loadSchema(ROUTE_SCHEMA_FILE);
+  // Several hosts may share one registry: ajv holds one validator per schema $id.
+  const id = typeof schema['$id'] === 'string' ? schema['$id'] : undefined;
+  const validate = ((id !== undefined ? registry.ajv.getSchema(id) : undefined) ?? registry.ajv.compile(schema)) as ValidateFunction<RouteConf>;
   return (value) => {
     if (!validate(value)) return formatConfErrors(ROUTE_ENTRY, validate.errors);
-    return { server: value.server, postResp: value.post_resp, maxBodyBytes: value.max_body_bytes, validateBody: value.validate_body };
+    // ajv filled in the schema's defaults; the fallbacks name the same values for the compiler.
+    return {
+      server: value.server,
+      postResp: value.post_resp ?? DEFAULT_ROUTE_SETTINGS.postResp,
+      maxBodyBytes: value.max_body_bytes ?? DEFAULT_ROUTE_SETTINGS.maxBodyBytes,
+      validateBody: value.validate_body ?? DEFAULT_ROUTE_SETTINGS.validateBody,
+    };
   };
 }
