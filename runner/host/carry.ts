@@ -116,18 +116,44 @@ function estimateBytes(call: CarriedRequest): number {
   return bytes;
 }
 
-/** Carry limits from the runner's environment (MCP_RUNNER_CARRY_*), else the defaults. */
+/** The runner settings of the carry store (environment variables; docs/configuration.md lists them). */
+export const CARRY_SETTINGS = [
+  {
+    env: 'MCP_RUNNER_CARRY_TTL_SECONDS',
+    field: 'ttlMs',
+    scale: 1000,
+    default: DEFAULT_CARRY_TTL_MS / 1000,
+    min: 1,
+    description:
+      "How long a call's request-phase state waits for its response phase. Keep it above the longest upstream read timeout of a post-resp route (the shipped routes use 300 s): an answer that arrives later is withheld (502).",
+  },
+  {
+    env: 'MCP_RUNNER_CARRY_MAX_CALLS',
+    field: 'maxEntries',
+    scale: 1,
+    default: DEFAULT_MAX_CARRIED,
+    min: 1,
+    description: 'Most calls waiting for their response phase at once. When reached, new calls on post-resp routes are refused with 503 (Retry-After: 1); calls already waiting are never dropped.',
+  },
+  {
+    env: 'MCP_RUNNER_CARRY_MAX_BYTES',
+    field: 'maxBytes',
+    scale: 1,
+    default: DEFAULT_MAX_CARRIED_BYTES,
+    min: 1024,
+    description: 'Most estimated bytes those calls may hold (request headers, and the body counted three times for its parsed form). When reached, new calls on post-resp routes are refused with 503 the same way.',
+  },
+] as const;
+
+/** Carry limits from the runner's environment (CARRY_SETTINGS), else the defaults. */
 export function carryLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): CarryLimits {
-  const num = (name: string, dflt: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') return dflt;
+  const limits: CarryLimits = { ttlMs: DEFAULT_CARRY_TTL_MS, maxEntries: DEFAULT_MAX_CARRIED, maxBytes: DEFAULT_MAX_CARRIED_BYTES };
+  for (const s of CARRY_SETTINGS) {
+    const raw = env[s.env];
+    if (raw === undefined || raw.trim() === '') continue;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${raw} must be an integer >= ${min}`);
-    return n;
-  };
-  return {
-    ttlMs: num('MCP_RUNNER_CARRY_TTL_SECONDS', DEFAULT_CARRY_TTL_MS / 1000, 1) * 1000,
-    maxEntries: num('MCP_RUNNER_CARRY_MAX_CALLS', DEFAULT_MAX_CARRIED, 1),
-    maxBytes: num('MCP_RUNNER_CARRY_MAX_BYTES', DEFAULT_MAX_CARRIED_BYTES, 1024),
-  };
+    if (!Number.isInteger(n) || n < s.min) throw new Error(`${s.env}=${raw} must be an integer >= ${s.min}`);
+    limits[s.field] = n * s.scale;
+  }
+  return limits;
 }

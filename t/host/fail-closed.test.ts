@@ -13,14 +13,12 @@ import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
 import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { freePort } from '../helpers/local-run.js';
 import { REPO_ROOT, toolCall, type RawAnswer } from '../e2e/harness.js';
 import { DEFAULT_CARRY_TTL_MS } from '../../runner/host/carry.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'host-fail-closed-'));
 const saltPath = join(dir, 'salt');
 const server = await startSampleMcpServer({ json: true });
-const metricsPort = await freePort();
 const CARRY_TTL_SECONDS = 2;
 
 const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${server.port}`]: 1 } };
@@ -49,7 +47,6 @@ const emulator = await startEmulator({
   cmd: [process.execPath, join(REPO_ROOT, 'dist/runner/main.js')],
   envs: {
     MCP_RUNNER_LOG_LEVEL: 'info',
-    MCP_RUNNER_METRICS_PORT: String(metricsPort),
     MCP_RUNNER_CARRY_TTL_SECONDS: String(CARRY_TTL_SECONDS),
     MCP_RUNNER_CARRY_MAX_CALLS: '1',
   },
@@ -64,12 +61,6 @@ after(async () => {
 
 const call = (routeId: string, ms: number): Promise<RawAnswer> => toolCall(`${emulator.url}/mcp`, 'util.slow', { ms }, { 'x-route': routeId });
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
-
 function rpcError(a: RawAnswer): { code: number; message: string; data?: { reason?: string } } {
   return (a.json as { error: { code: number; message: string; data?: { reason?: string } } }).error;
 }
@@ -81,22 +72,19 @@ test('the carry outlives the shipped upstream read timeout of every route', asyn
   for (const read of reads) assert.ok(DEFAULT_CARRY_TTL_MS > read * 1000, `carry lifetime ${DEFAULT_CARRY_TTL_MS} ms outlives read timeout ${read} s`);
 });
 
-test('an answer whose carried request state is gone is withheld with a JSON-RPC error, counted and logged', async () => {
+test('an answer whose carried request state is gone is withheld with a JSON-RPC error and logged (the count: carry.test.ts)', async () => {
   const fast = await call('carried', 10);
   assert.equal(fast.status, 200, fast.text);
-  const before = await metric('mcp_runner_carry_failures_total{reason="lost"}');
   // The upstream answers after the carry's lifetime: the response phase finds nothing.
   const slow = await call('carried', CARRY_TTL_SECONDS * 1000 + 1500);
   assert.equal(slow.status, 502, slow.text);
   assert.equal(rpcError(slow).data?.reason, 'carry-lost');
   assert.match(rpcError(slow).message, /answer withheld/);
   assert.doesNotMatch(slow.text, /slept|result/i, 'nothing of the upstream answer reaches the client');
-  assert.equal(await metric('mcp_runner_carry_failures_total{reason="lost"}'), before + 1);
   assert.match(emulator.runnerLog(), /answer withheld: no carried request state/);
 });
 
 test('a full carry store refuses new post-resp calls (503) and keeps the live ones', async () => {
-  const before = await metric('mcp_runner_carry_failures_total{reason="full"}');
   const first = call('carried', 800);
   await new Promise((r) => setTimeout(r, 200));
   const second = await call('carried', 10);
@@ -105,7 +93,7 @@ test('a full carry store refuses new post-resp calls (503) and keeps the live on
   assert.equal(second.headers.get('retry-after'), '1');
   const answered = await first;
   assert.equal(answered.status, 200, 'the carried call still gets its (read) answer');
-  assert.equal(await metric('mcp_runner_carry_failures_total{reason="full"}'), before + 1);
+  assert.match(emulator.runnerLog(), /call refused: the carry store is full/);
   const after = await call('carried', 10);
   assert.equal(after.status, 200, 'room again once the carried call finished');
 });
