@@ -142,6 +142,19 @@ export function pluginFailed(): StopOutcome {
   return { action: 'stop', status: 500, rpcError: { code: JsonRpcErrorCode.InternalError, message: 'gateway policy error' } };
 }
 
+/** A fast route (no post-resp) refuses a call whose answer some plugin must read. */
+export function fastRouteRefusal(plugin: string): StopOutcome {
+  return {
+    action: 'stop',
+    status: 403,
+    rpcError: {
+      code: JsonRpcErrorCode.Forbidden,
+      message: 'this call needs response processing and is not allowed on this route',
+      data: { rule: 'needs-response-phase', plugin },
+    },
+  };
+}
+
 /** The response phase found no request state for a call the request phase carried. */
 export function carryLost(): StopOutcome {
   return {

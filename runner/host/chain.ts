@@ -4,13 +4,12 @@
 
 import type { CallHost, ExtraInfoChannel } from '../protocol/handler.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallReq, HTTPRespCallResp, RewriteAction, TextEntry } from '../protocol/messages.js';
-import { JsonRpcErrorCode } from '../mcp/types.js';
 import { serializeRequestBody } from '../mcp/parse.js';
 import { serializeResponseBody } from '../mcp/response.js';
 import { log } from '../log.js';
 import { defaultRegistry } from '../observability/metrics.js';
 import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16 } from './context.js';
-import { carryFull, carryLost, deadlinePassed, finalHeaders, headerRewrite, misconfigured, pluginFailed, replaceResponse, stopAction } from './answers.js';
+import { carryFull, carryLost, deadlinePassed, finalHeaders, headerRewrite, fastRouteRefusal, misconfigured, pluginFailed, replaceResponse, stopAction } from './answers.js';
 import { CALL_HEADER, CALL_VAR, CarryStore, DEFAULT_CARRY_TTL_MS, DEFAULT_MAX_CARRIED, DEFAULT_MAX_CARRIED_BYTES, type CarriedRequest, type CarryLimits } from './carry.js';
 import { DeadlineError, withDeadline } from './deadlines.js';
 import { chainEntry, isPromiseLike, isReady, ready, type ChainEntry } from './prepare.js';
@@ -214,18 +213,7 @@ export class Host implements CallHost<CompiledChain> {
       const needer = await this.responsePhaseNeededBy(chain, ctx);
       if (needer) {
         ctx.record({ plugin: needer, action: 'deny', rule: 'needs-response-phase', reason: 'call needs response processing; route has no post-resp' });
-        return {
-          by: needer,
-          outcome: {
-            action: 'stop',
-            status: 403,
-            rpcError: {
-              code: JsonRpcErrorCode.Forbidden,
-              message: 'this call needs response processing and is not allowed on this route',
-              data: { rule: 'needs-response-phase', plugin: needer },
-            },
-          },
-        };
+        return { by: needer, outcome: fastRouteRefusal(needer) };
       }
     }
     return undefined;

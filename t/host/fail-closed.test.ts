@@ -61,6 +61,16 @@ after(async () => {
 
 const call = (routeId: string, ms: number): Promise<RawAnswer> => toolCall(`${emulator.url}/mcp`, 'util.slow', { ms }, { 'x-route': routeId });
 
+/** The runner logs asynchronously (and is slower under load): wait for the line to reach error.log. */
+async function logged(pattern: RegExp): Promise<boolean> {
+  const until = Date.now() + 10_000;
+  while (!pattern.test(emulator.runnerLog())) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
 function rpcError(a: RawAnswer): { code: number; message: string; data?: { reason?: string } } {
   return (a.json as { error: { code: number; message: string; data?: { reason?: string } } }).error;
 }
@@ -81,19 +91,21 @@ test('an answer whose carried request state is gone is withheld with a JSON-RPC 
   assert.equal(rpcError(slow).data?.reason, 'carry-lost');
   assert.match(rpcError(slow).message, /answer withheld/);
   assert.doesNotMatch(slow.text, /slept|result/i, 'nothing of the upstream answer reaches the client');
-  assert.match(emulator.runnerLog(), /answer withheld: no carried request state/);
+  assert.ok(await logged(/answer withheld: no carried request state/), `runner log: /answer withheld: no carried request state/`);
 });
 
 test('a full carry store refuses new post-resp calls (503) and keeps the live ones', async () => {
-  const first = call('carried', 800);
-  await new Promise((r) => setTimeout(r, 200));
+  const seen = server.seen.length;
+  const first = call('carried', 1500);
+  // Once the server has the first call, its carry is held.
+  while (server.seen.length === seen) await new Promise((r) => setTimeout(r, 20));
   const second = await call('carried', 10);
   assert.equal(second.status, 503, second.text);
   assert.equal(rpcError(second).data?.reason, 'carry-full');
   assert.equal(second.headers.get('retry-after'), '1');
   const answered = await first;
   assert.equal(answered.status, 200, 'the carried call still gets its (read) answer');
-  assert.match(emulator.runnerLog(), /call refused: the carry store is full/);
+  assert.ok(await logged(/call refused: the carry store is full/), `runner log: /call refused: the carry store is full/`);
   const after = await call('carried', 10);
   assert.equal(after.status, 200, 'room again once the carried call finished');
 });
@@ -118,5 +130,5 @@ test('a route whose secret file appears after PrepareConf recovers (retry with b
     status = (await call('late-secret', 10)).status;
   }
   assert.equal(status, 200, 'the route serves once the secret exists');
-  assert.match(emulator.runnerLog(), /route serves again/);
+  assert.ok(await logged(/route serves again/), `runner log: /route serves again/`);
 });
