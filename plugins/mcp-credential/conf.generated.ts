@@ -2,6 +2,10 @@
 // The schema is the source of truth: ajv validates confs against it, and this type follows.
 
 /**
+ * A secret reference: $env://NAME or $file:///absolute/path (a Kubernetes secret mount; re-read on change). A literal value is refused unless allow_literal_secrets is true.
+ */
+export type Secret = string;
+/**
  * An HTTP header name (case-insensitive).
  */
 export type HeaderName = string;
@@ -71,7 +75,135 @@ export interface McpCredentialConf {
          * Attach nothing.
          */
         type: 'none';
-      };
+      }
+    | {
+        /**
+         * Exchange the caller's verified token for one whose audience is the upstream.
+         */
+        type: 'token_exchange';
+        /**
+         * The authorization server's token endpoint. https, or http to a loopback address (or anywhere with allow_insecure_http).
+         */
+        token_endpoint: string;
+        client: Client;
+        /**
+         * The audience parameter: the upstream the token is for. Default: the selected server name.
+         */
+        audience?: string;
+        /**
+         * RFC 8707 resource indicator sent with the request (an absolute URI), when the authorization server wants one.
+         */
+        resource?: string;
+        /**
+         * Scopes asked for (the scope parameter). Default: none, the server's default.
+         *
+         * @maxItems 64
+         */
+        scopes?: string[];
+        /**
+         * Longest wait for the token endpoint; past it the call fails closed (503, or unavailable_status).
+         */
+        timeout_ms?: number;
+        /**
+         * Tokens kept in memory (least recently used evicted). 0 asks the token endpoint on every call.
+         */
+        cache_size?: number;
+        /**
+         * Stop reusing a cached token this long before it expires (at most half its lifetime).
+         */
+        refresh_before_seconds?: number;
+        /**
+         * Allow an http token endpoint that is not on a loopback address (a private network). Off by default.
+         */
+        allow_insecure_http?: boolean;
+        /**
+         * How the caller's token is described to the token endpoint (urn:ietf:params:oauth:token-type:...).
+         */
+        subject_token_type?: 'access_token' | 'jwt';
+        /**
+         * requested_token_type. Default: urn:ietf:params:oauth:token-type:access_token.
+         */
+        requested_token_type?: string;
+      }
+    | {
+        /**
+         * The gateway's own token from the client credentials grant.
+         */
+        type: 'client_credentials';
+        /**
+         * The authorization server's token endpoint. https, or http to a loopback address (or anywhere with allow_insecure_http).
+         */
+        token_endpoint: string;
+        client: Client1;
+        /**
+         * The audience parameter, when the authorization server wants one. Default: not sent.
+         */
+        audience?: string;
+        /**
+         * RFC 8707 resource indicator sent with the request (an absolute URI), when the authorization server wants one.
+         */
+        resource?: string;
+        /**
+         * Scopes asked for (the scope parameter). Default: none, the server's default.
+         *
+         * @maxItems 64
+         */
+        scopes?: string[];
+        /**
+         * Longest wait for the token endpoint; past it the call fails closed (503, or unavailable_status).
+         */
+        timeout_ms?: number;
+        /**
+         * Tokens kept in memory (least recently used evicted). 0 asks the token endpoint on every call.
+         */
+        cache_size?: number;
+        /**
+         * Stop reusing a cached token this long before it expires (at most half its lifetime).
+         */
+        refresh_before_seconds?: number;
+        /**
+         * Allow an http token endpoint that is not on a loopback address (a private network). Off by default.
+         */
+        allow_insecure_http?: boolean;
+      }
+    | ({
+        [k: string]: unknown;
+      } & {
+        /**
+         * Each caller's own secret, chosen by their identity.
+         */
+        type: 'per_user';
+        /**
+         * Template of a secret reference with placeholders {user}, {subject}, {app}, {agent} or {tenant}, e.g. $file:///run/secrets/crm/{user} or $env://CRM_TOKEN_{user}. An identity value is used only when it is a plain name (letters, digits, _@+=,:.-; no '..', no leading dot): anything else is refused.
+         */
+        token?: string;
+        /**
+         * Map from the identity value named by `field` to a secret reference. Checked before `token`.
+         */
+        tokens?: {
+          [k: string]: Secret;
+        };
+        /**
+         * The identity field that keys `tokens`.
+         */
+        field?: 'user' | 'subject' | 'app' | 'agent' | 'tenant';
+        /**
+         * Header that carries the secret. Default: authorization.
+         */
+        header?: string;
+        /**
+         * Text put before the secret. Default: 'Bearer ' for authorization, none otherwise.
+         */
+        prefix?: string;
+        /**
+         * A secret reference: $env://NAME or $file:///absolute/path (a Kubernetes secret mount; re-read on change). A literal value is refused unless allow_literal_secrets is true.
+         */
+        fallback?: string;
+        /**
+         * A per-user file is read again after this long (rotation). A missing file is looked for again after 1 s.
+         */
+        refresh_seconds?: number;
+      });
   identity_token?: IdentityToken1;
   /**
    * Client headers removed before the call goes upstream, in addition to authorization, cookie, proxy-authorization and the headers this plugin sets (e.g. x-api-key).
@@ -90,9 +222,13 @@ export interface McpCredentialConf {
    */
   allow_literal_secrets?: boolean;
   /**
-   * Allow this plugin to come before mcp-authz in the chain (it would attach credentials before authorization decided). Off by default.
+   * Allow this plugin to come before mcp-authz in the chain (it would attach credentials before authorization decided). Off by default. When mcp-authz comes first, each call's decision record must hold its allow, or the credential is withheld (403).
    */
   allow_before_authz?: boolean;
+  /**
+   * Allow a chain without mcp-authz (credentials would go to every call that reaches this plugin). Off by default.
+   */
+  allow_without_authz?: boolean;
   /**
    * HTTP status when a secret reference cannot be resolved at call time (the call fails closed).
    */
@@ -153,7 +289,135 @@ export interface Server {
          * Attach nothing.
          */
         type: 'none';
-      };
+      }
+    | {
+        /**
+         * Exchange the caller's verified token for one whose audience is the upstream.
+         */
+        type: 'token_exchange';
+        /**
+         * The authorization server's token endpoint. https, or http to a loopback address (or anywhere with allow_insecure_http).
+         */
+        token_endpoint: string;
+        client: Client;
+        /**
+         * The audience parameter: the upstream the token is for. Default: the selected server name.
+         */
+        audience?: string;
+        /**
+         * RFC 8707 resource indicator sent with the request (an absolute URI), when the authorization server wants one.
+         */
+        resource?: string;
+        /**
+         * Scopes asked for (the scope parameter). Default: none, the server's default.
+         *
+         * @maxItems 64
+         */
+        scopes?: string[];
+        /**
+         * Longest wait for the token endpoint; past it the call fails closed (503, or unavailable_status).
+         */
+        timeout_ms?: number;
+        /**
+         * Tokens kept in memory (least recently used evicted). 0 asks the token endpoint on every call.
+         */
+        cache_size?: number;
+        /**
+         * Stop reusing a cached token this long before it expires (at most half its lifetime).
+         */
+        refresh_before_seconds?: number;
+        /**
+         * Allow an http token endpoint that is not on a loopback address (a private network). Off by default.
+         */
+        allow_insecure_http?: boolean;
+        /**
+         * How the caller's token is described to the token endpoint (urn:ietf:params:oauth:token-type:...).
+         */
+        subject_token_type?: 'access_token' | 'jwt';
+        /**
+         * requested_token_type. Default: urn:ietf:params:oauth:token-type:access_token.
+         */
+        requested_token_type?: string;
+      }
+    | {
+        /**
+         * The gateway's own token from the client credentials grant.
+         */
+        type: 'client_credentials';
+        /**
+         * The authorization server's token endpoint. https, or http to a loopback address (or anywhere with allow_insecure_http).
+         */
+        token_endpoint: string;
+        client: Client1;
+        /**
+         * The audience parameter, when the authorization server wants one. Default: not sent.
+         */
+        audience?: string;
+        /**
+         * RFC 8707 resource indicator sent with the request (an absolute URI), when the authorization server wants one.
+         */
+        resource?: string;
+        /**
+         * Scopes asked for (the scope parameter). Default: none, the server's default.
+         *
+         * @maxItems 64
+         */
+        scopes?: string[];
+        /**
+         * Longest wait for the token endpoint; past it the call fails closed (503, or unavailable_status).
+         */
+        timeout_ms?: number;
+        /**
+         * Tokens kept in memory (least recently used evicted). 0 asks the token endpoint on every call.
+         */
+        cache_size?: number;
+        /**
+         * Stop reusing a cached token this long before it expires (at most half its lifetime).
+         */
+        refresh_before_seconds?: number;
+        /**
+         * Allow an http token endpoint that is not on a loopback address (a private network). Off by default.
+         */
+        allow_insecure_http?: boolean;
+      }
+    | ({
+        [k: string]: unknown;
+      } & {
+        /**
+         * Each caller's own secret, chosen by their identity.
+         */
+        type: 'per_user';
+        /**
+         * Template of a secret reference with placeholders {user}, {subject}, {app}, {agent} or {tenant}, e.g. $file:///run/secrets/crm/{user} or $env://CRM_TOKEN_{user}. An identity value is used only when it is a plain name (letters, digits, _@+=,:.-; no '..', no leading dot): anything else is refused.
+         */
+        token?: string;
+        /**
+         * Map from the identity value named by `field` to a secret reference. Checked before `token`.
+         */
+        tokens?: {
+          [k: string]: Secret;
+        };
+        /**
+         * The identity field that keys `tokens`.
+         */
+        field?: 'user' | 'subject' | 'app' | 'agent' | 'tenant';
+        /**
+         * Header that carries the secret. Default: authorization.
+         */
+        header?: string;
+        /**
+         * Text put before the secret. Default: 'Bearer ' for authorization, none otherwise.
+         */
+        prefix?: string;
+        /**
+         * A secret reference: $env://NAME or $file:///absolute/path (a Kubernetes secret mount; re-read on change). A literal value is refused unless allow_literal_secrets is true.
+         */
+        fallback?: string;
+        /**
+         * A per-user file is read again after this long (rotation). A missing file is looked for again after 1 s.
+         */
+        refresh_seconds?: number;
+      });
   identity_token?: IdentityToken;
   /**
    * Extra client headers to remove for this server (added to the route-level list).
@@ -163,11 +427,77 @@ export interface Server {
   strip_request_headers?: HeaderName[];
 }
 /**
+ * How the gateway authenticates to the token endpoint.
+ */
+export interface Client {
+  /**
+   * The gateway's client_id at the authorization server.
+   */
+  id: string;
+  /**
+   * Client authentication. Default: private_key_jwt when private_key is set, else client_secret_basic.
+   */
+  auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /**
+   * Secret reference of the client secret (client_secret_basic, client_secret_post).
+   */
+  secret?: string;
+  /**
+   * Secret reference of the private key (PEM or JWK) that signs the RFC 7523 client assertion (private_key_jwt).
+   */
+  private_key?: string;
+  /**
+   * Client assertion algorithm. Default: derived from the key.
+   */
+  alg?: 'RS256' | 'ES256' | 'EdDSA';
+  /**
+   * Key id in the client assertion header. Default: the JWK's kid, if any.
+   */
+  kid?: string;
+  /**
+   * The client assertion's aud. Default: the token endpoint URL (some servers want their issuer identifier instead).
+   */
+  assertion_audience?: string;
+}
+/**
+ * How the gateway authenticates to the token endpoint.
+ */
+export interface Client1 {
+  /**
+   * The gateway's client_id at the authorization server.
+   */
+  id: string;
+  /**
+   * Client authentication. Default: private_key_jwt when private_key is set, else client_secret_basic.
+   */
+  auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /**
+   * Secret reference of the client secret (client_secret_basic, client_secret_post).
+   */
+  secret?: string;
+  /**
+   * Secret reference of the private key (PEM or JWK) that signs the RFC 7523 client assertion (private_key_jwt).
+   */
+  private_key?: string;
+  /**
+   * Client assertion algorithm. Default: derived from the key.
+   */
+  alg?: 'RS256' | 'ES256' | 'EdDSA';
+  /**
+   * Key id in the client assertion header. Default: the JWK's kid, if any.
+   */
+  kid?: string;
+  /**
+   * The client assertion's aud. Default: the token endpoint URL (some servers want their issuer identifier instead).
+   */
+  assertion_audience?: string;
+}
+/**
  * Identity token settings for this server (replace the route-level ones).
  */
 export interface IdentityToken {
   /**
-   * Secret reference of the gateway's private signing key, PEM (PKCS#8, PKCS#1 or SEC1) or JWK JSON.
+   * A secret reference: $env://NAME or $file:///absolute/path (a Kubernetes secret mount; re-read on change). A literal value is refused unless allow_literal_secrets is true.
    */
   signing_key: string;
   /**
@@ -208,7 +538,7 @@ export interface IdentityToken {
  */
 export interface IdentityToken1 {
   /**
-   * Secret reference of the gateway's private signing key, PEM (PKCS#8, PKCS#1 or SEC1) or JWK JSON.
+   * A secret reference: $env://NAME or $file:///absolute/path (a Kubernetes secret mount; re-read on change). A literal value is refused unless allow_literal_secrets is true.
    */
   signing_key: string;
   /**

@@ -10,7 +10,7 @@ import { PluginRegistry } from '../../runner/host/registry.js';
 import { defaultRegistry } from '../../runner/observability/metrics.js';
 import type { Plugin } from '../../runner/host/plugin.js';
 import type { StopAction } from '../../runner/protocol/messages.js';
-import { LATER, TableChannel, carryKeyOf, requestCall, responseChannel } from '../helpers/host-kit.js';
+import { LATER, TableChannel, carryKeyOf, requestCall, responseChannel } from '../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 const stores: CarryStore[] = [];

@@ -9,7 +9,7 @@ import { BUILTIN_PLUGINS } from '../../runner/host/registry.js';
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import { GENERATED_CONF_TYPES, generateConfType } from '../../runner/docs/conf-types.js';
 import { generateReference, REFERENCE_PATH } from '../../runner/docs/reference.js';
-import { hostWith } from '../helpers/host-kit.js';
+import { hostWith } from '../../testkit/host-kit.js';
 import { Host } from '../../runner/host/chain.js';
 import { PluginRegistry } from '../../runner/host/registry.js';
 

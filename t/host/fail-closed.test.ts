@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { REPO_ROOT, toolCall, type RawAnswer } from '../e2e/harness.js';
+import { startEmulator, type RouteConf } from '../../emulator/index.js';
+import { REPO_ROOT, toolCall, type RawAnswer } from '../../e2e/harness.js';
 import { DEFAULT_CARRY_TTL_MS } from '../../runner/host/carry.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'host-fail-closed-'));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decideMessage, isVisible, subjectFor } from '../../../plugins/mcp-authz/decide.js';
 import type { Identity } from '../../../runner/host/plugin.js';
 import type { CompiledPolicy } from '../../../plugins/mcp-authz/policy.js';
-import { message, policyFrom, toolCall, who } from './helpers.js';
+import { message, policyFrom, toolCall, who } from '../../../testkit/authz.js';
 
 const POLICY = policyFrom(`
 version: 1
