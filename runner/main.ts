@@ -5,6 +5,7 @@
 import { Host } from './host/chain.js';
 import { carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
+import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
 import { DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
 import { startServer } from './protocol/server.js';
@@ -44,7 +45,9 @@ async function main(): Promise<void> {
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'carry limits from the environment ignored: defaults apply');
   }
-  const host = new Host({ registry, carry });
+  // This runner's own state (policy files, caches, stores): plugins get it at prepare.
+  const state = new RunnerState();
+  const host = new Host({ registry, state, carry });
   const server = await startServer({
     address,
     host,

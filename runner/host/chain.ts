@@ -16,6 +16,7 @@ import { chainEntry, isPromiseLike, isReady, ready, type ChainEntry } from './pr
 import { DEFAULT_ROUTE_SETTINGS, ROUTE_ENTRY, routeSettingsParser } from './route-settings.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
+import { RunnerState } from './state.js';
 
 export { CALL_HEADER } from './carry.js';
 export { ROUTE_ENTRY } from './route-settings.js';
@@ -32,7 +33,7 @@ export interface CompiledChain {
   readonly key: string;
   readonly entries: readonly ChainEntry[];
   readonly route: RouteSettings;
-  /** Conf error: the route fails closed at call time (spec §4.1.5). */
+  /** Conf error: the route fails closed at call time (docs/ext-plugin-protocol.md §4.1.5). */
   readonly error: string | undefined;
   readonly hasResponseHandlers: boolean;
   readonly checksResponsePhase: boolean;
@@ -40,6 +41,8 @@ export interface CompiledChain {
 
 export interface HostOptions {
   registry: PluginRegistry;
+  /** The runner's state handed to every prepare (default: a fresh one this host owns). */
+  state?: RunnerState;
   /** Limits of the request-phase state awaiting the response phase (see carry.ts). */
   carry?: Partial<CarryLimits>;
 }
@@ -50,6 +53,8 @@ const CARRY_FULL = Symbol('carry-full');
 
 export class Host implements CallHost<CompiledChain> {
   private readonly registry: PluginRegistry;
+  /** Runner-wide state of this host's plugins (policies, caches, stores). */
+  readonly state: RunnerState;
   private readonly carried: CarryStore;
   private readonly parseRoute: (value: unknown) => RouteSettings | string;
   /** Chains by conf content, so a route's new version with the same conf reuses prepared state. */
@@ -58,6 +63,7 @@ export class Host implements CallHost<CompiledChain> {
 
   constructor(opts: HostOptions) {
     this.registry = opts.registry;
+    this.state = opts.state ?? new RunnerState();
     this.carried = new CarryStore({
       ttlMs: opts.carry?.ttlMs ?? DEFAULT_CARRY_TTL_MS,
       maxEntries: opts.carry?.maxEntries ?? DEFAULT_MAX_CARRIED,
@@ -95,7 +101,7 @@ export class Host implements CallHost<CompiledChain> {
   }
 
   private compile(conf: readonly TextEntry[], key: string): CompiledChain {
-    const env = { routeKey: key, chain: conf.map((e) => e.name).filter((n) => n !== ROUTE_ENTRY) };
+    const env = { routeKey: key, chain: conf.map((e) => e.name).filter((n) => n !== ROUTE_ENTRY), state: this.state };
     const entries: ChainEntry[] = [];
     const errors: string[] = [];
     let route: RouteSettings = DEFAULT_ROUTE_SETTINGS;
@@ -403,10 +409,11 @@ export class Host implements CallHost<CompiledChain> {
       if (seen.has(reg.plugin) || !reg.plugin.shutdown) continue;
       seen.add(reg.plugin);
       try {
-        await reg.plugin.shutdown();
+        await reg.plugin.shutdown(this.state);
       } catch (err) {
         log.error({ plugin: reg.plugin.name, err: (err as Error).message }, 'plugin shutdown failed');
       }
     }
+    await this.state.close().catch((err: unknown) => log.error({ err: (err as Error).message }, 'runner state close failed'));
   }
 }
