@@ -234,18 +234,19 @@ function locate(text: string, secret: string): number {
   return text.indexOf(JSON.stringify(secret).slice(1, -1));
 }
 
-export function generateCorpus(seed: number, count: number): Doc[] {
+/** `sensitiveRate`: share of items that are sensitive (0 for documents of look-alikes only). */
+export function generateCorpus(seed: number, count: number, sensitiveRate = 0.5): Doc[] {
   const rng = new Rng(seed);
   const docs: Doc[] = [];
   for (let n = 0; n < count; n++) {
     const shape = SHAPES[n % SHAPES.length]!;
     const transport = TRANSPORTS[Math.floor(n / SHAPES.length) % TRANSPORTS.length]!;
-    const split = transport === 'split_items' || transport === 'split_sse';
+    const split = sensitiveRate > 0 && (transport === 'split_items' || transport === 'split_sse');
     const items: Item[] = [];
     const k = rng.int(2, 5);
     for (let i = 0; i < k; i++) {
       const category: Category = CATEGORIES[(n * 7 + i * 3 + rng.int(0, 9)) % CATEGORIES.length]!;
-      items.push(makeItem(rng, category, (split && i === 0) || rng.next() < 0.5));
+      items.push(makeItem(rng, category, (split && i === 0) || rng.next() < sensitiveRate));
     }
     const { text, structured } = build(shape, items, rng);
     let cut: number | undefined;
