@@ -8,7 +8,7 @@ import { isAlnum } from './checks.js';
 import type { Hit } from './pattern.js';
 
 function isLocalChar(c: number): boolean {
-  return isAlnum(c) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45 || c === 39;
+  return isAlnum(c) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
 }
 function isDomainChar(c: number): boolean {
   return isAlnum(c) || c === 45 || c === 46;
@@ -67,14 +67,14 @@ export function scanAddresses(text: string, out: Hit[], emails: boolean, urls: b
 function emailAt(text: string, at: number, after: number, out: Hit[]): number {
   let start = at;
   if (text.charCodeAt(at - 1) === 34 /* " */) {
-    // Quoted local part: "jane doe"@example.com
-    const open = text.lastIndexOf('"', at - 2);
+    // Quoted local part: "jane doe"@example.com (also CSV-doubled: ""jane doe""@…)
+    let close = at - 1;
+    while (close > 0 && text.charCodeAt(close - 1) === 34) close--;
+    const open = text.lastIndexOf('"', close - 1);
     if (open === -1 || at - open > 66 || text.slice(open, at).includes('\n')) return -1;
     start = open;
   } else {
     while (start > 0 && at - start < 65 && isLocalChar(text.charCodeAt(start - 1))) start--;
-    // An apostrophe opening the local part is a quote around the address.
-    while (start < at && text.charCodeAt(start) === 39) start++;
     if (start === at || (start > 0 && isLocalChar(text.charCodeAt(start - 1)))) return -1;
     const local = text.slice(start, at);
     if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return -1;

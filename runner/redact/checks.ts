@@ -80,13 +80,19 @@ export function isKeyChar(c: number): boolean {
 export function labelBefore(text: string, start: number): string {
   let lineStart = start;
   while (lineStart > 0 && start - lineStart < 64 && text.charCodeAt(lineStart - 1) !== 10) lineStart--;
-  let label = text.slice(lineStart, start);
-  if (lineStart > 0 && text.charCodeAt(lineStart - 1) === 10 && label.includes(',')) {
+  const line = text.slice(lineStart, start);
+  // Only the field the value belongs to: after the last separator of inline records
+  // (`{"a":"x","b":` / `a=1; b=`), so a neighbour's name does not label this value. (A
+  // markdown row's '|' stays: there the label is the cell before.)
+  let cut = -1;
+  for (const sep of [',', ';', '{', '&']) cut = Math.max(cut, line.lastIndexOf(sep, line.length - 2));
+  let label = cut === -1 ? line : line.slice(cut + 1);
+  if (line.includes(',')) {
     // A CSV row: the header is the first line of the text; take the cell above this one.
     const headerEnd = text.indexOf('\n');
     let rowStart = lineStart;
-    while (rowStart > 0 && text.charCodeAt(rowStart - 1) !== 10) rowStart--;
-    if (headerEnd > 0 && headerEnd < rowStart && headerEnd < 4096) {
+    while (rowStart > 0 && start - rowStart < 4096 && text.charCodeAt(rowStart - 1) !== 10) rowStart--;
+    if (rowStart > 0 && headerEnd > 0 && headerEnd < rowStart && headerEnd < 4096) {
       const column = text.slice(rowStart, start).split(',').length - 1;
       label += ' ' + (text.slice(0, headerEnd).split(',')[column] ?? '');
     }

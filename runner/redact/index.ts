@@ -9,7 +9,7 @@ export { compileDetectors, resolveSpans } from './detectors.js';
 export type { Detectors } from './detectors.js';
 export { isSecretKeyName, normaliseKeyName } from './keyed.js';
 export {
-  compileRedaction, defaultRedaction, redactText, redactEcho, redactString, newTally, normaliseKey, DEFAULT_FIELD_KEYS, FIELD_RULE, MODES, MAX_ECHO,
+  compileRedaction, defaultRedaction, redactText, redactEcho, redactString, newTally, bump, normaliseKey, DEFAULT_FIELD_KEYS, FIELD_RULE, MODES, MAX_ECHO,
 } from './engine.js';
 export type { Mode, Redaction, RedactionConf, Tally } from './engine.js';
 export { redactTree, parsePath, rootLive, MAX_DEPTH } from './tree.js';

@@ -50,7 +50,8 @@ const NOT_A_VALUE = /^(?:true|false|null|nil|none|undefined|yes|no|on|off|requir
 /** A value that is a reference or template, not the secret itself. */
 function isReference(v: string): boolean {
   const c = v.charCodeAt(0);
-  if (c === 36 /* $ */ || c === 37 /* % */ || c === 60 /* < */ || c === 123 /* { */ || c === 91 /* [ */ || c === 64 /* @ */) return true;
+  if (c === 37 /* % */ && /^%(?:\(|\{|[A-Z_]+%)/.test(v)) return true;
+  if (c === 36 /* $ */ || c === 60 /* < */ || c === 123 /* { */ || c === 91 /* [ */ || c === 64 /* @ */) return true;
   if (c === 47 /* / */ || v.startsWith('./') || v.startsWith('~/')) return true;
   return /^[a-z][a-z0-9+.-]{1,20}:\/\//i.test(v) || /^(?:vault|arn|secretsmanager|ssm|env|file|op|kms):/i.test(v);
 }
@@ -100,6 +101,7 @@ function valueAfter(text: string, ks: number, ke: number, norm: string): [number
   let p = ke;
   // The key's own closing quote, plain or JSON-escaped.
   if (text[p] === '\\' && text[p + 1] === '"') p += 2;
+  else if (text[p] === '"' && text[p + 1] === '"') p += 2;
   else if (text[p] === '"' || text[p] === "'") p++;
   let q = p;
   while (q < text.length && q - p < 4 && (text[q] === ' ' || text[q] === '\t')) q++;
@@ -122,7 +124,9 @@ function valueAfter(text: string, ks: number, ke: number, norm: string): [number
   }
   let vs = q;
   let ve: number;
-  const quote = text[vs] === '\\' && text[vs + 1] === '"' ? '\\"' : text[vs] === '"' || text[vs] === "'" || text[vs] === '`' ? text[vs]! : undefined;
+  // A quoted value: plain, JSON-escaped (\"…\") or CSV-doubled (""…"").
+  const quote =
+    text[vs] === '\\' && text[vs + 1] === '"' ? '\\"' : text[vs] === '"' && text[vs + 1] === '"' && text[vs + 2] !== '"' && text[vs + 2] !== ',' ? '""' : text[vs] === '"' || text[vs] === "'" || text[vs] === '`' ? text[vs]! : undefined;
   if (quote !== undefined) {
     vs += quote.length;
     ve = text.indexOf(quote, vs);
@@ -132,10 +136,14 @@ function valueAfter(text: string, ks: number, ke: number, norm: string): [number
   } else {
     ve = vs;
     const stopAtSemicolon = norm === 'accountkey' || norm.endsWith('sharedaccesskey');
+    // In a query string ('?key=' or '&key=') '&' starts the next parameter; elsewhere it is
+    // part of a password unless a `name=` follows it.
+    const inQuery = ks > 0 && (text[ks - 1] === '?' || text[ks - 1] === '&');
     while (ve < text.length && ve - vs < 8192) {
       const c = text.charCodeAt(ve);
       // whitespace, quotes, separators of lists, query strings and markup end a bare value
-      if (c <= 32 || c === 34 || c === 39 || c === 96 || c === 44 || c === 38 || c === 124 || c === 60 || c === 62 || c === 92) break;
+      if (c <= 32 || c === 34 || c === 39 || c === 96 || c === 44 || c === 124 || c === 60 || c === 62 || c === 92) break;
+      if (c === 38 && (inQuery || isKeyStart(text, ve + 1))) break;
       if (c === 59 && (stopAtSemicolon || ve + 1 >= text.length || text.charCodeAt(ve + 1) <= 32 || isKeyStart(text, ve + 1))) break;
       ve++;
     }
@@ -146,7 +154,7 @@ function valueAfter(text: string, ks: number, ke: number, norm: string): [number
       vs += scheme[0].length;
       if (quote === undefined) {
         ve = vs;
-        while (ve < text.length && text.charCodeAt(ve) > 32 && text[ve] !== '"' && text[ve] !== "'" && text[ve] !== '\\') ve++;
+        while (ve < text.length && text.charCodeAt(ve) > 32 && !`"'\\,;`.includes(text[ve]!)) ve++;
       }
     }
   }
@@ -174,7 +182,7 @@ export function scanKubernetesSecret(text: string, out: Hit[]): void {
   while ((m = yamlBlock.exec(text)) !== null) {
     const indent = m[1]!.length;
     let p = m.index + m[0].length;
-    const entry = /^([ \t]+)[A-Za-z0-9_.-]+:[ \t]*("?)([^\r\n]*?)\2[ \t]*(?:\r?\n|$)/y;
+    const entry = /^([ \t]+)[A-Za-z0-9_.-]+:[ \t]*("?)([^\r\n]*?)\2[ \t]*(?:\r?\n|$)/my;
     for (;;) {
       entry.lastIndex = p;
       const e = entry.exec(text);

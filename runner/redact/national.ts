@@ -87,7 +87,9 @@ export function taxIdPatterns(kinds: ReadonlySet<TaxIdKind>): Pattern[] {
       detector: 'tax_id',
       kind: 'ca_sin',
       source: '\\d(?<![\\d-]\\d)\\d{2}(?<sin_sep>[- ])\\d{3}\\k<sin_sep>\\d{3}(?![\\d-])',
-      validate: (m, start) => (sinValid(m.replace(/\D/g, '')) ? start + m.length : -1),
+      // Dashed SINs stand alone; spaced 3-3-3 groups are common in other numbers (sizes,
+      // references), so those need a label as bare ones do.
+      validate: (m, start, text, key) => (sinValid(m.replace(/\D/g, '')) && (m[3] === '-' || taxKind(labelOf(text, start, key)) === 'sin') ? start + m.length : -1),
     });
   if (ssn || ein || sin)
     out.push({
@@ -186,7 +188,7 @@ export const PHONES: Pattern[] = [
     group: 'e164',
     detector: 'phone',
     kind: 'e164',
-    source: '\\+(?<![\\w+]\\+)[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,4}\\))?(?:[ .-]?\\d){6,13}(?![\\d.])',
+    source: '\\+(?<![\\w+]\\+)[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,4}\\))?(?:[ .-]?\\d){6,13}(?!\\d|\\.\\d)',
     validate: validateE164,
   },
   {

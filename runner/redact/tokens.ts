@@ -39,7 +39,8 @@ export function tokenPatterns(): Pattern[] {
       group: 'private_key',
       detector: 'secret',
       kind: 'private_key',
-      source: `-----BEGIN ${PRIVATE_LABEL}-----(?:${NL}(?:${ARMOR_HEADER}|[A-Za-z0-9+/=]{0,120}))*(?:${NL}-----END ${PRIVATE_LABEL}-----)?`,
+      // Body lines may be indented (a YAML block scalar, a quoted log dump).
+      source: `-----BEGIN ${PRIVATE_LABEL}-----(?:${NL}[ \\t]{0,16}(?:${ARMOR_HEADER}|[A-Za-z0-9+/=]{0,120}))*(?:${NL}[ \\t]{0,16}-----END ${PRIVATE_LABEL}-----)?`,
     },
     {
       group: 'jwt',
@@ -66,6 +67,9 @@ export function tokenPatterns(): Pattern[] {
       source: '[sr]k_(?<![A-Za-z0-9_][sr]k_)(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])',
       validate: notPlaceholder,
     },
+    // AWS STS session tokens: base64 of a fixed binary header ("FwoGZXIvYXdz…", "IQoJb3JpZ2lu…").
+    family('aws_session', 'aws_session_token', 'FwoGZXIvYXdz', '', '[A-Za-z0-9/+=]{40,}', '(?![A-Za-z0-9/+=])'),
+    family('aws_session_v2', 'aws_session_token', 'IQoJb3JpZ2lu', '', '[A-Za-z0-9/+=]{40,}', '(?![A-Za-z0-9/+=])'),
     family('stripe_webhook', 'stripe_webhook_secret', 'whsec_', '', '[A-Za-z0-9]{24,}'),
     // OpenAI (legacy keys carry "T3BlbkFJ", project/service keys a kind) and Anthropic keys.
     family('sk_dash', 'openai_or_anthropic_key', 'sk-', '', '(?:[A-Za-z0-9]{16,}T3BlbkFJ[A-Za-z0-9]{16,}|(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|ant-[a-z]{3,6}\\d{2}-[A-Za-z0-9_-]{80,})'),

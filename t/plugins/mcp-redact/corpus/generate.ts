@@ -141,7 +141,7 @@ function httpShape(items: Item[], rng: Rng): string {
   for (const it of items) {
     if (it.category === 'assignment' && it.text.startsWith('Authorization:')) lines.push(it.text);
     else if (selfKeyed(it)) lines.push(`X-Debug: ${it.text}`);
-    else body[it.key] = it.text;
+    else body[body[it.key] === undefined ? it.key : `${it.key}_${Object.keys(body).length}`] = it.text;
   }
   lines.push('Content-Type: application/json', '', JSON.stringify(body), '', 'HTTP/1.1 200 OK', `Date: ${ts(rng)}`);
   return lines.join('\n');

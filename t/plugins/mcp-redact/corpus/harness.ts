@@ -145,15 +145,20 @@ function variants(s: string): string[] {
   return [...new Set([s, escaped, csv])];
 }
 
-/** A sensitive value leaked when it, or a half of it of 10+ characters, is still readable. */
+/**
+ * A sensitive value leaked when it, a half of it of 10+ characters, or (multi-line values,
+ * which shapes may indent) any of its lines of 16+ characters is still readable.
+ */
 export function leaked(out: string, it: Item): boolean {
   const s = it.secret;
   const pieces = [s];
   if (s.length >= 20) pieces.push(s.slice(0, Math.floor(s.length / 2)), s.slice(Math.floor(s.length / 2)));
+  if (s.includes('\n')) for (const line of s.split('\n')) if (line.length >= 16) pieces.push(line);
   return pieces.some((p) => variants(p).some((v) => out.includes(v)));
 }
 
-/** A look-alike was kept when it survives verbatim (as written, JSON-escaped or CSV-quoted). */
+/** A look-alike was kept when it survives verbatim (as written, JSON-escaped or CSV-quoted; line by line if multi-line). */
 export function kept(out: string, it: Item): boolean {
-  return variants(it.text).some((v) => out.includes(v));
+  if (variants(it.text).some((v) => out.includes(v))) return true;
+  return it.text.includes('\n') && it.text.split('\n').every((line) => line.trim() === '' || variants(line).some((v) => out.includes(v)));
 }

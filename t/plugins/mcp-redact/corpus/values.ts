@@ -341,7 +341,7 @@ function assignment(rng: Rng): Item {
     case 6:
       return item('assignment', `${rng.pick(['Your temporary password is', 'The new password is', 'password reset to', 'use the passphrase'])} ${value}`, 'note', value);
     case 7:
-      return item('assignment', `${rng.pick(['mysql -u root', 'psql -U app', 'redis-cli', 'curl -u admin'])} ${rng.pick(['--password', '-a', '--password='])}${value}`, 'cmd', value);
+      return item('assignment', rng.pick([`mysql -u root --password=${value} orders`, `pg_dump --password ${value} -h db`, `redis-cli -h cache -a ${value} ping`, `curl -u admin:${value} https://nexus/api`]), 'cmd', value);
     case 8:
       return item('assignment', `pass=${value}`, 'pass', value);
     default:
