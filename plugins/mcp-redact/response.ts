@@ -8,7 +8,7 @@ import type { JsonObject, JsonValue } from '../../runner/mcp/types.js';
 import { bump, redactString, type Redaction, type Tally } from './redactor.js';
 
 /** How far back and ahead of a cut between two pieces a secret is looked for (characters). */
-export const SPLIT_WINDOW = 512;
+export const SPLIT_WINDOW = 1024;
 /** How far the window may grow into the next piece for one long finding. */
 const MAX_SPLIT_HEAD = 65536;
 

@@ -55,8 +55,11 @@ function taxKind(label: string): 'ssn' | 'ein' | 'sin' | undefined {
   return undefined;
 }
 
+/** The label of a number: the field before it, a parenthesised note right after it, the JSON key. */
 function labelOf(text: string, start: number, key: string | undefined): string {
-  const near = labelBefore(text, start);
+  let near = labelBefore(text, start);
+  const after = /^[\d -]{9,11}\s?\(([^)\n]{1,40})\)/.exec(text.slice(start, start + 56));
+  if (after !== null) near += ` ${after[1]!.toLowerCase()}`;
   return key === undefined ? near : `${near} ${key.toLowerCase().replace(/[_-]/g, ' ')} ${key.toLowerCase()}`;
 }
 

@@ -22,7 +22,7 @@ const PRIVATE_LABEL = '(?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?';
 // Lines of a PEM/armor body: base64 runs separated by real or JSON-escaped newlines (and the
 // armor's header lines). A truncated block stops where the base64 stops, not at the end of
 // the string.
-const NL = '(?:\\r?\\n|\\\\r?\\\\n)';
+const NL = '(?:\\r?\\n|\\\\(?:r\\\\)?n)';
 const ARMOR_HEADER = '(?:[A-Z][A-Za-z-]{1,30}: [^\\r\\n\\\\]{1,200})';
 
 export function awsSecretShape(m: string, start: number, text: string, key: string | undefined): number {
@@ -40,7 +40,8 @@ export function tokenPatterns(): Pattern[] {
       detector: 'secret',
       kind: 'private_key',
       // Body lines may be indented (a YAML block scalar, a quoted log dump).
-      source: `-----BEGIN ${PRIVATE_LABEL}-----(?:${NL}[ \\t]{0,16}(?:${ARMOR_HEADER}|[A-Za-z0-9+/=]{0,120}))*(?:${NL}[ \\t]{0,16}-----END ${PRIVATE_LABEL}-----)?`,
+      // An empty line only where another line follows (PGP's blank line after the headers).
+      source: `-----BEGIN ${PRIVATE_LABEL}-----(?:${NL}[ \\t]{0,16}(?:${ARMOR_HEADER}|[A-Za-z0-9+/=]{1,120}|(?=${NL})))*(?:${NL}[ \\t]{0,16}-----END ${PRIVATE_LABEL}-----)?`,
     },
     {
       group: 'jwt',
