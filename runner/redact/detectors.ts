@@ -94,7 +94,8 @@ export function resolveSpans(hits: Hit[]): Hit[] {
     const last = merged[merged.length - 1]!;
     if (h.start < last.end) {
       if (h.end > last.end) last.end = h.end;
-      if (h.end - h.start > longest) {
+      // Longest wins; on a tie a finding by shape beats one by the key's name (more specific).
+      if (h.end - h.start > longest || (h.end - h.start === longest && last.kind === 'named_secret')) {
         longest = h.end - h.start;
         last.detector = h.detector;
         last.kind = h.kind;

@@ -79,8 +79,8 @@ test('emails and phones', () => {
 
 test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is covered', () => {
   const cases: Array<[string, string, string]> = [
-    ['AKIAIOSFODNN7EXAMPLE', 'aws_access_key_id', 'AKIAIOSFODNN7EXAMPLE'],
-    ['aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'aws_secret_access_key', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
+    ['AKIA2E0A8F3B244C9986', 'aws_access_key_id', 'AKIA2E0A8F3B244C9986'],
+    ['aws_secret_access_key = Tq8vK2mP/xR4nW7bY1cZ5dF9gH3jL6sA0eU8iO2p', 'aws_secret_access_key', 'Tq8vK2mP/xR4nW7bY1cZ5dF9gH3jL6sA0eU8iO2p'],
     [`ghp_${'A1b2'.repeat(9)}`, 'github_token', `ghp_${'A1b2'.repeat(9)}`],
     [`github_pat_11ABC${'x9'.repeat(20)}`, 'github_token', `github_pat_11ABC${'x9'.repeat(20)}`],
     ['xoxb-2048193712-4097213879-AbCdEfGh', 'slack_token', 'xoxb-2048193712-4097213879-AbCdEfGh'],
@@ -88,7 +88,7 @@ test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is
     ['AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe', 'google_api_key', 'AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe'],
     ['Authorization: Bearer 8f14e45fceea167a5a36dedd', 'bearer_token', '8f14e45fceea167a5a36dedd'],
     ['Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l', 'basic_auth', 'YWxhZGRpbjpvcGVuc2VzYW1l'],
-    ['password=Hunter2!xyz', 'assigned_secret', 'Hunter2!xyz'],
+    ['password=Hunter2!xyz', 'named_secret', 'Hunter2!xyz'],
   ];
   for (const [text, kind, value] of cases) assert.deepEqual(found(text), [[kind, value]], text);
   const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
@@ -97,6 +97,10 @@ test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is
   assert.deepEqual(found(`key:\n${pem}\nnext`), [['private_key', pem]]);
   // A truncated key is still covered up to the end.
   assert.deepEqual(found('-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B'), [['private_key', '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B']]);
+  // Documented example values stay (the AWS docs' keys, Slack's template).
+  for (const example of ['AKIAIOSFODNN7EXAMPLE', 'aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'SLACK_BOT_TOKEN=xoxb-your-token-here']) {
+    assert.deepEqual(found(example), [], example);
+  }
   for (const prose of ['Bearer authentication-is-required', 'the Basic plan has 5 seats', 'password: required', 'AKIA is a prefix', '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----']) {
     assert.deepEqual(found(prose), [], prose);
   }
