@@ -181,6 +181,8 @@ export function redactText(text: string, r: Redaction = defaultRedaction()): str
   return out;
 }
 
+const PLAIN_NAME = /^[A-Za-z_./-]*$/;
+
 /** Longest echo of a request value (a tool name, a uri) kept in an error, log line or audit event. */
 export const MAX_ECHO = 128;
 
@@ -189,6 +191,9 @@ export const MAX_ECHO = 128;
  * default detectors, then cut to `max` characters (marked with '…').
  */
 export function redactEcho(value: string, max = MAX_ECHO): string {
+  // Fast path for the common case (tool names like crm.lookup_customer): nothing any
+  // detector could read in letters and dots without digits, separators or '@'.
+  if (value.length <= max && PLAIN_NAME.test(value)) return value;
   const clipped = value.length > max * 4 ? value.slice(0, max * 4) : value;
   const clean = redactText(clipped);
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
