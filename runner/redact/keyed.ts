@@ -28,20 +28,17 @@ export function normaliseKeyName(key: string): string {
 }
 
 /** Whether a (normalised) key names a secret: `dbPassword`, `TWILIO_AUTH_TOKEN`, `x-api-key`. */
+const STEM = new RegExp(STEMS.join('|'), 'g');
+
 export function isSecretKeyName(norm: string): boolean {
   if (norm === 'sig' || norm === 'auth') return true;
-  let best = -1;
-  let stemEnd = -1;
-  for (const stem of STEMS) {
-    const at = norm.lastIndexOf(stem);
-    if (at !== -1 && at + stem.length > stemEnd) {
-      best = at;
-      stemEnd = at + stem.length;
-    }
-  }
-  if (best === -1) return false;
-  const stem = norm.slice(best, stemEnd);
-  if (stem === 'pass' && (stemEnd !== norm.length || /(?:by|com|over|first|second)pass$/.test(norm))) return false;
+  // The last stem in the key counts (`secretaccesskey`: accesskey; `passwordpolicy`: password).
+  STEM.lastIndex = 0;
+  let stem: RegExpExecArray | null = null;
+  for (let m = STEM.exec(norm); m !== null; m = STEM.exec(norm)) stem = m;
+  if (stem === null) return false;
+  const stemEnd = stem.index + stem[0].length;
+  if (stem[0] === 'pass' && (stemEnd !== norm.length || /(?:by|com|over|first|second)pass$/.test(norm))) return false;
   return VALUE_TAILS.test(norm.slice(stemEnd));
 }
 

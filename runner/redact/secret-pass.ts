@@ -16,6 +16,18 @@ function isB64(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 47 || c === 43;
 }
 
+function mixedCase(text: string, s: number, e: number): boolean {
+  let upper = false;
+  let lower = false;
+  for (let i = s; i < e; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) upper = true;
+    else if (c >= 97 && c <= 122) lower = true;
+    if (upper && lower) return true;
+  }
+  return false;
+}
+
 /**
  * [start, end) pairs of the maximal runs of exactly 40 base64 characters (AWS secret keys),
  * by probing every 40th character: prose words and timestamp pieces are short, so few
@@ -42,14 +54,17 @@ function runsOf40(text: string): number[] {
   return runs;
 }
 
-const GATED: Readonly<Record<string, readonly string[]>> = {
-  private_key: ['-----begin'],
-  bearer: ['bearer'],
-  basic: ['basic'],
-  cli_password: ['redis-cli', 'curl'],
+/** One search for any gated lead first (most text has none), then one per family. */
+const ANY_GATED = /-----BEGIN|[Bb]earer|BEARER|[Bb]asic|BASIC|redis-cli|curl/;
+
+/** Families tried only when their lead occurs at all (one quick search each). */
+const GATED: Readonly<Record<string, RegExp>> = {
+  private_key: /-----BEGIN/,
+  bearer: /[Bb][Ee][Aa][Rr][Ee][Rr]/,
+  basic: /[Bb][Aa][Ss][Ii][Cc]/,
+  cli_password: /redis-cli|curl/i,
 };
 
-const GATE = /-----BEGIN|bearer|basic|redis-cli|curl/i;
 /**
  * The literal leads of the prefixed families (tokens.ts), without boundaries: one fast scan
  * finds the few places where a family's own regex is then tried. Keep in step with tokens.ts.
@@ -60,7 +75,7 @@ const ANCHORS = new RegExp(KEY_ANCHOR_WORDS.map((w) => w.replace(/[.*+?^${}()|[\
 export class SecretPass {
   /** Families by the first character of their prefix, each with a sticky regex. */
   private readonly byFirst = new Map<string, { pattern: Pattern; sticky: RegExp }[]>();
-  private readonly gated: { leads: readonly string[]; pattern: Pattern; regex: RegExp }[];
+  private readonly gated: { gate: RegExp; pattern: Pattern; regex: RegExp }[];
 
   constructor() {
     const all = tokenPatterns();
@@ -73,17 +88,20 @@ export class SecretPass {
         this.byFirst.set(ch, list);
       }
     }
-    this.gated = all.filter((p) => GATED[p.group] !== undefined).map((p) => ({ leads: GATED[p.group]!, pattern: p, regex: new RegExp(p.source, 'g') }));
+    this.gated = all.filter((p) => GATED[p.group] !== undefined).map((p) => ({ gate: GATED[p.group]!, pattern: p, regex: new RegExp(p.source, 'g') }));
   }
 
   scan(text: string, label: string | undefined, out: Hit[]): void {
     this.names(text, out);
     this.prefixed(text, label, out);
     this.awsSecrets(text, label, out);
-    if (!GATE.test(text)) return this.kubernetes(text, out);
-    const lower = text.toLowerCase();
+    if (ANY_GATED.test(text)) this.gatedFamilies(text, label, out);
+    this.kubernetes(text, out);
+  }
+
+  private gatedFamilies(text: string, label: string | undefined, out: Hit[]): void {
     for (const g of this.gated) {
-      if (!g.leads.some((lead) => lower.includes(lead))) continue;
+      if (!g.gate.test(text)) continue;
       g.regex.lastIndex = 0;
       let m: RegExpExecArray | null;
       while ((m = g.regex.exec(text)) !== null) {
@@ -91,7 +109,6 @@ export class SecretPass {
         if (g.regex.lastIndex === m.index) g.regex.lastIndex++;
       }
     }
-    this.kubernetes(text, out);
   }
 
   private kubernetes(text: string, out: Hit[]): void {
@@ -135,6 +152,8 @@ export class SecretPass {
       const after = e < text.length ? text.charCodeAt(e) : 32;
       // Not part of a longer token: base64 padding, base64url, dotted or dashed ids.
       if (before === 95 || before === 46 || before === 45 || after === 61 || after === 95 || after === 45) continue;
+      // Mixed case is required (hex digests, the usual 40-character runs, have one case).
+      if (!mixedCase(text, s, e)) continue;
       if (awsSecretShape(text.slice(s, e), s, text, label) !== -1) out.push({ detector: 'secret', kind: 'aws_secret_access_key', start: s, end: e });
     }
   }
