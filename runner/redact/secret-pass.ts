@@ -69,7 +69,7 @@ const GATED: Readonly<Record<string, RegExp>> = {
  * The literal leads of the prefixed families (tokens.ts), without boundaries: one fast scan
  * finds the few places where a family's own regex is then tried. Keep in step with tokens.ts.
  */
-const TOKEN_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|eyJ|A[KS]IA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|https:\/\/hooks\.slack|[sr]k_|whsec_|sk-|SG\.|hf_|npm_|SK[0-9a-f]|shp[acps]|pypi-|do[opr]_v1_/g;
+const TOKEN_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|eyJ|A[KS]IA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|https:\/\/hooks\.slack|[sr]k_|whsec_|sk-|SG\.|hf_|npm_|SK[0-9a-f]|shp[acps]|pypi-|do[opr]_v1_|lin_api_|ops_eyJ/g;
 const ANCHORS = new RegExp(KEY_ANCHOR_WORDS.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi');
 
 export class SecretPass {

@@ -81,6 +81,8 @@ export function tokenPatterns(): Pattern[] {
     family('twilio', 'twilio_api_key', 'SK', '', '[0-9a-f]{32}'),
     family('shopify', 'shopify_token', 'shp', '', '(?:at|ca|pa|ss)_[a-fA-F0-9]{32}'),
     family('pypi', 'pypi_token', 'pypi-', '', 'AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}'),
+    family('linear', 'linear_api_key', 'lin_api_', '', '[A-Za-z0-9]{40}'),
+    family('onepassword', 'onepassword_token', 'ops_', '', 'eyJ[A-Za-z0-9_-]{60,}'),
     family('digitalocean', 'digitalocean_token', 'do', '', '[opr]_v1_[a-f0-9]{64}'),
     {
       group: 'bearer',
