@@ -5,8 +5,8 @@
 //   npm run build && node dist/bench/redact-throughput.js
 
 import { defaultRedaction, redactText } from '../runner/redact/index.js';
-import { generateCorpus } from '../t/plugins/mcp-redact/corpus/generate.js';
-import { answerOf, harness } from '../t/plugins/mcp-redact/corpus/harness.js';
+import { generateCorpus } from '../testkit/redact-corpus/generate.js';
+import { answerOf, harness } from '../testkit/redact-corpus/harness.js';
 
 /** CPU milliseconds of one run of f (the process's own CPU: steadier than wall time on a shared machine). */
 async function cpuMs(f: () => void | Promise<void>): Promise<number> {

@@ -1,4 +1,4 @@
-// Issues 7 and 9: the @modelcontextprotocol/conformance server scenarios, run directly against
+// MCP conformance: the @modelcontextprotocol/conformance server scenarios, run directly against
 // an MCP server and through the gateway (APISIX emulator, pre-req + post-resp, all five plugins
 // permissive). No scenario that passes directly may fail through. A second run adds a plugin
 // that reads every response body, which is what deadlocks server→client requests (sampling,
@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startReferenceServer, type ReferenceServer } from './reference-server.js';
+import { startReferenceServer, type ReferenceServer } from '../../testkit/conformance/reference-server.js';
 import {
   CONFORMANCE_VERSION,
   REDACTED_TOOLS,
@@ -20,8 +20,8 @@ import {
   table,
   type ScenarioResult,
   type Tooling,
-} from './harness.js';
-import { startGateway, type Gateway } from './harness.js';
+} from '../../testkit/conformance/harness.js';
+import { startGateway, type Gateway } from '../../testkit/conformance/harness.js';
 
 /** Scenarios whose tool asks the client something mid-call (sampling/elicitation). */
 const SERVER_TO_CLIENT = ['tools-call-sampling', 'tools-call-elicitation', 'elicitation-sep1034-defaults', 'elicitation-sep1330-enums'];
@@ -64,6 +64,11 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
       const t = byName.get(d.scenario)!;
       if (t.verdict !== 'pass') regressions.push(`${d.scenario}: ${t.verdict} (${t.reason ?? ''})`);
       else if (successIds(t).join() !== successIds(d).join()) regressions.push(`${d.scenario}: successful checks differ: direct [${successIds(d).join(', ')}] through [${successIds(t).join(', ')}]`);
+    }
+    // A scenario that shows nothing working directly (only warnings) must show the same through.
+    for (const d of direct.filter((r) => r.verdict === 'inconclusive')) {
+      const t = byName.get(d.scenario)!;
+      if (t.verdict !== 'inconclusive' && t.verdict !== 'pass') regressions.push(`${d.scenario}: inconclusive directly, ${t.verdict} through (${t.reason ?? ''})`);
     }
     assert.deepEqual(regressions, [], 'scenarios that pass directly but not through the gateway');
 

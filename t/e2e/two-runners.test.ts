@@ -6,9 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { startRedis } from '../helpers/redis.js';
-import { REPO_ROOT, toolCall } from './harness.js';
+import { startEmulator, type RouteConf } from '../../emulator/index.js';
+import { startRedis } from '../../testkit/redis.js';
+import { REPO_ROOT, toolCall } from '../../e2e/harness.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
@@ -16,8 +16,11 @@ after(async () => {
 });
 
 test('a limit in Redis counts calls across two runner processes', async () => {
-  const [redis, server] = await Promise.all([startRedis(), startSampleMcpServer({ json: true })]);
-  cleanups.push(() => redis.stop(), () => server.close());
+  // Redis first: without redis-server this fails at once with what to install, nothing started.
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const server = await startSampleMcpServer({ json: true });
+  cleanups.push(() => server.close());
   const conf = [
     { name: 'mcp-route', value: JSON.stringify({ server: 'sample-tools' }) },
     {

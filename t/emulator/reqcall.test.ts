@@ -1,9 +1,9 @@
-// HTTPReqCall input and Stop/Rewrite application (spec §4.2), and APISIX routing.
+// HTTPReqCall input and Stop/Rewrite application (docs/ext-plugin-protocol.md §4.2), and APISIX routing.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../runner/protocol/messages.js';
-import { conf, request, rig, route } from './testkit.js';
+import { conf, request, rig, route } from '../../testkit/emulator.js';
 
 const rewrite = (r: Partial<RewriteAction>): RewriteAction => ({ type: 'rewrite', headers: [], args: [], respHeaders: [], body: undefined, ...r });
 

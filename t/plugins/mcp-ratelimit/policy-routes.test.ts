@@ -10,8 +10,8 @@ import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
-import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
-import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { policyDir, policyWithRoutes } from '../../../testkit/policy-file.js';
+import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 
@@ -26,11 +26,11 @@ const idp = decisionProbe('idp', {
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new MemoryStore({ clock: () => clockMs }) });
 const host = hostWith(idp.plugin, ratelimit);
-const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
+const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'], state: host.state };
 
 const dir = await policyDir('rl-authz-policy-');
 after(async () => {
-  await ratelimit.shutdown?.();
+  await host.shutdown();
 });
 
 let routeSeq = 0;

@@ -9,7 +9,7 @@ import { PluginRegistry } from '../../../runner/host/registry.js';
 import type { HTTPRespCallResp } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closeSecretWatchers } from '../../../runner/secrets/index.js';
-import { TableChannel, carryKeyOf, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { TableChannel, carryKeyOf, requestCall, responseChannel } from '../../../testkit/host-kit.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -132,6 +132,14 @@ test('1 MB adversarial strings finish in linear time', () => {
     plus: '+1 '.repeat(mb / 3),
     parens: '(415) '.repeat(mb / 6),
     assignments: 'password='.repeat(mb / 9),
+    keyNames: 'password: '.repeat(mb / 10),
+    jsonKeys: '"password": "'.repeat(mb / 13),
+    encodedAts: 'a%40'.repeat(mb / 4),
+    userinfo: `${'a://b:'.repeat(mb / 6)}@`,
+    quotedLocal: `${'"a'.repeat(mb / 2)}"@x.com`,
+    kubernetes: `kind: Secret\ndata:\n${'  k: v\n'.repeat(mb / 7)}`,
+    sasSigs: 'sig='.repeat(mb / 4),
+    labelled: `${'ssn '.repeat(mb / 8)}123456789`,
   };
   const r = defaultRedaction();
   for (const [name, text] of Object.entries(inputs)) {

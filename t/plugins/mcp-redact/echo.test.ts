@@ -7,18 +7,16 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StopAction, TextEntry } from '../../../runner/protocol/messages.js';
-import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import { redactEcho } from '../../../runner/redact/index.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, tempDir, toolsCall } from '../mcp-audit/helpers.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, shutdownHosts, tempDir, toolsCall } from '../../../testkit/audit.js';
 
-const dir = tempDir();
-after(() => audit.shutdown?.());
+after(() => shutdownHosts());
 
 const CARD = '4111111111111111';
 const TOKEN = 'ghp_R8xk2Lq9Vn4Tb7Wm1Yc5Zd3Fh6Jp0Ks2Ag8Q';
 
 test('a tool name holding a card number or a token is redacted in the 403 answer and in the audit event', async () => {
-  const path = join(dir, 'echo.log');
+  const path = join(tempDir(), 'echo.log');
   const entries: TextEntry[] = [
     { name: 'mcp-audit', value: JSON.stringify({ server: 'crm-tools', sink: { type: 'file', path } }) },
     { name: 'mcp-authz', value: JSON.stringify({ server: 'crm-tools', identity: { trusted_headers: IDENTITY_HEADERS }, policy: POLICY, filter_lists: false }) },
@@ -41,7 +39,6 @@ test('a tool name holding a card number or a token is redacted in the 403 answer
   assert.ok(!line.includes(CARD) && !line.includes(TOKEN), line);
   assert.ok(ev.tool!.length <= 128, ev.tool);
   assert.ok(ev.tool!.startsWith('refund ****1111 with [REDACTED:secret]'), ev.tool);
-  await h.shutdown();
 });
 
 test('redactEcho keeps plain names as they are and cuts long ones', () => {

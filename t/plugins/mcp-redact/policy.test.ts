@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
-import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
-import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
+import { policyDir, policyWithRoutes } from '../../../testkit/policy-file.js';
+import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../../testkit/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
@@ -112,8 +112,8 @@ test('errors name the conf field, the file and the field inside it', async () =>
   const bad = join(dir, 'bad.yaml');
   await writeFile(bad, 'mcp_gateway:\n  routes:\n    - match: { tools: [x] }\n      data_policy:\n        redact: [credit_card]\n');
   await assert.rejects(
-    async () => redact.prepare!({ policy_file: bad }, { routeKey: 'r', chain: ['mcp-redact'] }),
+    async () => redact.prepare!({ policy_file: bad }, { routeKey: 'r', chain: ['mcp-redact'], state: host.state }),
     /^Error: policy_file: bad\.yaml: \/mcp_gateway\/routes\/0\/data_policy\/redact\/0 must be equal to one of the allowed values \(payment_card, tax_id, iban, email, phone, secret\)/,
   );
-  await assert.rejects(async () => redact.prepare!({ policy_file: join(dir, 'absent.yaml') }, { routeKey: 'r', chain: [] }), /^Error: policy_file: absent\.yaml: cannot read .*ENOENT/);
+  await assert.rejects(async () => redact.prepare!({ policy_file: join(dir, 'absent.yaml') }, { routeKey: 'r', chain: [], state: host.state }), /^Error: policy_file: absent\.yaml: cannot read .*ENOENT/);
 });

@@ -1,4 +1,4 @@
-// Redaction quality on output shaped like real tool results (t/plugins/mcp-redact/corpus/):
+// Redaction quality on output shaped like real tool results (testkit/redact-corpus/):
 // 1500 generated documents, every shape and transport, through the plugin's real request and
 // response paths with the default conf. Prints precision and recall per category, transport
 // and shape, lists what was missed, and fails below the floor.
@@ -6,9 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSecretWatchers } from '../../../runner/secrets/index.js';
-import { generateCorpus, SHAPES, TRANSPORTS } from './corpus/generate.js';
-import { harness, kept, leaked } from './corpus/harness.js';
-import { CATEGORIES } from './corpus/values.js';
+import { generateCorpus, SHAPES, TRANSPORTS } from '../../../testkit/redact-corpus/generate.js';
+import { harness, kept, leaked } from '../../../testkit/redact-corpus/harness.js';
+import { CATEGORIES } from '../../../testkit/redact-corpus/values.js';
 
 const SEED = Number(process.env['REDACT_CORPUS_SEED'] ?? 20261203);
 const COUNT = Number(process.env['REDACT_CORPUS_DOCS'] ?? 1500);
