@@ -143,9 +143,11 @@ test('1 MB adversarial strings finish in linear time', () => {
   };
   const r = defaultRedaction();
   for (const [name, text] of Object.entries(inputs)) {
-    const t0 = performance.now();
+    // CPU time of this process: on a shared, loaded machine wall time measures the neighbours.
+    const t0 = process.cpuUsage();
     redactText(text, r);
-    const ms = performance.now() - t0;
+    const used = process.cpuUsage(t0);
+    const ms = (used.user + used.system) / 1000;
     // Linear scans take ~10-200 ms here; a quadratic one would take minutes.
     assert.ok(ms < 2000, `${name}: ${ms.toFixed(0)} ms`);
   }
@@ -161,11 +163,12 @@ test('a typical 3 KB tool result is scanned in tens of microseconds', () => {
   assert.equal(redactText(text, r).endsWith('Contact [REDACTED:email], card ****1111.'), true);
   let best = Infinity;
   for (let round = 0; round < 10; round++) {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     for (let i = 0; i < 200; i++) redactText(text, r);
-    best = Math.min(best, ((performance.now() - t0) * 1000) / 200);
+    const used = process.cpuUsage(t0);
+    best = Math.min(best, (used.user + used.system) / 200);
   }
-  console.log(`3 KB scan: ${best.toFixed(1)} us (best of 10 rounds)`);
-  // Generous bound: shared CI machines are noisy; typical is ~15 us.
+  console.log(`3 KB scan: ${best.toFixed(1)} us of CPU (best of 10 rounds)`);
+  // Generous bound; typical is ~35 us of CPU.
   assert.ok(best < 250, `${best.toFixed(1)} us`);
 });
