@@ -10,12 +10,12 @@
 // Without a response phase the event is emitted at the end of the request phase with
 // result "forwarded".
 
-import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
-import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } from '../../runner/observability/telemetry.js';
+import { formatTraceparent, parseTraceparent } from '../../runner/observability/telemetry.js';
 import { resolveSinkConf, type AuditConf } from './conf.js';
 import {
   buildEvents,
@@ -29,7 +29,8 @@ import {
   type Completion,
   type EventOptions,
 } from './event.js';
-import { initOtelInstruments, recordMetrics } from './instruments.js';
+import { initOtelInstruments, recordClientDuration, recordMetrics } from './instruments.js';
+import { endSpan, NO_ATTRIBUTES, recordUpstreamSpan, startServerSpan, tracingActive } from './spans.js';
 import { closeAllSinks, sinkFor, type AuditSink } from './sinks.js';
 
 export type { AuditConf } from './conf.js';
@@ -57,8 +58,13 @@ interface Pending {
   request: PhaseResult;
   /** performance.now() at call start. */
   startedAt: number;
+  /** performance.now() when the request phase let the call go upstream. */
+  forwardedAt: number;
   deadline: number;
   span: Span | undefined;
+  /** Conventional attributes of the operation and the span name, for the upstream (CLIENT) span. */
+  operation: Attributes;
+  spanName: string;
   prepared: PreparedAudit;
   settled: boolean;
   /** The request phase's decision records (already in the events). */
@@ -70,6 +76,8 @@ interface RequestState {
   facts: CallFacts;
   body: McpRequestBody | undefined;
   span: Span | undefined;
+  operation: Attributes;
+  spanName: string;
 }
 
 /** Calls waiting for their response phase, oldest first (Map keeps insertion order). */
@@ -117,13 +125,23 @@ function settle(
   completion: Completion,
   identity: Identity | undefined,
   later: CallContext['decisions'],
+  answeredAt?: number,
 ): void {
   if (p.settled) return;
   p.settled = true;
   pending.delete(p);
   finish(p.events, result, r ?? p.request, performance.now() - p.startedAt, completion, identity ?? p.identity, later);
+  // The gateway as the upstream's client: from forwarding to the answer reaching the runner.
+  if (answeredAt !== undefined) upstreamLeg(p, answeredAt, r);
   endSpan(p.span, p.events, result, r ?? p.request);
   emit(p.prepared, p.events);
+}
+
+/** mcp.client.operation.duration and the CLIENT span of the upstream call (routes with a response phase). */
+function upstreamLeg(p: Pending, answeredAt: number, r: PhaseResult | undefined): void {
+  const first = p.events[0];
+  if (p.prepared.metrics && first !== undefined) recordClientDuration(first, Math.max(0, answeredAt - p.forwardedAt) / 1000);
+  if (p.span !== undefined) recordUpstreamSpan(p.span, p.spanName, p.operation, p.forwardedAt, answeredAt, r);
 }
 
 /**
@@ -155,57 +173,6 @@ function emit(prepared: PreparedAudit, events: readonly AuditEvent[]): void {
   }
 }
 
-function endSpan(span: Span | undefined, events: readonly AuditEvent[], result: AuditResult, r: PhaseResult | undefined): void {
-  if (span === undefined) return;
-  if (span.isRecording()) {
-    const first = events[0];
-    const attrs: Attributes = { 'mcp.result': result };
-    if (first?.decision !== undefined) attrs['mcp.decision'] = first.decision.action;
-    else if (result === 'denied') attrs['mcp.decision'] = 'deny';
-    if (first?.decision?.rule !== undefined) attrs['mcp.decision.rule'] = first.decision.rule;
-    if (r?.rpcErrorCode !== undefined) attrs['rpc.jsonrpc.error_code'] = r.rpcErrorCode;
-    if (r?.status !== undefined) attrs['http.response.status_code'] = r.status;
-    // Identity dimensions that are not personal data (no user, no subject, no claims).
-    if (first?.app !== undefined) attrs['mcp.app'] = first.app;
-    if (first?.agent !== undefined) attrs['mcp.agent'] = first.agent;
-    if (first?.tenant !== undefined) attrs['mcp.tenant'] = first.tenant;
-    if (first?.environment !== undefined) attrs['mcp.environment'] = first.environment;
-    if (first?.limit?.rule !== undefined) attrs['mcp.limit.rule'] = first.limit.rule;
-    span.setAttributes(attrs);
-    if (result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r?.rpcErrorCode !== undefined ? `JSON-RPC ${r.rpcErrorCode}` : 'error' });
-  }
-  span.end();
-}
-
-/** The no-op provider the API falls back to when no SDK is registered. */
-const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
-
-/**
- * A tracer SDK is registered: without one every span is a no-op, so the per-call span work
- * (attributes, tracer lookup, span object) is skipped. Checked per call: an SDK may be
- * registered (or removed) at any time.
- */
-function tracingActive(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_TRACER_PROVIDER;
-}
-
-function startSpan(p: PreparedAudit, server: string | undefined, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
-  const first = body?.ok ? body.messages.find((m) => m.type !== 'response') : undefined;
-  const method = first?.method;
-  const target = first?.toolName ?? first?.promptName ?? first?.resourceUri;
-  const attrs: Attributes = {};
-  if (method !== undefined) attrs['mcp.method.name'] = method;
-  if (first?.toolName !== undefined) attrs['mcp.tool.name'] = first.toolName;
-  if (first?.promptName !== undefined) attrs['mcp.prompt.name'] = first.promptName;
-  if (first?.resourceUri !== undefined) attrs['mcp.resource.uri'] = first.resourceUri;
-  if (server !== undefined) attrs['mcp.server'] = server;
-  if (body?.ok && body.batch) attrs['mcp.batch.size'] = body.messages.length;
-  attrs['mcp.route'] = p.routeKey;
-  const name = method === undefined ? 'mcp' : target === undefined ? method : `${method} ${target}`;
-  return gatewayTracer().startSpan(name, { kind: SpanKind.SERVER, startTime: startedEpochMs, attributes: attrs }, parentContext(remote));
-}
-
 async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
   const remote = parseTraceparent(ctx.request.header('traceparent'), ctx.request.header('tracestate'));
   const startedEpochMs = performance.timeOrigin + ctx.startedAt;
@@ -216,7 +183,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
     correlationId: remote?.traceId ?? ctx.callId,
     startedEpochMs,
   };
-  const state: RequestState = { facts, body: undefined, span: undefined };
+  const state: RequestState = { facts, body: undefined, span: undefined, operation: NO_ATTRIBUTES, spanName: 'mcp' };
   // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
   // fail_closed judges the sink with every finished event handed over.
@@ -233,8 +200,11 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
   state.body = await ctx.mcp();
   if (p.tracing && tracingActive()) {
-    const span = startSpan(p, facts.server, state.body, remote, startedEpochMs);
+    const started = startServerSpan(ctx, p.routeKey, facts.server, state.body, remote, startedEpochMs);
+    const span = started.span;
     state.span = span;
+    state.operation = started.operation;
+    state.spanName = started.name;
     if (span.isRecording()) {
       const sc = span.spanContext();
       facts.traceId = sc.traceId;
@@ -273,8 +243,11 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     identity: ctx.identity,
     request: r,
     startedAt: ctx.startedAt,
+    forwardedAt: performance.now(),
     deadline: performance.now() + p.leaseMs,
     span: state.span,
+    operation: state.operation,
+    spanName: state.spanName,
     prepared: p,
     settled: false,
     // The record is append-only and carried as the same array: what follows `count` is new.
@@ -324,7 +297,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
             });
       const result = responseResult(r);
       if (!carried.settled) {
-        settle(carried, result, r, 'response', ctx.identity, later);
+        settle(carried, result, r, 'response', ctx.identity, later, ctx.startedAt);
         return;
       }
       // The lease ran out before the answer came: report the answer as its own event.

@@ -121,7 +121,7 @@ function breakerSetFor(b: BreakerConf, params: BreakerParams): BreakerSet {
       const oldest = breakerSets.keys().next();
       if (!oldest.done) breakerSets.delete(oldest.value);
     }
-    set = new BreakerSet(params);
+    set = new BreakerSet(params, undefined, b.name);
     breakerSets.set(id, set);
   }
   return set;
