@@ -5,7 +5,7 @@
 //
 //   node dist/e2e/real-config.js generate [--gateway conf/e2e/gateway.yaml] [--out conf/e2e]
 //   node dist/e2e/real-config.js secrets --dir STATE_DIR     (JWT key pair, confirmation secret, backend token)
-//   node dist/e2e/real-config.js cli-args [--gateway ...]    (the npm run e2e arguments, one per line)
+//   node dist/e2e/real-config.js cli-args [--gateway ...] [--container NAME]   (the npm run e2e arguments, one per line)
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -102,8 +102,11 @@ export function renderConfigYaml(gw: E2eGateway): string {
   return header + dumpYaml(config, { lineWidth: -1 });
 }
 
-/** The e2e CLI arguments for a gateway installed from this description (local files, pid file). */
-export function cliArgs(gw: E2eGateway, host = '127.0.0.1'): string[] {
+/**
+ * The e2e CLI arguments for a gateway installed from this description: the audit file and the
+ * runner's pid file read here, or through `docker exec` when APISIX runs in `container`.
+ */
+export function cliArgs(gw: E2eGateway, host = '127.0.0.1', container?: string): string[] {
   const base = `http://${host}:${gw.listen}`;
   const f = stateFiles(gw);
   const endpoints = (Object.keys(E2E_PATHS) as (keyof typeof E2E_PATHS)[]).filter((n) => n !== 'main').map((n) => `${n}=${base}${E2E_PATHS[n]}`);
@@ -119,8 +122,13 @@ export function cliArgs(gw: E2eGateway, host = '127.0.0.1'): string[] {
     '--max-body-bytes', String(E2E_MAX_BODY_BYTES),
     '--backend-token-file', f.backendToken,
     '--upstream-control', `http://127.0.0.1:${gw.upstreams.control}`,
-    '--audit-file', f.audit,
-    '--runner-pid-file', f.runnerPid,
+    ...(container === undefined
+      ? ['--audit-file', f.audit, '--runner-pid-file', f.runnerPid]
+      : [
+          '--audit-command', `docker exec ${container} cat ${f.audit}`,
+          '--runner-pid-command', `docker exec ${container} cat ${f.runnerPid}`,
+          '--runner-kill-command', `docker exec ${container} kill -9 {pid}`,
+        ]),
     '--metrics-url', `http://127.0.0.1:${gw.metricsPort}/metrics`,
     '--redis-url', gw.redisUrl,
   ];
@@ -154,7 +162,7 @@ async function main(): Promise<void> {
     const dir = opt('dir');
     await writeSecrets(dir !== undefined ? { ...gw, stateDir: dir } : gw);
   } else if (command === 'cli-args') {
-    process.stdout.write(`${cliArgs(gw, opt('host')).join('\n')}\n`);
+    process.stdout.write(`${cliArgs(gw, opt('host'), opt('container')).join('\n')}\n`);
   } else {
     process.stderr.write('usage: real-config.js generate|secrets|cli-args [--gateway FILE] [--out DIR] [--dir DIR] [--host H]\n');
     process.exit(2);
