@@ -42,8 +42,9 @@ cleanup() {
   if [ -n "$apisix_started" ]; then (cd "$APISIX_HOME" && $apisix_cli stop) >/dev/null 2>&1 || true; fi
   if [ -n "$backup" ]; then
     if [ -n "${APISIX_HOME:-}" ]; then
-      cp "$backup/config.yaml" "$APISIX_HOME/conf/config.yaml" 2>/dev/null || true
-      cp "$backup/apisix.yaml" "$APISIX_HOME/conf/apisix.yaml" 2>/dev/null || true
+      for f in config.yaml apisix.yaml; do
+        if [ -f "$backup/$f" ]; then cp "$backup/$f" "$APISIX_HOME/conf/$f"; else rm -f "$APISIX_HOME/conf/$f"; fi
+      done
     else
       docker cp "$backup/config.yaml" "$APISIX_CONTAINER:/usr/local/apisix/conf/config.yaml" 2>/dev/null || true
       docker cp "$backup/apisix.yaml" "$APISIX_CONTAINER:/usr/local/apisix/conf/apisix.yaml" 2>/dev/null || true

@@ -454,7 +454,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     // scenario stays fast while still exercising the down window.
     respawnDelayMs: opts.respawnDelayMs ?? 300,
   });
-  await emulator.waitForRunner(10_000);
+  await emulator.waitForRunner(30_000);
 
   const base = emulator.url;
   const paths: Record<EndpointName, string | undefined> = shipped !== undefined

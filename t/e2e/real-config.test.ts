@@ -68,7 +68,7 @@ test('the whole e2e suite through the emulator with the real-APISIX configuratio
     }
     // APISIX respawns after 3 s; 1 s keeps the restart scenario's down window without the wait.
     emulator = await startEmulator({ config: apisixYaml, cmd, envs: { ...envs, MCP_RUNNER_LOG_LEVEL: 'warn' }, respawnDelayMs: 1000 });
-    await emulator.waitForRunner(15_000);
+    await emulator.waitForRunner(30_000);
     const args = cliArgs({ ...site, listen: emulator.port });
     const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, [join(REPO_ROOT, 'dist/e2e/cli.js'), ...args], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>

@@ -119,7 +119,7 @@ test('the runner exports MCP spans and duration histograms under the conventions
     },
   });
   cleanups.push(() => emulator.stop());
-  await emulator.waitForRunner(10_000);
+  await emulator.waitForRunner(30_000);
 
   const answer = await toolCall(`${emulator.url}/mcp`, 'crm.search_accounts', { query: 'acme' }, {}, 'call-7');
   assert.equal(answer.status, 200, answer.text);
