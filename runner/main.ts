@@ -3,7 +3,9 @@
 // Only variables listed in APISIX's nginx_config.envs reach us, so every setting has a default.
 
 import { Host } from './host/chain.js';
+import { carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
+import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
 import { DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
 import { startServer } from './protocol/server.js';
@@ -42,7 +44,15 @@ async function main(): Promise<void> {
     log.error({ err: (err as Error).message }, 'OTel metrics export not installed');
     return undefined;
   });
-  const host = new Host({ registry });
+  let carry: CarryLimits | undefined;
+  try {
+    carry = carryLimitsFromEnv();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'carry limits from the environment ignored: defaults apply');
+  }
+  // This runner's own state (policy files, caches, stores): plugins get it at prepare.
+  const state = new RunnerState();
+  const host = new Host({ registry, state, carry });
   const server = await startServer({
     address,
     host,
@@ -52,6 +62,7 @@ async function main(): Promise<void> {
   exposeRunnerCounters(server.counters);
   exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
   exposeGauge('mcp_runner_carried_calls', 'Request-phase states waiting for their response phase', () => host.carriedCalls);
+  exposeGauge('mcp_runner_carried_bytes', 'Estimated bytes held by request-phase states waiting for their response phase', () => host.carriedBytes);
   // Each (re)spawn by APISIX is a new process: changes() of this counts runner restarts.
   const startedSeconds = Math.round(performance.timeOrigin) / 1000;
   exposeGauge('process_start_time_seconds', 'Start time of the runner process since the Unix epoch in seconds', () => startedSeconds);

@@ -10,80 +10,24 @@
 // Without a response phase the event is emitted at the end of the request phase with
 // result "forwarded".
 
-import type { Attributes, Span } from '@opentelemetry/api';
-import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
+import type { CallContext, Plugin, PrepareEnv, PhaseResult, StopOutcome } from '../../runner/host/plugin.js';
+import type { RunnerState } from '../../runner/host/state.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
 import { formatTraceparent, parseTraceparent } from '../../runner/observability/telemetry.js';
-import { resolveSinkConf, type AuditConf } from './conf.js';
-import {
-  buildEvents,
-  finish,
-  generateCorrelationId,
-  requestResult,
-  responseResult,
-  type AuditEvent,
-  type AuditResult,
-  type CallFacts,
-  type Completion,
-  type EventOptions,
-} from './event.js';
-import { initOtelInstruments, recordClientDuration, recordMetrics } from './instruments.js';
-import { endSpan, NO_ATTRIBUTES, recordUpstreamSpan, startServerSpan, tracingActive } from './spans.js';
-import { closeAllSinks, sinkFor, type AuditSink } from './sinks.js';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { confSchema, resolveSinkConf, type AuditConf } from './conf.js';
+import { buildEvents, finish, requestResult, responseResult, type CallFacts } from './event.js';
+import { initOtelInstruments } from './instruments.js';
+import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
+import { closeAllSinks, sinkFor } from './sinks.js';
+import { endSpan, NO_ATTRIBUTES, startServerSpan, tracingActive } from './spans.js';
 
 export type { AuditConf } from './conf.js';
 export type { AuditEvent } from './event.js';
+export type { PreparedAudit } from './pending.js';
 
 export const PLUGIN_NAME = 'mcp-audit';
-
-export interface PreparedAudit {
-  readonly routeKey: string;
-  readonly server: string | undefined;
-  readonly sink: AuditSink;
-  readonly failClosed: boolean;
-  readonly responsePhase: 'auto' | 'expected' | 'none';
-  readonly leaseMs: number;
-  readonly tracing: boolean;
-  readonly propagate: boolean;
-  readonly metrics: boolean;
-  readonly events: EventOptions;
-}
-
-/** Request-phase state of one HTTP call, carried to its response phase. */
-interface Pending {
-  events: AuditEvent[];
-  identity: Identity | undefined;
-  request: PhaseResult;
-  /** performance.now() at call start. */
-  startedAt: number;
-  /** performance.now() when the request phase let the call go upstream. */
-  forwardedAt: number;
-  deadline: number;
-  span: Span | undefined;
-  /** Conventional attributes of the operation and the span name, for the upstream (CLIENT) span. */
-  operation: Attributes;
-  spanName: string;
-  prepared: PreparedAudit;
-  settled: boolean;
-  /** The request phase's decision records (already in the events). */
-  seen: { records: readonly DecisionRecord[]; count: number };
-}
-
-/** Set by onRequest, read by the request phase's onDone. */
-interface RequestState {
-  facts: CallFacts;
-  body: McpRequestBody | undefined;
-  span: Span | undefined;
-  operation: Attributes;
-  spanName: string;
-}
-
-/** Calls waiting for their response phase, oldest first (Map keeps insertion order). */
-const pending = new Map<Pending, true>();
-const MAX_PENDING = 100_000;
-let sweeper: NodeJS.Timeout | undefined;
 
 /**
  * Budget of shutdown(): the protocol server bounds host.shutdown() (150 ms by default)
@@ -92,85 +36,13 @@ let sweeper: NodeJS.Timeout | undefined;
  */
 const SHUTDOWN_BUDGET_MS = Number(process.env['MCP_AUDIT_SHUTDOWN_MS'] ?? '') || 130;
 
-function sweepExpired(): void {
-  const now = performance.now();
-  for (const p of pending.keys()) {
-    if (p.deadline > now) break; // same lease per route in practice: the rest are younger
-    settle(p, 'no_response', undefined, 'lease_expired', undefined, []);
-  }
-  if (pending.size === 0 && sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-}
-
-function park(p: Pending): void {
-  if (pending.size >= MAX_PENDING) {
-    // Never lose the event: emit what we know now instead of waiting.
-    const oldest = pending.keys().next().value;
-    if (oldest !== undefined) settle(oldest, 'no_response', undefined, 'lease_expired', undefined, []);
-  }
-  pending.set(p, true);
-  if (sweeper === undefined) {
-    sweeper = setInterval(sweepExpired, 1000);
-    sweeper.unref();
-  }
-}
-
-/** Final step for parked calls: fill results, end the span, emit once. */
-function settle(
-  p: Pending,
-  result: AuditResult,
-  r: PhaseResult | undefined,
-  completion: Completion,
-  identity: Identity | undefined,
-  later: CallContext['decisions'],
-  answeredAt?: number,
-): void {
-  if (p.settled) return;
-  p.settled = true;
-  pending.delete(p);
-  finish(p.events, result, r ?? p.request, performance.now() - p.startedAt, completion, identity ?? p.identity, later);
-  // The gateway as the upstream's client: from forwarding to the answer reaching the runner.
-  if (answeredAt !== undefined) upstreamLeg(p, answeredAt, r);
-  endSpan(p.span, p.events, result, r ?? p.request);
-  emit(p.prepared, p.events);
-}
-
-/** mcp.client.operation.duration and the CLIENT span of the upstream call (routes with a response phase). */
-function upstreamLeg(p: Pending, answeredAt: number, r: PhaseResult | undefined): void {
-  const first = p.events[0];
-  if (p.prepared.metrics && first !== undefined) recordClientDuration(first, Math.max(0, answeredAt - p.forwardedAt) / 1000);
-  if (p.span !== undefined) recordUpstreamSpan(p.span, p.spanName, p.operation, p.forwardedAt, answeredAt, r);
-}
-
-/**
- * Finished events waiting to be serialised: JSON.stringify and the sink hand-off run after
- * this event-loop turn's answers are written, off the decision path. Bounded: past the bound
- * the backlog is written inline. shutdown() writes what is left first.
- */
-let unwritten: Array<{ sink: AuditSink; event: AuditEvent }> = [];
-const MAX_UNWRITTEN = 10_000;
-let writeScheduled = false;
-
-function writeUnwritten(): void {
-  writeScheduled = false;
-  const batch = unwritten;
-  unwritten = [];
-  for (const { sink, event } of batch) sink.offer(JSON.stringify(event));
-}
-
-function emit(prepared: PreparedAudit, events: readonly AuditEvent[]): void {
-  for (const ev of events) {
-    // Metrics stay synchronous: a scrape right after the answer must already count the call.
-    if (prepared.metrics) recordMetrics(ev);
-    unwritten.push({ sink: prepared.sink, event: ev });
-  }
-  if (unwritten.length >= MAX_UNWRITTEN) writeUnwritten();
-  else if (!writeScheduled && unwritten.length > 0) {
-    writeScheduled = true;
-    setImmediate(writeUnwritten);
-  }
+/** Set by onRequest, read by the request phase's onDone. */
+interface RequestState {
+  facts: CallFacts;
+  body: McpRequestBody | undefined;
+  span: Span | undefined;
+  operation: Attributes;
+  spanName: string;
 }
 
 async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
@@ -187,7 +59,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
   // fail_closed judges the sink with every finished event handed over.
-  if (p.failClosed && unwritten.length > 0) writeUnwritten();
+  if (p.failClosed && p.buffers.hasUnwritten) p.buffers.writeUnwritten();
   if (p.failClosed && !p.sink.canAccept()) {
     ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'audit-sink-unavailable', reason: 'audit events cannot be written' });
     return {
@@ -229,7 +101,7 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
   if (!responseFollows) {
     finish(events, provisional, r, performance.now() - ctx.startedAt, 'request', ctx.identity, []);
     endSpan(state.span, events, provisional, r);
-    emit(p, events);
+    p.buffers.emit(p, events);
     return;
   }
   if (events.length === 0 && state.span?.isRecording() !== true) {
@@ -254,7 +126,7 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     seen: { records: ctx.decisions, count: ctx.decisions.length },
   };
   ctx.carry.set(PLUGIN_NAME, item);
-  park(item);
+  p.buffers.park(item);
 }
 
 function isPending(v: unknown): v is Pending {
@@ -280,7 +152,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
       if (result === 'ok') return;
       const events = buildEvents(carried.facts, carried.body, ctx.identity, ctx.decisions, result, p.events);
       finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
-      emit(p, events);
+      p.buffers.emit(p, events);
     });
     return undefined;
   }
@@ -297,13 +169,13 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
             });
       const result = responseResult(r);
       if (!carried.settled) {
-        settle(carried, result, r, 'response', ctx.identity, later, ctx.startedAt);
+        p.buffers.settle(carried, result, r, 'response', ctx.identity, later, ctx.startedAt);
         return;
       }
       // The lease ran out before the answer came: report the answer as its own event.
       const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
       finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
-      emit(p, copies);
+      p.buffers.emit(p, copies);
     });
     return undefined;
   }
@@ -320,7 +192,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
     const result = responseResult(r);
     const events = buildEvents(facts, undefined, ctx.identity, ctx.decisions, result, p.events, true);
     finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
-    emit(p, events);
+    p.buffers.emit(p, events);
   });
   return undefined;
 }
@@ -333,6 +205,7 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
     routeKey: env.routeKey,
     server: conf.server,
     sink: sinkFor(sinkConf),
+    buffers: auditBuffersOf(env.state),
     failClosed: conf.on_sink_failure === 'fail_closed',
     responsePhase: conf.response_phase ?? 'auto',
     leaseMs: (conf.response_lease_seconds ?? 120) * 1000,
@@ -359,27 +232,22 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
   return prepared;
 }
 
-async function shutdown(): Promise<void> {
+async function shutdown(state: RunnerState): Promise<void> {
   // Calls still waiting for a response phase are written with what we know.
-  for (const p of [...pending.keys()]) settle(p, 'no_response', undefined, 'shutdown', undefined, []);
-  if (sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-  writeUnwritten();
+  state.peek<AuditBuffers>('mcp-audit/buffers')?.settleAll();
   await Promise.all([closeAllSinks(SHUTDOWN_BUDGET_MS), closeMetricsEndpointFromEnv()]);
 }
 
 export const plugin: Plugin<AuditConf, PreparedAudit> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-audit.conf.schema.json'),
+  confSchema,
   prepare,
   onRequest,
   onResponse,
   shutdown,
 };
 
-/** For tests: calls parked waiting for their response phase. */
-export function pendingCount(): number {
-  return pending.size;
+/** For tests: calls of this runner parked waiting for their response phase. */
+export function pendingCount(state: RunnerState): number {
+  return auditBuffersOf(state).pendingCount;
 }

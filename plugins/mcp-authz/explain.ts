@@ -12,7 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import type { Identity } from '../../runner/host/plugin.js';
 import { parseRequestBody } from '../../runner/mcp/parse.js';
-import { compilePolicy, loadPolicyFile } from './policy.js';
+import { compilePolicy, loadPolicyFile } from '../../runner/policy/index.js';
 import { decideMessage, subjectFor, type Decision } from './decide.js';
 import { parseRoles } from './identity.js';
 

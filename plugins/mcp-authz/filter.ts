@@ -4,7 +4,7 @@
 // JSON and SSE answers alike: both are a list of parsed JSON payloads.
 
 import type { JsonObject, JsonValue, McpMessage, McpResponseBody } from '../../runner/mcp/types.js';
-import type { UseKind } from './policy.js';
+import type { UseKind } from '../../runner/policy/index.js';
 
 export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
 

@@ -3,7 +3,7 @@
 // found is recorded for audit as types and counts only, never values.
 
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
+import { confSchema, DEFAULT_SCOPE, type RedactConf } from './conf.js';
 import { isJsonRpcResponse, jsonRpcMessagesOf } from '../../runner/mcp/response.js';
 import { compileGlobs } from '../../runner/util/glob.js';
 import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
@@ -19,22 +19,7 @@ export type { Mode, Redaction, Tally } from './redactor.js';
 
 export const PLUGIN_NAME = 'mcp-redact';
 
-export type RedactMethod = 'tools/call' | 'prompts/get' | 'resources/read';
-
-export interface RedactConf {
-  detectors?: DetectorName[];
-  tax_ids?: TaxIdKind[];
-  mode?: Mode;
-  modes?: Partial<Record<DetectorName, Mode>>;
-  fields?: { keys?: string[]; paths?: string[]; mode?: Mode };
-  hash_salt?: string;
-  arguments?: boolean;
-  results?: boolean;
-  tools?: string[];
-  methods?: RedactMethod[];
-  /** mcp-authz's policy file: route entries' data_policy.redact apply too (see policy.ts). */
-  policy_file?: string;
-}
+export type { RedactConf, RedactMethod } from './conf.js';
 
 export interface PreparedRedact {
   readonly redaction: Redaction;
@@ -57,7 +42,7 @@ export interface RedactCarry {
 /** '*' any run, '?' one char; everything else literal. Compiled once into one anchored regex. */
 export { compileGlobs };
 
-export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
+export async function prepareRedact(conf: RedactConf, env: PrepareEnv): Promise<PreparedRedact> {
   let salt: (() => string | undefined) | undefined;
   if (conf.hash_salt !== undefined) {
     const handle = secretFromConf(conf.hash_salt, { field: 'hash_salt', allowLiteral: false });
@@ -66,13 +51,13 @@ export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
     salt = () => handle.value();
   }
   const redaction = compileRedaction(conf, salt);
-  const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(conf.policy_file, conf, redaction, salt) : undefined;
+  const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(env.state.policies, conf.policy_file, conf, redaction, salt) : undefined;
   return {
     redaction,
-    arguments: conf.arguments ?? true,
-    results: conf.results ?? true,
-    methods: new Set(conf.methods ?? ['tools/call']),
-    toolInScope: compileGlobs(conf.tools ?? ['*']),
+    arguments: conf.arguments ?? DEFAULT_SCOPE.arguments,
+    results: conf.results ?? DEFAULT_SCOPE.results,
+    methods: new Set(conf.methods ?? DEFAULT_SCOPE.methods),
+    toolInScope: compileGlobs(conf.tools ?? DEFAULT_SCOPE.tools),
     policy,
   };
 }
@@ -245,8 +230,8 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
 
 export const plugin: Plugin<RedactConf, PreparedRedact> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-redact.conf.schema.json'),
-  prepare: (conf: RedactConf, _env: PrepareEnv) => prepareRedact(conf),
+  confSchema,
+  prepare: prepareRedact,
   onRequest,
   onResponse,
   needsResponseBody: needsResults,

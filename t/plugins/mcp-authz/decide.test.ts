@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideMessage, isVisible, subjectFor } from '../../../plugins/mcp-authz/decide.js';
 import type { Identity } from '../../../runner/host/plugin.js';
-import type { CompiledPolicy } from '../../../plugins/mcp-authz/policy.js';
+import type { CompiledPolicy } from '../../../runner/policy/index.js';
 import { message, policyFrom, toolCall, who } from '../../../testkit/authz.js';
 
 const POLICY = policyFrom(`
