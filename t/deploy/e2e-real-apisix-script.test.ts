@@ -31,7 +31,8 @@ if (process.argv[2] === 'start') {
 `;
 
 const FAKE_NGINX = `import { readFileSync } from 'node:fs';
-import yaml from '${join(REPO_ROOT, 'node_modules/js-yaml/index.js')}';
+import { createRequire } from 'node:module';
+const yaml = createRequire('${join(REPO_ROOT, 'package.json')}')('js-yaml');
 import { startEmulator } from '${join(REPO_ROOT, 'dist/emulator/index.js')}';
 const config = yaml.load(readFileSync('conf/config.yaml', 'utf8'));
 const envs = {};
