@@ -20,7 +20,8 @@ COPY schemas ./schemas
 # Tests and benches are not part of the image (deploy/tsconfig.image.json leaves them out).
 RUN npx tsc -p deploy/tsconfig.image.json && npm prune --omit=dev
 
-# --- node: the official binary, same Debian release (bookworm) as the APISIX image ---
+# --- node: the official binary, same Debian release as the APISIX image: apache/apisix-docker's
+# debian/Dockerfile for 3.18.0 starts FROM debian:bookworm-slim (Debian 12) ---
 FROM ${NODE_IMAGE} AS node
 
 # --- final: APISIX with the runner ---

@@ -41,6 +41,8 @@ export interface DemoFacts {
   rateLimit?: { allowedBefore: number; refusal: Refusal };
   audit?: AuditEvent[];
   metrics?: string[];
+  /** The whole scrape of step 9 (the dashboard test checks every queried metric is in it). */
+  metricsText?: string;
   /** The runner's error.log tail, kept only when a step failed. */
   runnerLog?: string[];
 }
@@ -256,8 +258,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
 
     await step('9. metrics (runner Prometheus endpoint)', async (r) => {
       const res = await fetch(st.metricsUrl, { signal: AbortSignal.timeout(3000) });
-      const lines = pickMetrics(await res.text());
+      const text = await res.text();
+      const lines = pickMetrics(text);
       facts.metrics = lines;
+      facts.metricsText = text;
       r.info(s.dim(st.metricsUrl));
       for (const l of lines) r.info(l);
       r.check(res.status === 200 && lines.some((l) => l.startsWith('mcp_gateway_calls_total{')), 'calls counted by tool and result');

@@ -5,13 +5,18 @@
 //                  [--groups identity,policy] [--alg ES256] [--kid KID] [--app support-agent]
 //                  [--environment production] [--endpoint json=http://HOST:9080/mcp/json ...]
 //                  [--debug-tools] [--limit-tool crm.search_accounts --limit-requests 3]
-//                  [--max-body-bytes N]
+//                  [--max-body-bytes N] [--backend-token-file F]
+//                  [--upstream-control URL] [--audit-file F | --audit-command CMD]
+//                  [--runner-pid-file F | --runner-pid-command CMD] [--runner-kill-command CMD]
+//                  [--metrics-url URL] [--redis-url URL]
 //
-// Scenarios that need local access (the sample server's `seen`, the audit file, killing the
-// runner) or an endpoint the deployment does not expose are skipped with the reason printed.
+// A scenario that needs something the run was not given (the upstreams' record, the audit
+// events, the runner's process, metrics, an endpoint) is skipped with the reason printed.
+// conf/e2e/ + deploy/e2e-real-apisix.sh give a real APISIX all of them.
 
 import { readFile } from 'node:fs/promises';
-import { jwtMinter, SUPPORT_EXPECTATIONS, type EndpointName, type Target } from './harness.js';
+import { auditCommand, auditFile, remoteUpstreams, runnerAccess } from './access.js';
+import { jwtMinter, SUPPORT_EXPECTATIONS, type EndpointName, type LocalAccess, type Target } from './harness.js';
 import { GROUPS, runScenarios, type ScenarioResult } from './scenarios.js';
 
 const ENDPOINTS: readonly EndpointName[] = ['main', 'json', 'shadow', 'pin', 'pinflag', 'redis', 'everything', 'faults', 'stateful'];
@@ -55,6 +60,15 @@ function usage(): string {
     '  --debug-tools             the policy allows debug.echo / util.* for the test identity',
     '  --limit-tool T --limit-requests N   a per-user limit of N calls/minute on tool T',
     '  --max-body-bytes N        max_body_bytes of the main route',
+    '  --backend-token-file F    the credential the gateway attaches upstream (checked never to be echoed)',
+    '  --upstream-control URL    control endpoint of the e2e upstreams (node dist/e2e/upstreams.js): what reached them, tool definitions',
+    '  --audit-file F            the audit file sink\'s file, readable here',
+    '  --audit-command CMD       a shell command printing it (e.g. docker exec apisix cat /tmp/apisix-mcp-e2e/audit.log)',
+    '  --runner-pid-file F       the runner\'s pid (conf/e2e/config.yaml\'s ext-plugin.cmd writes it)',
+    '  --runner-pid-command CMD  a shell command printing the pid instead',
+    '  --runner-kill-command CMD kill it this way ({pid} replaced), e.g. in a container; default: SIGKILL from here',
+    '  --metrics-url URL         the runner\'s Prometheus endpoint',
+    '  --redis-url URL           the Redis of the redis route (its keys are checked)',
   ].join('\n');
 }
 
@@ -104,6 +118,26 @@ async function main(): Promise<number> {
   }
   const maxBody = one('max-body-bytes') !== undefined ? Number(one('max-body-bytes')) : undefined;
 
+  const pidFile = one('runner-pid-file');
+  const pidCommand = one('runner-pid-command');
+  const killCommand = one('runner-kill-command');
+  const auditPath = one('audit-file');
+  const auditCmd = one('audit-command');
+  const control = one('upstream-control');
+  const metricsUrl = one('metrics-url');
+  const redisUrl = one('redis-url');
+  const local: LocalAccess = {
+    ...(control !== undefined ? { upstreams: remoteUpstreams(new URL(control).toString()) } : {}),
+    ...(auditPath !== undefined ? { audit: auditFile(auditPath) } : auditCmd !== undefined ? { audit: auditCommand(auditCmd) } : {}),
+    ...(pidFile !== undefined || pidCommand !== undefined
+      ? { runner: runnerAccess({ ...(pidFile !== undefined ? { pidFile } : { pidCommand: pidCommand! }), ...(killCommand !== undefined ? { killCommand } : {}) }) }
+      : {}),
+    ...(metricsUrl !== undefined ? { metricsUrl: new URL(metricsUrl).toString() } : {}),
+    ...(redisUrl !== undefined ? { redisUrl } : {}),
+  };
+  const backendTokenFile = one('backend-token-file');
+  const backendToken = backendTokenFile !== undefined ? (await readFile(backendTokenFile, 'utf8')).trim() : undefined;
+
   const app = one('app') ?? SUPPORT_EXPECTATIONS.app;
   const environment = one('environment') ?? SUPPORT_EXPECTATIONS.environment;
   const kid = one('kid');
@@ -127,7 +161,9 @@ async function main(): Promise<number> {
       limitRequests,
       debugTools: args.flags.has('debug-tools'),
       ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
+      ...(backendToken !== undefined ? { backendToken } : {}),
     },
+    ...(Object.keys(local).length > 0 ? { local } : {}),
   };
 
   process.stdout.write(`e2e against ${gateway}\n`);

@@ -14,10 +14,11 @@ import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type Cr
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
-import { startEmulator, type Emulator, type RouteConf } from '../emulator/index.js';
+import { startSampleMcpServer } from '../examples/sample-mcp-server.js';
+import { startEmulator, type RouteConf } from '../emulator/index.js';
+import { auditFile, localUpstreams, type AuditAccess, type RunnerAccess, type UpstreamAccess } from './access.js';
 import { startRedis, type RedisInstance } from '../testkit/redis.js';
-import { freePort, readJsonLines } from '../testkit/local-run.js';
+import { freePort } from '../testkit/local-run.js';
 import { adaptShippedRoutes, envRefName, firstPluginConf, freshSecrets, jwtSettings, loadShippedRoutes } from '../testkit/shipped-conf.js';
 
 // ---------------------------------------------------------------- identities
@@ -200,18 +201,17 @@ export interface AuditEvent {
   result?: string;
 }
 
-/** What only a local stack offers. */
+/**
+ * What a target offers besides the gateway's answers (e2e/access.ts); each piece is optional
+ * and a scenario that needs a missing one is skipped with the reason.
+ */
 export interface LocalAccess {
-  sse: SampleServer;
-  json: SampleServer;
-  pin: SampleServer;
-  emulator: Emulator;
-  metricsUrl: string;
+  upstreams?: UpstreamAccess;
+  audit?: AuditAccess;
+  runner?: RunnerAccess;
+  metricsUrl?: string;
   redisUrl?: string;
-  auditEvents(): Promise<AuditEvent[]>;
-  /** Waits until an audit event matches (the file sink writes asynchronously). */
-  waitForAudit(pred: (e: AuditEvent) => boolean, timeoutMs?: number): Promise<AuditEvent[]>;
-  runnerLog(): string;
+  runnerLog?(): string;
 }
 
 export interface Target {
@@ -271,24 +271,36 @@ export interface RouteOptions {
   auditPath: string;
   /** Extra mcp-audit conf (e.g. include_list_calls). */
   audit?: Record<string, unknown>;
+  /** Secret references (default: $env://E2E_JWT_PUBLIC_KEY, $env://E2E_CONFIRM_SECRET, $env://E2E_BACKEND_TOKEN). */
+  refs?: SecretRefs;
+  /** policy_file as written in the conf (default: the repo's support policy, absolute). */
+  policyFile?: string;
 }
+
+export interface SecretRefs {
+  jwtPublicKey: string;
+  confirmSecret: string;
+  backendToken: string;
+}
+const ENV_REFS: SecretRefs = { jwtPublicKey: '$env://E2E_JWT_PUBLIC_KEY', confirmSecret: '$env://E2E_CONFIRM_SECRET', backendToken: '$env://E2E_BACKEND_TOKEN' };
 
 /** A route like the shipped layout: audit first, then authz, ratelimit, credential, redact. */
 export function gatewayRoute(o: RouteOptions): RouteConf {
+  const refs = o.refs ?? ENV_REFS;
   const conf = [
     entry('mcp-route', { server: o.server, post_resp: true, ...(o.maxBodyBytes !== undefined ? { max_body_bytes: o.maxBodyBytes } : {}) }),
     entry('mcp-audit', { server: o.server, sink: { type: 'file', path: o.auditPath }, ...o.audit }),
     entry('mcp-authz', {
       server: o.server,
-      identity: { jwt: { keys: ['$env://E2E_JWT_PUBLIC_KEY'], issuer: ISSUER, audience: AUDIENCE } },
+      identity: { jwt: { keys: [refs.jwtPublicKey], issuer: ISSUER, audience: AUDIENCE } },
       protected_resource: { authorization_servers: [ISSUER], scopes_supported: ['mcp'], resource_name: 'MCP gateway e2e' },
-      policy_file: SUPPORT_POLICY,
+      policy_file: o.policyFile ?? SUPPORT_POLICY,
       policy: E2E_POLICY,
-      confirmation: { secret: '$env://E2E_CONFIRM_SECRET' },
+      confirmation: { secret: refs.confirmSecret },
       ...o.authz,
     }),
     ...(o.ratelimit === false ? [] : [entry('mcp-ratelimit', { server: o.server, ...(o.ratelimit ?? {}), limits: [{ name: 'search-per-user', by: ['user', 'tool'], match: { tools: ['crm.search_accounts'] }, requests: 3, per: 'minute', burst: 3 }] })]),
-    entry('mcp-credential', { credential: { type: 'bearer', token: '$env://E2E_BACKEND_TOKEN' } }),
+    entry('mcp-credential', { credential: { type: 'bearer', token: refs.backendToken } }),
     entry('mcp-redact', { tools: ['crm.*', 'debug.*', 'fault.*'] }),
   ];
   return {
@@ -304,10 +316,55 @@ export function gatewayRoute(o: RouteOptions): RouteConf {
 }
 
 /** The RFC 9728 metadata route (GET on the well-known path goes through the same authz conf). */
-function metadataRoute(auditPath: string): RouteConf {
-  const r = gatewayRoute({ id: 'prm', uri: '/.well-known/oauth-protected-resource/*', upstreamPort: 1, server: 'sample-tools', ratelimit: false, auditPath });
+export function metadataRoute(auditPath: string, extra: Pick<RouteOptions, 'refs' | 'policyFile'> = {}): RouteConf {
+  const r = gatewayRoute({ id: 'prm', uri: '/.well-known/oauth-protected-resource/*', upstreamPort: 1, server: 'sample-tools', ratelimit: false, auditPath, ...extra });
   return { ...r, methods: ['GET'] } as RouteConf;
 }
+
+/** Largest request body of the e2e main route (the large-body fault scenario probes it). */
+export const E2E_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface E2eRouteOptions {
+  /** Upstream ports on 127.0.0.1; a role without a port gets no route. */
+  ports: { sse: number; json: number; pin: number; stateful: number; everything?: number; faults?: number };
+  auditPath: string;
+  redis?: { url: string; keyPrefix: string };
+  refs?: SecretRefs;
+  policyFile?: string;
+}
+
+/** Every route the scenarios use, one per endpoint (see EndpointName), plus the RFC 9728 route. */
+export function e2eRoutes(o: E2eRouteOptions): RouteConf[] {
+  const common = { auditPath: o.auditPath, ...(o.refs !== undefined ? { refs: o.refs } : {}), ...(o.policyFile !== undefined ? { policyFile: o.policyFile } : {}) };
+  const p = o.ports;
+  return [
+    gatewayRoute({ id: 'main', uri: '/mcp', upstreamPort: p.sse, server: 'sample-tools', maxBodyBytes: E2E_MAX_BODY_BYTES, ...common }),
+    gatewayRoute({ id: 'json', uri: '/mcp/json', upstreamPort: p.json, server: 'sample-tools', ...common }),
+    gatewayRoute({ id: 'shadow', uri: '/mcp/shadow', upstreamPort: p.sse, server: 'sample-tools', authz: { mode: 'shadow' }, ratelimit: false, ...common }),
+    gatewayRoute({ id: 'pin', uri: '/mcp/pin', upstreamPort: p.pin, server: 'pin-tools', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } }, ratelimit: false, ...common }),
+    gatewayRoute({ id: 'stateful', uri: '/mcp/stateful', upstreamPort: p.stateful, server: 'sample-tools', ratelimit: false, ...common }),
+    gatewayRoute({ id: 'pinflag', uri: '/mcp/pinflag', upstreamPort: p.pin, server: 'pin-flag', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'flag' } }, ratelimit: false, audit: { include_list_calls: true }, ...common }),
+    ...(o.redis !== undefined
+      ? [gatewayRoute({ id: 'redis', uri: '/mcp/redis', upstreamPort: p.sse, server: 'sample-tools', ratelimit: { store: { type: 'redis', url: o.redis.url, key_prefix: o.redis.keyPrefix } }, ...common })]
+      : []),
+    ...(p.everything !== undefined ? [gatewayRoute({ id: 'everything', uri: '/mcp/everything', upstreamPort: p.everything, server: 'everything', ratelimit: false, ...common })] : []),
+    ...(p.faults !== undefined ? [gatewayRoute({ id: 'faults', uri: '/faults/*', upstreamPort: p.faults, server: 'fault-tools', ratelimit: false, ...common })] : []),
+    metadataRoute(o.auditPath, common),
+  ];
+}
+
+/** The path of each endpoint on a gateway serving e2eRoutes(). */
+export const E2E_PATHS: Record<EndpointName, string> = {
+  main: '/mcp',
+  json: '/mcp/json',
+  shadow: '/mcp/shadow',
+  pin: '/mcp/pin',
+  pinflag: '/mcp/pinflag',
+  redis: '/mcp/redis',
+  everything: '/mcp/everything',
+  faults: '/faults',
+  stateful: '/mcp/stateful',
+};
 
 export interface LocalStack {
   target: Target;
@@ -375,19 +432,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const backendToken = shipped?.backendToken ?? `backend-${randomBytes(12).toString('hex')}`;
 
   const routes: RouteConf[] = shipped?.routes ?? [
-    gatewayRoute({ id: 'main', uri: '/mcp', upstreamPort: sse.port, server: 'sample-tools', maxBodyBytes: 4 * 1024 * 1024, auditPath }),
-    gatewayRoute({ id: 'json', uri: '/mcp/json', upstreamPort: json.port, server: 'sample-tools', auditPath }),
-    gatewayRoute({ id: 'shadow', uri: '/mcp/shadow', upstreamPort: sse.port, server: 'sample-tools', authz: { mode: 'shadow' }, ratelimit: false, auditPath }),
-    gatewayRoute({ id: 'pin', uri: '/mcp/pin', upstreamPort: pin.port, server: 'pin-tools', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } }, ratelimit: false, auditPath }),
-    gatewayRoute({ id: 'stateful', uri: '/mcp/stateful', upstreamPort: stateful.port, server: 'sample-tools', ratelimit: false, auditPath }),
-    gatewayRoute({ id: 'pinflag', uri: '/mcp/pinflag', upstreamPort: pin.port, server: 'pin-flag', authz: { pinning: { mode: 'trust_on_first_use', on_mismatch: 'flag' } }, ratelimit: false, auditPath, audit: { include_list_calls: true } }),
-    ...(redis !== undefined
-      ? [gatewayRoute({ id: 'redis', uri: '/mcp/redis', upstreamPort: sse.port, server: 'sample-tools', ratelimit: { store: { type: 'redis', url: redis.url, key_prefix: `e2e${randomBytes(3).toString('hex')}` } }, auditPath })]
-      : []),
-    ...(opts.everything !== undefined
-      ? [gatewayRoute({ id: 'everything', uri: '/mcp/everything', upstreamPort: opts.everything.port, server: 'everything', ratelimit: false, auditPath })]
-      : []),
-    metadataRoute(auditPath),
+    ...e2eRoutes({
+      ports: { sse: sse.port, json: json.port, pin: pin.port, stateful: stateful.port, ...(opts.everything !== undefined ? { everything: opts.everything.port } : {}) },
+      auditPath,
+      ...(redis !== undefined ? { redis: { url: redis.url, keyPrefix: `e2e${randomBytes(3).toString('hex')}` } } : {}),
+    }),
     ...(opts.extraRoutes?.(auditPath) ?? []),
   ];
 
@@ -406,40 +455,26 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     // scenario stays fast while still exercising the down window.
     respawnDelayMs: opts.respawnDelayMs ?? 300,
   });
-  await emulator.waitForRunner(10_000);
-
-  const auditEvents = (): Promise<AuditEvent[]> => readJsonLines<AuditEvent>(auditPath);
+  await emulator.waitForRunner(30_000);
 
   const base = emulator.url;
   const paths: Record<EndpointName, string | undefined> = shipped !== undefined
     ? { main: '/mcp', json: undefined, shadow: undefined, pin: undefined, pinflag: undefined, redis: undefined, everything: undefined, faults: undefined, stateful: undefined }
     : {
-    main: '/mcp',
-    json: '/mcp/json',
-    shadow: '/mcp/shadow',
-    pin: '/mcp/pin',
-    pinflag: '/mcp/pinflag',
-    redis: redis !== undefined ? '/mcp/redis' : undefined,
-    everything: opts.everything !== undefined ? '/mcp/everything' : undefined,
-    faults: opts.extraRoutes !== undefined ? '/faults' : undefined,
-    stateful: '/mcp/stateful',
+    ...E2E_PATHS,
+    redis: redis !== undefined ? E2E_PATHS.redis : undefined,
+    everything: opts.everything !== undefined ? E2E_PATHS.everything : undefined,
+    faults: opts.extraRoutes !== undefined ? E2E_PATHS.faults : undefined,
   };
   const local: LocalAccess = {
-    sse,
-    json,
-    pin,
-    emulator,
+    upstreams: localUpstreams({ sse, json, pin }),
+    audit: auditFile(auditPath),
+    runner: {
+      pid: async () => emulator.runnerPid(),
+      kill: async (pid) => void process.kill(pid, 'SIGKILL'),
+    },
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     ...(redis !== undefined ? { redisUrl: redis.url } : {}),
-    auditEvents,
-    async waitForAudit(pred, timeoutMs = 3000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const events = (await auditEvents()).filter(pred);
-        if (events.length > 0 || Date.now() > deadline) return events;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
     runnerLog: () => emulator.runnerLog(),
   };
   const target: Target = {
@@ -450,7 +485,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     expect:
       shipped !== undefined
         ? { ...SUPPORT_EXPECTATIONS, backendToken, debugTools: false, limitRequests: undefined, ...(shipped.maxBodyBytes !== undefined ? { maxBodyBytes: shipped.maxBodyBytes } : {}) }
-        : { ...SUPPORT_EXPECTATIONS, backendToken, maxBodyBytes: 4 * 1024 * 1024 },
+        : { ...SUPPORT_EXPECTATIONS, backendToken, maxBodyBytes: E2E_MAX_BODY_BYTES },
     local,
   };
   return {
@@ -467,8 +502,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 }
 
 /** Listens on a free 127.0.0.1 port; close() also ends kept-alive connections. */
-async function listenOnLoopback(http: Server): Promise<{ port: number; close(): Promise<void> }> {
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+async function listenOnLoopback(http: Server, port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, '127.0.0.1', () => resolve());
+  });
   return {
     port: (http.address() as AddressInfo).port,
     close: () =>
@@ -480,7 +518,7 @@ async function listenOnLoopback(http: Server): Promise<{ port: number; close(): 
 }
 
 /** A server-everything instance (third-party MCP server) on 127.0.0.1: its own CLI binds every interface, so we host its server factory behind the SDK transport ourselves. */
-export async function startEverythingServer(): Promise<{ port: number; close(): Promise<void> }> {
+export async function startEverythingServer(port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const { createServer } = (await import('node:http')) as typeof import('node:http');
   const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
   const spec = '@modelcontextprotocol/server-everything/dist/server/index.js';
@@ -505,11 +543,11 @@ export async function startEverythingServer(): Promise<{ port: number; close(): 
       res.end(String(err));
     });
   });
-  return listenOnLoopback(http);
+  return listenOnLoopback(http, port);
 }
 
 /** Small upstreams for what the sample server cannot do: answer slowly, reset, stream SSE for a while. */
-export async function startFaultUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+export async function startFaultUpstream(port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const { createServer } = await import('node:http');
   const http = createServer((req, res) => {
     void (async () => {
@@ -538,7 +576,7 @@ export async function startFaultUpstream(): Promise<{ port: number; close(): Pro
       res.writeHead(404).end();
     })().catch(() => res.destroy());
   });
-  return listenOnLoopback(http);
+  return listenOnLoopback(http, port);
 }
 
 /** The fault route: every path under /faults/ goes to the fault upstream through the full plugin chain. */

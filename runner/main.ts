@@ -12,7 +12,7 @@ import { startServer } from './protocol/server.js';
 import { flushLog, log } from './log.js';
 import { ensureMetricsEndpointFromEnv } from './observability/prometheus.js';
 import { exposeGauge, exposeRunnerCounters } from './observability/runner-metrics.js';
-import { installTracingFromEnv } from './observability/telemetry.js';
+import { installMetricsFromEnv, installTracingFromEnv } from './observability/telemetry.js';
 
 async function main(): Promise<void> {
   const address = process.env['APISIX_LISTEN_ADDRESS'];
@@ -39,6 +39,11 @@ async function main(): Promise<void> {
     log.error({ err: (err as Error).message }, 'tracing not installed');
     return undefined;
   });
+  // OTel metrics export only when OTEL_METRICS_EXPORTER asks for it (before any prepare).
+  const stopMetrics = await installMetricsFromEnv().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'OTel metrics export not installed');
+    return undefined;
+  });
   let carry: CarryLimits | undefined;
   try {
     carry = carryLimitsFromEnv();
@@ -58,6 +63,9 @@ async function main(): Promise<void> {
   exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
   exposeGauge('mcp_runner_carried_calls', 'Request-phase states waiting for their response phase', () => host.carriedCalls);
   exposeGauge('mcp_runner_carried_bytes', 'Estimated bytes held by request-phase states waiting for their response phase', () => host.carriedBytes);
+  // Each (re)spawn by APISIX is a new process: changes() of this counts runner restarts.
+  const startedSeconds = Math.round(performance.timeOrigin) / 1000;
+  exposeGauge('process_start_time_seconds', 'Start time of the runner process since the Unix epoch in seconds', () => startedSeconds);
   const metrics = await ensureMetricsEndpointFromEnv().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'metrics endpoint not started');
     return undefined;
@@ -75,7 +83,7 @@ async function main(): Promise<void> {
     server
       .close({ drainMs: 700 })
       .catch((err: unknown) => log.error({ err: (err as Error).message }, 'close failed'))
-      .then(() => stopTracing?.())
+      .then(() => Promise.all([stopTracing?.(), stopMetrics?.()]))
       .finally(() => {
         flushLog();
         process.exit(0);

@@ -15,14 +15,14 @@ import type { RunnerState } from '../../runner/host/state.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
 import { formatTraceparent, parseTraceparent } from '../../runner/observability/telemetry.js';
-import type { Span } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import { confSchema, resolveSinkConf, type AuditConf } from './conf.js';
 import { buildEvents, finish, mayAskForInput, noteInputRequired, requestResult, responseResult, type CallFacts } from './event.js';
 import { RoundBook } from '../../runner/mcp/mrtr.js';
 import { initOtelInstruments } from './instruments.js';
 import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
 import { closeAllSinks, sinkFor } from './sinks.js';
-import { endSpan, startSpan, tracingActive } from './spans.js';
+import { endSpan, NO_ATTRIBUTES, startServerSpan, tracingActive } from './spans.js';
 
 export type { AuditConf } from './conf.js';
 export type { AuditEvent } from './event.js';
@@ -42,6 +42,8 @@ interface RequestState {
   facts: CallFacts;
   body: McpRequestBody | undefined;
   span: Span | undefined;
+  operation: Attributes;
+  spanName: string;
 }
 
 async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
@@ -54,7 +56,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
     correlationId: remote?.traceId ?? ctx.callId,
     startedEpochMs,
   };
-  const state: RequestState = { facts, body: undefined, span: undefined };
+  const state: RequestState = { facts, body: undefined, span: undefined, operation: NO_ATTRIBUTES, spanName: 'mcp' };
   // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
   // fail_closed judges the sink with every finished event handed over.
@@ -71,8 +73,11 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
   state.body = await ctx.mcp();
   if (p.tracing && tracingActive()) {
-    const span = startSpan(p.routeKey, facts.server, state.body, remote, startedEpochMs);
+    const started = startServerSpan(ctx, p.routeKey, facts.server, state.body, remote, startedEpochMs);
+    const span = started.span;
     state.span = span;
+    state.operation = started.operation;
+    state.spanName = started.name;
     if (span.isRecording()) {
       const sc = span.spanContext();
       facts.traceId = sc.traceId;
@@ -111,8 +116,11 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     identity: ctx.identity,
     request: r,
     startedAt: ctx.startedAt,
+    forwardedAt: performance.now(),
     deadline: performance.now() + p.leaseMs,
     span: state.span,
+    operation: state.operation,
+    spanName: state.spanName,
     prepared: p,
     settled: false,
     // The record is append-only and carried as the same array: what follows `count` is new.
@@ -178,7 +186,7 @@ function responseDone(ctx: CallContext, p: PreparedAudit, carried: unknown): und
             });
       const result = responseResult(r);
       if (!carried.settled) {
-        p.buffers.settle(carried, result, r, 'response', ctx.identity, later);
+        p.buffers.settle(carried, result, r, 'response', ctx.identity, later, ctx.startedAt);
         return;
       }
       // The lease ran out before the answer came: report the answer as its own event.

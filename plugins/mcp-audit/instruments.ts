@@ -1,10 +1,16 @@
 // Call metrics, recorded once per audit event into the runner's Prometheus registry and,
 // when an OpenTelemetry SDK is registered, through the OTel metrics API as well.
+// Durations follow OpenTelemetry's MCP conventions (semconv.ts): mcp.server.operation.duration
+// (the agent's view, every call) and mcp.client.operation.duration (the upstream leg, routes
+// with a response phase), exported to Prometheus as mcp_server_operation_duration_seconds and
+// mcp_client_operation_duration_seconds with the attributes as labels (dots → underscores).
+// mcp_gateway_call_duration_seconds is deprecated (same data, old labels; removed in 0.3).
 
 import { createNoopMeter, type Attributes, type Counter as OtelCounter, type Histogram as OtelHistogram } from '@opentelemetry/api';
 import { defaultRegistry } from '../../runner/observability/metrics.js';
 import { gatewayMeter } from '../../runner/observability/telemetry.js';
 import type { AuditEvent } from './event.js';
+import { CLIENT_DURATION, DURATION_BUCKETS, DURATION_UNIT, errorType, GATEWAY_ATTR, SEMCONV, SERVER_DURATION } from './semconv.js';
 
 const MAX_SERIES = 2000;
 
@@ -22,8 +28,23 @@ const errors = defaultRegistry.counter({
 });
 const latency = defaultRegistry.histogram({
   name: 'mcp_gateway_call_duration_seconds',
-  help: 'Latency of MCP calls through the gateway (request start to final answer)',
+  help: 'Deprecated (use mcp_server_operation_duration_seconds): latency of MCP calls through the gateway',
   labelNames: ['server', 'method', 'tool'],
+  maxSeries: MAX_SERIES,
+});
+const OPERATION_LABELS = ['mcp_method_name', 'gen_ai_tool_name', 'gen_ai_prompt_name', 'error_type', 'mcp_gateway_server'] as const;
+const serverDuration = defaultRegistry.histogram({
+  name: 'mcp_server_operation_duration_seconds',
+  help: 'OpenTelemetry mcp.server.operation.duration: MCP request duration as the gateway (the agent\'s server) saw it, from receipt to answer',
+  labelNames: [...OPERATION_LABELS],
+  buckets: DURATION_BUCKETS,
+  maxSeries: MAX_SERIES,
+});
+const clientDuration = defaultRegistry.histogram({
+  name: 'mcp_client_operation_duration_seconds',
+  help: 'OpenTelemetry mcp.client.operation.duration: the upstream leg as the gateway (the upstream\'s client) saw it, from forwarding to the answer (routes with a response phase)',
+  labelNames: [...OPERATION_LABELS],
+  buckets: DURATION_BUCKETS,
   maxSeries: MAX_SERIES,
 });
 const policy = defaultRegistry.counter({
@@ -56,7 +77,8 @@ const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, half
 interface OtelInstruments {
   calls: OtelCounter;
   errors: OtelCounter;
-  latency: OtelHistogram;
+  serverDuration: OtelHistogram;
+  clientDuration: OtelHistogram;
   policy: OtelCounter;
   limits: OtelCounter;
 }
@@ -71,11 +93,20 @@ export function initOtelInstruments(): void {
   // them would cost attribute objects per call for nothing. The next prepare() looks again.
   if (m.constructor === NOOP_METER_CLASS) return;
   otel = {
-    calls: m.createCounter('mcp.gateway.calls', { description: 'MCP calls seen by the gateway' }),
-    errors: m.createCounter('mcp.gateway.call.errors', { description: 'MCP calls that ended in an error' }),
-    latency: m.createHistogram('mcp.gateway.call.duration', { unit: 's', description: 'MCP call latency' }),
-    policy: m.createCounter('mcp.gateway.policy.decisions', { description: 'Policy decisions' }),
-    limits: m.createCounter('mcp.gateway.ratelimit.hits', { description: 'Limit and breaker refusals' }),
+    calls: m.createCounter('mcp_gateway.calls', { description: 'MCP calls seen by the gateway' }),
+    errors: m.createCounter('mcp_gateway.call.errors', { description: 'MCP calls that ended in an error' }),
+    serverDuration: m.createHistogram(SERVER_DURATION, {
+      unit: DURATION_UNIT,
+      description: 'MCP request or notification duration as observed on the receiver from the time it was received until the result or ack is sent',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] },
+    }),
+    clientDuration: m.createHistogram(CLIENT_DURATION, {
+      unit: DURATION_UNIT,
+      description: 'The duration of the MCP request or notification as observed on the sender from the time it was sent until the response or ack is received',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] },
+    }),
+    policy: m.createCounter('mcp_gateway.policy.decisions', { description: 'Policy decisions' }),
+    limits: m.createCounter('mcp_gateway.ratelimit.hits', { description: 'Limit and breaker refusals' }),
   };
 }
 
@@ -86,6 +117,8 @@ export function recordMetrics(ev: AuditEvent): void {
   const tenant = ev.tenant ?? '';
   calls.inc({ server, method, tool, tenant, result: ev.result });
   latency.observe({ server, method, tool }, ev.latency_ms / 1000);
+  const type = eventErrorType(ev);
+  serverDuration.observe(operationLabels(ev, type), ev.latency_ms / 1000);
   const isError = ev.result === 'error';
   if (isError) errors.inc({ server, method, tool, tenant });
   if (ev.decision !== undefined) {
@@ -101,11 +134,47 @@ export function recordMetrics(ev: AuditEvent): void {
     }
   }
   if (otel !== undefined) {
-    const attrs: Attributes = { 'mcp.server': server, 'mcp.method.name': method, 'mcp.tool.name': tool, 'mcp.tenant': tenant };
-    otel.calls.add(1, { ...attrs, 'mcp.result': ev.result });
-    otel.latency.record(ev.latency_ms / 1000, attrs);
+    const attrs = operationAttributes(ev, type);
+    if (tenant !== '') attrs[GATEWAY_ATTR.tenant] = tenant;
+    otel.serverDuration.record(ev.latency_ms / 1000, attrs);
+    otel.calls.add(1, { ...attrs, [GATEWAY_ATTR.result]: ev.result });
     if (isError) otel.errors.add(1, attrs);
-    if (ev.decision !== undefined) otel.policy.add(1, { ...attrs, 'mcp.decision': ev.decision.action });
-    if (ev.limit !== undefined && ev.result === 'limited') otel.limits.add(1, { ...attrs, 'mcp.limit': ev.limit.rule ?? '' });
+    if (ev.decision !== undefined) otel.policy.add(1, { ...attrs, [GATEWAY_ATTR.decision]: ev.decision.action });
+    if (ev.limit !== undefined && ev.result === 'limited') otel.limits.add(1, { ...attrs, [GATEWAY_ATTR.limit]: ev.limit.rule ?? '' });
   }
+}
+
+/** The upstream leg of a call whose answer the runner saw (seconds). */
+export function recordClientDuration(ev: AuditEvent, seconds: number): void {
+  const type = eventErrorType(ev);
+  clientDuration.observe(operationLabels(ev, type), seconds);
+  otel?.clientDuration.record(seconds, operationAttributes(ev, type));
+}
+
+/** error.type of the event's outcome (refusals carry their JSON-RPC code). */
+function eventErrorType(ev: AuditEvent): string {
+  const failed = ev.result === 'error' || ev.result === 'denied' || ev.result === 'limited';
+  return errorType(failed, ev.jsonrpc_error_code, ev.http_status) ?? '';
+}
+
+function operationLabels(ev: AuditEvent, type: string): Record<(typeof OPERATION_LABELS)[number], string> {
+  return {
+    mcp_method_name: ev.method ?? ev.kind,
+    gen_ai_tool_name: ev.tool ?? '',
+    gen_ai_prompt_name: ev.prompt ?? '',
+    error_type: type,
+    mcp_gateway_server: ev.server ?? '',
+  };
+}
+
+/** The conventions' metric attributes (the resource URI is opt-in there: left out). */
+function operationAttributes(ev: AuditEvent, type: string): Attributes {
+  const a: Attributes = { [SEMCONV.methodName]: ev.method ?? ev.kind, [SEMCONV.networkTransport]: 'tcp', [SEMCONV.networkProtocolName]: 'http' };
+  if (ev.tool !== undefined) a[SEMCONV.toolName] = ev.tool;
+  if (ev.method === 'tools/call') a[SEMCONV.operationName] = 'execute_tool';
+  if (ev.prompt !== undefined) a[SEMCONV.promptName] = ev.prompt;
+  if (type !== '') a[SEMCONV.errorType] = type;
+  if (ev.jsonrpc_error_code !== undefined) a[SEMCONV.rpcStatusCode] = String(ev.jsonrpc_error_code);
+  if (ev.server !== undefined) a[GATEWAY_ATTR.server] = ev.server;
+  return a;
 }

@@ -2,13 +2,13 @@
 // table swept once a second) and finished events waiting to be serialised. One per runner
 // (RunnerState), so two runners in one process never settle or write each other's calls.
 
-import type { Span } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
 import { finish, type AuditEvent, type AuditResult, type Completion, type EventOptions } from './event.js';
-import { recordMetrics } from './instruments.js';
+import { recordClientDuration, recordMetrics } from './instruments.js';
 import type { AuditSink } from './sinks.js';
-import { endSpan } from './spans.js';
+import { endSpan, recordUpstreamSpan } from './spans.js';
 
 export interface PreparedAudit {
   readonly routeKey: string;
@@ -32,8 +32,13 @@ export interface Pending {
   request: PhaseResult;
   /** performance.now() at call start. */
   startedAt: number;
+  /** performance.now() when the request phase let the call go upstream. */
+  forwardedAt: number;
   deadline: number;
   span: Span | undefined;
+  /** Conventional attributes of the operation and the span name, for the upstream (CLIENT) span. */
+  operation: Attributes;
+  spanName: string;
   prepared: PreparedAudit;
   settled: boolean;
   /** The request phase's decision records (already in the events). */
@@ -80,11 +85,13 @@ export class AuditBuffers {
   }
 
   /** Final step for parked calls: fill results, end the span, emit once. */
-  settle(p: Pending, result: AuditResult, r: PhaseResult | undefined, completion: Completion, identity: Identity | undefined, later: CallContext['decisions']): void {
+  settle(p: Pending, result: AuditResult, r: PhaseResult | undefined, completion: Completion, identity: Identity | undefined, later: CallContext['decisions'], answeredAt?: number): void {
     if (p.settled) return;
     p.settled = true;
     this.pending.delete(p);
     finish(p.events, result, r ?? p.request, performance.now() - p.startedAt, completion, identity ?? p.identity, later);
+    // The gateway as the upstream's client: from forwarding to the answer reaching the runner.
+    if (answeredAt !== undefined) upstreamLeg(p, answeredAt, r);
     endSpan(p.span, p.events, result, r ?? p.request);
     this.emit(p.prepared, p.events);
   }
@@ -135,6 +142,13 @@ export class AuditBuffers {
       this.sweeper = undefined;
     }
   }
+}
+
+/** mcp.client.operation.duration and the CLIENT span of the upstream call (routes with a response phase). */
+function upstreamLeg(p: Pending, answeredAt: number, r: PhaseResult | undefined): void {
+  const first = p.events[0];
+  if (p.prepared.metrics && first !== undefined) recordClientDuration(first, Math.max(0, answeredAt - p.forwardedAt) / 1000);
+  if (p.span !== undefined) recordUpstreamSpan(p.span, p.spanName, p.operation, p.forwardedAt, answeredAt, r);
 }
 
 /** This runner's audit buffers (created on first use). */

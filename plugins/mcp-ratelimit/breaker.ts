@@ -6,6 +6,8 @@
 // A probe whose answer never comes back frees its place after the cool-down, so a lost
 // response cannot wedge the breaker half-open.
 
+import { defaultRegistry } from '../../runner/observability/metrics.js';
+
 export interface BreakerParams {
   readonly failures: number | undefined;
   readonly errorRate: number | undefined;
@@ -70,20 +72,39 @@ export interface BreakerTicket {
 
 export type Admission = { allowed: true; ticket: BreakerTicket } | { allowed: false; retryAfterMs: number };
 
+/** Breaker state on the metrics endpoint: 0 closed, 1 half-open, 2 open (set on each transition). */
+const stateGauge = defaultRegistry.gauge({
+  name: 'mcp_ratelimit_breaker_state',
+  help: 'Circuit breaker state by breaker name and target (server, or server/tool): 0 closed, 1 half-open, 2 open',
+  labelNames: ['breaker', 'target'],
+  maxSeries: 500,
+});
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
 export class Breaker {
   private stateNow: BreakerState = 'closed';
   private openedAt = 0;
   private probeStarts: number[] = [];
   private readonly counts: RollingCounts;
 
-  constructor(private readonly p: BreakerParams) {
+  constructor(
+    private readonly p: BreakerParams,
+    /** Series of the state gauge, when the breaker is named. */
+    private readonly labels?: { breaker: string; target: string },
+  ) {
     this.counts = new RollingCounts(p.windowMs / BUCKETS);
+    this.report();
+  }
+
+  private report(): void {
+    if (this.labels !== undefined) stateGauge.set(this.labels, STATE_VALUE[this.stateNow]);
   }
 
   state(now: number): BreakerState {
     if (this.stateNow === 'open' && now - this.openedAt >= this.p.cooldownMs) {
       this.stateNow = 'half-open';
       this.probeStarts = [];
+      this.report();
     }
     return this.stateNow;
   }
@@ -130,12 +151,14 @@ export class Breaker {
     this.openedAt = now;
     this.probeStarts = [];
     this.counts.reset();
+    this.report();
   }
 
   private close(): void {
     this.stateNow = 'closed';
     this.probeStarts = [];
     this.counts.reset();
+    this.report();
   }
 }
 
@@ -145,6 +168,8 @@ export class BreakerSet {
   constructor(
     readonly params: BreakerParams,
     private readonly maxTargets = 10_000,
+    /** Breaker name for the state gauge (unnamed sets are not exported). */
+    private readonly name?: string,
   ) {}
 
   get(target: string): Breaker {
@@ -154,7 +179,7 @@ export class BreakerSet {
         const oldest = this.breakers.keys().next();
         if (!oldest.done) this.breakers.delete(oldest.value);
       }
-      b = new Breaker(this.params);
+      b = new Breaker(this.params, this.name !== undefined ? { breaker: this.name, target: target.replace(/\u0000/g, '/') } : undefined);
       this.breakers.set(target, b);
     }
     return b;
@@ -183,7 +208,7 @@ export class BreakerSets {
         const oldest = this.sets.keys().next();
         if (!oldest.done) this.sets.delete(oldest.value);
       }
-      set = new BreakerSet(params);
+      set = new BreakerSet(params, undefined, name);
       this.sets.set(id, set);
     }
     return set;

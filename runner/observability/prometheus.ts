@@ -72,7 +72,9 @@ export function ensureMetricsEndpointFromEnv(env: NodeJS.ProcessEnv = process.en
     fromEnv.catch(() => undefined);
     return fromEnv;
   }
-  fromEnv = startMetricsEndpoint({ port });
+  // 127.0.0.1 unless MCP_RUNNER_METRICS_HOST says otherwise (a Prometheus in another container).
+  const host = env['MCP_RUNNER_METRICS_HOST'];
+  fromEnv = startMetricsEndpoint({ port, ...(host !== undefined && host !== '' ? { host } : {}) });
   fromEnv.catch(() => undefined);
   return fromEnv;
 }

@@ -96,3 +96,37 @@ export async function installTracingFromEnv(env: NodeJS.ProcessEnv = process.env
   trace.setGlobalTracerProvider(provider as unknown as Parameters<typeof trace.setGlobalTracerProvider>[0]);
   return () => provider.shutdown();
 }
+
+/**
+ * Register a meter provider from the standard OTEL_* environment, once, at runner startup
+ * (before any plugin's prepare creates instruments): OTEL_METRICS_EXPORTER=otlp exports every
+ * OTel instrument (mcp.server.operation.duration, ...) over OTLP/HTTP every
+ * OTEL_METRIC_EXPORT_INTERVAL ms (default 60000); none (default) keeps the API a no-op.
+ * The Prometheus endpoint (MCP_RUNNER_METRICS_PORT) is independent of this.
+ */
+export async function installMetricsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<(() => Promise<void>) | undefined> {
+  const exporterName = (env['OTEL_METRICS_EXPORTER'] ?? 'none').trim();
+  if (exporterName === 'none' || exporterName === '') return undefined;
+  if (exporterName !== 'otlp') {
+    throw new Error(`OTEL_METRICS_EXPORTER="${exporterName}" is not supported by the runner (use otlp or none)`);
+  }
+  const sdkName = '@opentelemetry/sdk-metrics';
+  const exporterPkg = '@opentelemetry/exporter-metrics-otlp-http';
+  let sdk: Record<string, unknown>;
+  let exp: Record<string, unknown>;
+  try {
+    sdk = (await import(sdkName)) as Record<string, unknown>;
+    exp = (await import(exporterPkg)) as Record<string, unknown>;
+  } catch {
+    throw new Error(`OTEL_METRICS_EXPORTER=otlp needs the packages ${sdkName} and ${exporterPkg} installed next to the runner`);
+  }
+  type Ctor = new (arg?: unknown) => unknown;
+  const interval = Number(env['OTEL_METRIC_EXPORT_INTERVAL'] ?? '') || 60_000;
+  const Reader = sdk['PeriodicExportingMetricReader'] as Ctor;
+  const Provider = sdk['MeterProvider'] as Ctor;
+  const Exporter = exp['OTLPMetricExporter'] as Ctor;
+  const reader = new Reader({ exporter: new Exporter(), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(30_000, interval) });
+  const provider = new Provider({ readers: [reader] }) as { shutdown(): Promise<void> };
+  metrics.setGlobalMeterProvider(provider as unknown as Parameters<typeof metrics.setGlobalMeterProvider>[0]);
+  return () => provider.shutdown();
+}

@@ -73,6 +73,6 @@ test('spans reach an OTLP/HTTP collector with the MCP attributes and the client 
   const span = spans[0]!;
   const attr = (k: string): string | undefined => span.attributes?.find((a) => a.key === k)?.value.stringValue;
   assert.equal(span.traceId.toLowerCase(), traceId);
-  assert.equal(attr('mcp.tool.name'), 'crm.search_accounts');
+  assert.equal(attr('gen_ai.tool.name'), 'crm.search_accounts');
   assert.equal(attr('mcp.method.name'), 'tools/call');
 });

@@ -47,13 +47,19 @@ test('a span per call continues the client trace and its context goes upstream i
   assert.equal(span.kind, SpanKind.SERVER);
   assert.equal(span.spanContext().traceId, CLIENT_TRACE);
   assert.equal(span.parentSpanContext?.spanId, CLIENT_SPAN);
+  // OpenTelemetry's MCP conventions, plus our own facts under mcp_gateway.*
   assert.equal(span.attributes['mcp.method.name'], 'tools/call');
-  assert.equal(span.attributes['mcp.tool.name'], 'crm.lookup');
-  assert.equal(span.attributes['mcp.server'], 'crm-tools');
-  assert.equal(span.attributes['mcp.decision'], 'allow');
-  assert.equal(span.attributes['mcp.tenant'], 'acme');
-  assert.equal(span.attributes['mcp.app'], 'support-agent');
-  assert.equal(span.attributes['mcp.user'], undefined, 'no user id on spans');
+  assert.equal(span.attributes['gen_ai.tool.name'], 'crm.lookup');
+  assert.equal(span.attributes['gen_ai.operation.name'], 'execute_tool');
+  assert.equal(span.attributes['jsonrpc.request.id'], '1');
+  assert.equal(span.attributes['network.transport'], 'tcp');
+  assert.equal(span.attributes['error.type'], undefined, 'an allowed call has no error.type');
+  assert.equal(span.attributes['mcp.tool.name'], undefined, 'the old attribute is gone');
+  assert.equal(span.attributes['mcp_gateway.server'], 'crm-tools');
+  assert.equal(span.attributes['mcp_gateway.decision'], 'allow');
+  assert.equal(span.attributes['mcp_gateway.tenant'], 'acme');
+  assert.equal(span.attributes['mcp_gateway.app'], 'support-agent');
+  assert.ok(!Object.keys(span.attributes).some((k) => k.includes('user')), 'no user id on spans');
   const rewrite = res.action as RewriteAction;
   assert.equal(rewrite.type, 'rewrite');
   const tp = rewrite.headers.find((x) => x.name === 'traceparent')?.value;
@@ -74,8 +80,10 @@ test('a denied call ends its span with the decision and JSON-RPC error code; wit
   const span = exporter.getFinishedSpans()[0];
   assert.ok(span);
   assert.equal(span.parentSpanContext, undefined);
-  assert.equal(span.attributes['mcp.decision'], 'deny');
-  assert.equal(span.attributes['rpc.jsonrpc.error_code'], -32003);
+  assert.equal(span.attributes['mcp_gateway.decision'], 'deny');
+  assert.equal(span.attributes['rpc.response.status_code'], '-32003');
+  assert.equal(span.attributes['error.type'], '-32003');
+  assert.equal(span.status.code, SpanStatusCode.ERROR, 'error.type set: status ERROR');
   assert.equal(span.attributes['http.response.status_code'], 403);
   const [ev] = await readEvents(path, 1);
   assert.equal(ev?.correlation_id, span.spanContext().traceId);
@@ -96,10 +104,18 @@ test('with post_resp the span lasts until the response phase and records an upst
   const key = carryKeyOf(res);
   assert.ok(key);
   await h.onResponse(post, respCall(503), responseChannel(key), LATER());
-  const span = exporter.getFinishedSpans()[0];
+  const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER);
   assert.ok(span);
   assert.equal(span.status.code, SpanStatusCode.ERROR);
   assert.equal(span.attributes['http.response.status_code'], 503);
+  assert.equal(span.attributes['error.type'], '503');
+  // The upstream leg: a CLIENT span under the server span, same name, ending before it.
+  const client = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT);
+  assert.ok(client, 'a CLIENT span for the upstream call');
+  assert.equal(client.name, 'tools/call crm.lookup');
+  assert.equal(client.parentSpanContext?.spanId, span.spanContext().spanId);
+  assert.equal(client.attributes['gen_ai.tool.name'], 'crm.lookup');
+  assert.equal(client.attributes['error.type'], '503');
 });
 
 test('tracing disabled in the conf: no span and no traceparent rewrite', async () => {
