@@ -5,6 +5,7 @@
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import { confSchema, DEFAULT_SCOPE, type RedactConf } from './conf.js';
 import { isJsonRpcResponse, jsonRpcMessagesOf } from '../../runner/mcp/response.js';
+import { markEventEdited } from '../../runner/mcp/sse.js';
 import { compileGlobs } from '../../runner/util/glob.js';
 import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
 import { secretFromConf } from '../../runner/secrets/index.js';
@@ -252,7 +253,12 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
       },
     };
   }
-  if (tally.changed) ctx.responseMutations.markBodyModified();
+  if (tally.changed) {
+    // A single-event answer that was masked cannot equal its original: spare the serialiser
+    // re-reading the original to tell.
+    if (body.events.length === 1) markEventEdited(body.events[0]!);
+    ctx.responseMutations.markBodyModified();
+  }
   return undefined;
 }
 

@@ -2,7 +2,7 @@
 export { MAX_JSON_DEPTH, parseStrictJson, parseStrictJsonText } from './json.js';
 export type { StrictJsonOptions, StrictJsonResult } from './json.js';
 export { parseRequestBody, requestIdsOf, serializeRequestBody } from './parse.js';
-export { eventUnchanged, MAX_RESPONSE_JSON_DEPTH, parseSse, serializeSse } from './sse.js';
+export { eventUnchanged, markEventEdited, MAX_RESPONSE_JSON_DEPTH, parseSse, serializeSse } from './sse.js';
 export {
   isJsonRpcResponse,
   jsonRpcMessagesOf,

@@ -34,6 +34,8 @@ interface EventSource {
   readonly hadData: boolean;
   readonly hadJson: boolean;
   readonly terminated: boolean;
+  /** Set by a plugin that knows it edited the JSON: no need to re-read the original to tell. */
+  edited?: boolean;
 }
 
 const sources = new WeakMap<SseEvent, EventSource>();
@@ -165,11 +167,11 @@ function writeChangedEvent(event: SseEvent, source: EventSource | undefined): st
     if (event.json === undefined) {
       if (!source.hadJson) return undefined;
     } else {
-      jsonText = textIfChanged(event.json, source.data);
+      jsonText = textIfChanged(event.json, source);
       if (jsonText === undefined) return undefined;
     }
   } else if (event.json !== undefined) {
-    jsonText = source === undefined ? JSON.stringify(event.json) : textIfChanged(event.json, source.data);
+    jsonText = source === undefined ? JSON.stringify(event.json) : textIfChanged(event.json, source);
   }
   let out = '';
   if (event.comments !== undefined) for (const comment of event.comments) out += `:${comment}\n`;
@@ -235,11 +237,24 @@ function sameFields(event: SseEvent, source: EventSource): boolean {
  * (Plugins edit `json` in place, so there is no cheaper change flag to trust.)
  */
 export function jsonUnchanged(json: JsonValue, originalData: string): boolean {
-  return textIfChanged(json, originalData) === undefined;
+  return jsonTextIfChanged(json, originalData) === undefined;
 }
 
-/** The JSON text of `json` when it no longer says what `data` said; undefined when unchanged. */
-function textIfChanged(json: JsonValue, originalData: string): string | undefined {
+/**
+ * Tell the serialisers that this parsed event's JSON was edited (a value replaced by one it
+ * cannot equal): its text is then written without re-parsing the original to compare.
+ */
+export function markEventEdited(event: SseEvent): void {
+  const source = sources.get(event);
+  if (source !== undefined) source.edited = true;
+}
+
+/** The JSON text of `json` when it no longer says what the source's data said; undefined when unchanged. */
+function textIfChanged(json: JsonValue, source: EventSource): string | undefined {
+  return source.edited === true ? JSON.stringify(json) : jsonTextIfChanged(json, source.data);
+}
+
+function jsonTextIfChanged(json: JsonValue, originalData: string): string | undefined {
   const fresh = JSON.stringify(json);
   if (fresh === originalData) return undefined;
   try {
@@ -259,6 +274,6 @@ export function eventChange(event: SseEvent): { changed: boolean; jsonText: stri
   if (source === undefined) return { changed: true, jsonText: fresh() };
   if (!sameFields(event, source)) return { changed: true, jsonText: fresh() };
   if (event.json === undefined) return { changed: source.hadJson, jsonText: undefined };
-  const text = textIfChanged(event.json, source.data);
+  const text = textIfChanged(event.json, source);
   return { changed: text !== undefined, jsonText: text };
 }

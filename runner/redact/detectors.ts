@@ -75,7 +75,10 @@ function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]
       continue;
     }
     out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
-    regex.lastIndex = span.end > at ? span.end : at + 1;
+    // Go on from the next index, not the hit's end: another family's value may start inside
+    // this hit and run past it (a greedy phone swallowing the head of an EIN), and the
+    // resolver must see it as each detector alone would. Boundary lookbehinds keep this cheap.
+    regex.lastIndex = at + 1;
   }
 }
 

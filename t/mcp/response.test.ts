@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   jsonRpcMessagesOf,
+  markEventEdited,
   mediaTypeOf,
   parseResponseBody,
   responseFor,
@@ -102,4 +103,22 @@ test('a response body with duplicate keys is not read as JSON', () => {
   assert.equal(body.events[0]!.json, undefined);
   assert.match(body.events[0]!.jsonError!, /duplicate key "text"/);
   assert.equal(responsesOf(body).length, 0);
+});
+
+test('an event marked edited is written as its value, the same bytes as the unmarked check gives', () => {
+  const text = '{ "jsonrpc": "2.0", "id": 1, "result": { "content": [ { "type": "text", "text": "key sk-live-1" } ] } }\n';
+  for (const format of ['application/json', 'text/event-stream']) {
+    const source = format === 'application/json' ? text : `event: message\ndata: ${text}\n`;
+    const written: string[] = [];
+    for (const mark of [false, true]) {
+      const body = parseResponseBody(format, bytes(source))!;
+      const result = body.events[0]!.json as { result: { content: { text: string }[] } };
+      result.result.content[0]!.text = 'key [REDACTED:secret]';
+      if (mark) markEventEdited(body.events[0]!);
+      written.push(decoder.decode(serializeResponseBody(body)));
+    }
+    assert.equal(written[1], written[0], format);
+    assert.match(written[1]!, /\[REDACTED:secret\]/);
+    assert.doesNotMatch(written[1]!, /sk-live-1/);
+  }
 });
