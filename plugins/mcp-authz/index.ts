@@ -14,7 +14,7 @@ import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAj
 import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
 import { ConfirmationKeyUnavailable, ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
-import { filterListResponse, listRequests, type ListKind } from './filter.js';
+import { filterListResponse, listAnswerProblem, listRequests, type ListKind } from './filter.js';
 import { sharedPinStore, toolDefinitionHash, type PinConf, type PinStore } from './pinning.js';
 import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate, type ProtectedResourceConf } from './prm.js';
 
@@ -335,8 +335,14 @@ function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: 
 
 async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
-  if (!carried || !ctx.response || ctx.response.status >= 300) return;
+  if (!carried || !ctx.response || ctx.response.status >= 300 || carried.lists.size === 0) return;
   const body = await ctx.mcpResponse();
+  const unreadable = await listAnswerProblem(ctx, body);
+  if (unreadable !== undefined) {
+    ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'list-unreadable', reason: `list answer withheld: ${unreadable}` });
+    if (p.shadow) return;
+    return { action: 'stop', status: 502, rpcError: { code: JsonRpcErrorCode.InternalError, message: `upstream answer withheld: the gateway could not read the list to filter it (${unreadable})`, data: { rule: 'list-unreadable' } } };
+  }
   if (!body) return;
   const { policy, subject } = carried;
   const pinServer = subject.server ?? p.routePinKey;
