@@ -81,6 +81,8 @@ export interface StackRoute {
   server: string;
   /** The mcp-authz conf on top of the stack's identity settings. */
   authz: Record<string, unknown>;
+  /** Extra identity.jwt settings (max_token_age_seconds, ...). */
+  jwt?: Record<string, unknown>;
 }
 
 export interface AuthzStack {
@@ -114,7 +116,7 @@ export async function startAuthzStack(routes: (s: { sse: number; json: number; h
   const routeConfs: RouteConf[] = routes({ sse: sse.port, json: json.port, hostileSse: hostileSse.port, hostileJson: hostileJson.port }).map((r, i) => {
     const conf = [
       { name: 'mcp-route', value: JSON.stringify({ server: r.server, post_resp: true }) },
-      { name: 'mcp-authz', value: JSON.stringify({ server: r.server, identity: { jwt: { keys: [pem], issuer: ISSUER, audience: AUDIENCE } }, ...r.authz }) },
+      { name: 'mcp-authz', value: JSON.stringify({ server: r.server, identity: { jwt: { keys: [pem], issuer: ISSUER, audience: AUDIENCE, ...r.jwt } }, ...r.authz }) },
     ];
     return {
       id: i + 1,
