@@ -11,7 +11,8 @@ import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.j
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { compilePolicy, closePolicySources, DEFAULT_RELOAD_INTERVAL_MS, formatAjvErrors, policySourceFor, PolicyError, type CompiledPolicy, type PolicyDoc, type PolicySource, type UseKind, validatePolicyDocument } from './policy.js';
-import { decideMessage, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
+import { decideMessage, holdsGrantHere, subjectFor, isVisible, seesEverything, type Decision, type Subject } from './decide.js';
+import { hintsOf, sharedToolHints } from './tool-hints.js';
 import { establishIdentity, prepareIdentity, type IdentityConf, type IdentityResolver } from './identity.js';
 import { ConfirmationKeyUnavailable, ConfirmationTokens, CONFIRMATION_META_KEY, confirmationKeyFrom, sharedReplayCache } from './confirm.js';
 import { filterListResponse, listAnswerProblem, listRequests, type ListKind } from './filter.js';
@@ -213,7 +214,15 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   if (!body.ok) return { action: 'stop', status: 400, rpcError: { code: body.code, message: body.message }, ids: [body.id] };
   const server = serverOf(ctx, p);
   const pinServer = server ?? p.routePinKey;
-  const subject = subjectFor(policy, identity, server);
+  const subject = subjectFor(policy, identity, server, sharedToolHints());
+  // No grant on this server: nothing at all, not even initialize or ping.
+  if (!holdsGrantHere(policy, subject)) {
+    const reason = `no grant on server '${server ?? '(unnamed)'}' for this identity`;
+    ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'no-grant', reason });
+    if (!p.shadow) return { action: 'stop', status: 403, rpcError: { code: JsonRpcErrorCode.Forbidden, message: reason, data: { rule: 'no-grant', reason } } };
+  }
+  // A call without messages (GET stream, DELETE session) is allowed by the grant itself.
+  if (body.messages.length === 0) ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: 'server-grant', reason: 'the identity holds a grant on this server' });
   const refusals: Refusal[] = [];
   let denied = false;
   const headerToken = ctx.request.header(p.confirmHeader);
@@ -348,6 +357,7 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
   const pinServer = subject.server ?? p.routePinKey;
   let shadowHidden = 0;
   const stats = filterListResponse(body, carried.lists, (listKind, kind, name, item) => {
+    let pinChanged = false;
     if (listKind === 'tools' && p.pinMode !== 'off') {
       const hash = toolDefinitionHash(item);
       const check = p.pins.check(policy.pins, p.pinMode, pinServer, name, hash);
@@ -363,11 +373,15 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
           p.pins.block(pinServer, name, hash);
           return false;
         }
+        pinChanged = true;
       } else if (check.status === 'ok') {
         p.pins.unblock(pinServer, name);
       }
     }
-    if (!p.filterLists || isVisible(policy, subject, kind, name)) return true;
+    // Read access is judged by the annotations of the definition in use (as pinned).
+    const hints = listKind === 'tools' ? hintsOf(item) : undefined;
+    if (listKind === 'tools') subject.toolHints?.remember(subject.server, name, hints, pinChanged);
+    if (!p.filterLists || isVisible(policy, subject, kind, name, hints)) return true;
     if (p.shadow) {
       shadowHidden++;
       return true;

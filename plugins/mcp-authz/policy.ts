@@ -53,6 +53,12 @@ export interface PolicyEntry {
   readonly pattern: string;
 }
 
+/** What the reviewed tool registry says a tool does (tool_registry in the policy). */
+export interface RegistryEntry {
+  readonly access: Access;
+  readonly servers: ReadonlySet<string> | undefined;
+}
+
 export interface CompiledPolicy {
   readonly label: string;
   readonly actors: readonly ActorMatcher[];
@@ -66,6 +72,8 @@ export interface CompiledPolicy {
   readonly riskDeny: ReadonlySet<Risk>;
   /** server ('*' = any) -> tool -> sha256 hex of the canonical definition. */
   readonly pins: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Tool name or glob -> read or write, for grants with access: read. */
+  readonly toolRegistry: PatternIndex<RegistryEntry>;
   readonly ruleCount: number;
 }
 
@@ -131,6 +139,8 @@ interface ActorPolicyDoc {
   name?: string;
   actor: ActorMatchDoc;
   servers?: StringOrList;
+  /** read: every tool grant of this actor covers read-only tools only. */
+  access?: Access;
   allowed_tools?: Array<string | AllowedToolDoc>;
   denied_tools?: Array<string | DeniedNameDoc>;
   allowed_resources?: Array<string | AllowedResourceDoc>;
@@ -170,6 +180,7 @@ export interface PolicyDoc {
   routes?: RouteRuleDoc[];
   mcp_gateway?: { routes?: RouteRuleDoc[] };
   pins?: Record<string, Record<string, string>>;
+  tool_registry?: Array<{ name: string; server?: StringOrList; access: Access }>;
 }
 
 // ---- Compilation ----
@@ -223,6 +234,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
   const riskConfirm = new Set<Risk>();
   const riskDeny = new Set<Risk>();
   const pins = new Map<string, Map<string, string>>();
+  const toolRegistry = new PatternIndex<RegistryEntry>();
   const usedNames = new Set<string>();
   let ruleCount = 0;
 
@@ -251,6 +263,8 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
       for (const [tool, pin] of Object.entries(map)) target.set(tool, pin.slice('sha256:'.length));
       pins.set(server, target);
     }
+    // Read/write: what the reviewed registry says each tool does.
+    for (const t of doc.tool_registry ?? []) toolRegistry.add(t.name, { access: t.access, servers: toSet(t.server) });
 
     for (const { a, path, defaultName } of actorEntries(doc)) {
       const name = uniqueName(a.name ?? `${rulePrefix}${defaultName}`, path);
@@ -273,7 +287,8 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
           rule: `${name}/allowed_tools/${e.name}`,
           pattern: e.name,
           servers: serversOf(e.server),
-          access: e.access,
+          // A read-only actor caps every tool grant it has.
+          access: a.access === 'read' ? 'read' : e.access,
           risk: e.risk,
           confirm: e.requires_user_confirmation === true,
           args: compileArgs(e.arguments, `${path}/allowed_tools/${j}`),
@@ -379,6 +394,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
     riskConfirm,
     riskDeny,
     pins,
+    toolRegistry,
     ruleCount,
   };
 }

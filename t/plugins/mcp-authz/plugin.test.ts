@@ -60,6 +60,7 @@ const POLICY = {
       allowed_prompts: ['greet'],
     },
   ],
+  tool_registry: [{ name: 'crm.lookup', access: 'read' }],
 };
 
 let privateKey: CryptoKey;
