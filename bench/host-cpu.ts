@@ -13,7 +13,7 @@ import { PluginRegistry, loadPlugins } from '../runner/host/registry.js';
 import type { ExtraInfoChannel } from '../runner/protocol/handler.js';
 import { decodeHTTPReqCallReq, decodeHTTPRespCallReq } from '../runner/protocol/codec.js';
 import type { ExtraInfoReq, ExtraInfoResp } from '../runner/protocol/messages.js';
-import type { CallData } from '../t/helpers/apisix-client.js';
+import type { CallData } from '../testkit/apisix-client.js';
 import type { CallScript } from './protocol-load.js';
 import { scenarios } from './scenarios.js';
 

@@ -24,7 +24,7 @@ import { SignJWT } from 'jose';
 import { PACKAGE_ROOT } from '../runner/host/schema-file.js';
 import { parseGateway, type GatewayDoc } from '../runner/layout/gateway.js';
 import { generateLayout, type ApisixRoute } from '../runner/layout/generate.js';
-import { startEmulator, type RouteConf } from '../t/emulator/index.js';
+import { startEmulator, type RouteConf } from '../emulator/index.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

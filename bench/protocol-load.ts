@@ -2,7 +2,7 @@
 // connection carries one exchange at a time. Reports decisions per second and latency
 // percentiles; the caller alternates scenarios so machine noise hits all of them alike.
 
-import { ProtocolClient, type CallData } from '../t/helpers/apisix-client.js';
+import { ProtocolClient, type CallData } from '../testkit/apisix-client.js';
 import type { HTTPReqCallResp, HTTPRespCallResp } from '../runner/protocol/messages.js';
 
 export interface LoadResult {

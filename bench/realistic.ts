@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { startRedis, type RedisInstance } from '../t/helpers/redis.js';
+import { startRedis, type RedisInstance } from '../testkit/redis.js';
 import type { CallScript } from './protocol-load.js';
 import {
   TOOLS_CALL_BODY,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startReferenceServer, type ReferenceServer } from './reference-server.js';
+import { startReferenceServer, type ReferenceServer } from '../../testkit/conformance/reference-server.js';
 import {
   CONFORMANCE_VERSION,
   REDACTED_TOOLS,
@@ -20,8 +20,8 @@ import {
   table,
   type ScenarioResult,
   type Tooling,
-} from './harness.js';
-import { startGateway, type Gateway } from './harness.js';
+} from '../../testkit/conformance/harness.js';
+import { startGateway, type Gateway } from '../../testkit/conformance/harness.js';
 
 /** Scenarios whose tool asks the client something mid-call (sampling/elicitation). */
 const SERVER_TO_CLIENT = ['tools-call-sampling', 'tools-call-elicitation', 'elicitation-sep1034-defaults', 'elicitation-sep1330-enums'];

@@ -6,9 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator } from '../emulator/index.js';
-import { startRedis } from '../helpers/redis.js';
-import { REPO_ROOT, toolCall } from './harness.js';
+import { startEmulator } from '../../emulator/index.js';
+import { startRedis } from '../../testkit/redis.js';
+import { REPO_ROOT, toolCall } from '../../e2e/harness.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {

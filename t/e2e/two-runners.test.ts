@@ -6,9 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { startRedis } from '../helpers/redis.js';
-import { REPO_ROOT, toolCall } from './harness.js';
+import { startEmulator, type RouteConf } from '../../emulator/index.js';
+import { startRedis } from '../../testkit/redis.js';
+import { REPO_ROOT, toolCall } from '../../e2e/harness.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {

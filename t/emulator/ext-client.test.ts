@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Builder } from 'flatbuffers';
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { ErrCode, FrameType } from '../../runner/protocol/messages.js';
-import { conf, request, rig, route, sleep } from './testkit.js';
+import { conf, request, rig, route, sleep } from '../../testkit/emulator.js';
 
 test('PrepareConf key is route#<id>#<plugin>#<version>; 16 parallel requests on 3 workers share one token', async () => {
   const r = await rig((port) => [route(1, port, { 'ext-plugin-pre-req': conf('mcp-authz', '{"allow":["x"]}') })], {}, { workers: 3 });

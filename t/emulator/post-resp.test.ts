@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { HTTPRespCallReq, HTTPRespCallResp } from '../../runner/protocol/messages.js';
-import { conf, request, rig, route, sleep, type UpstreamHandler } from './testkit.js';
+import { conf, request, rig, route, sleep, type UpstreamHandler } from '../../testkit/emulator.js';
 
 /** Upstream that answers with mixed-case headers, including vital ones. */
 const mixedCase: UpstreamHandler = (req, res, body) => {

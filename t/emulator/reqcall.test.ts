@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../runner/protocol/messages.js';
-import { conf, request, rig, route } from './testkit.js';
+import { conf, request, rig, route } from '../../testkit/emulator.js';
 
 const rewrite = (r: Partial<RewriteAction>): RewriteAction => ({ type: 'rewrite', headers: [], args: [], respHeaders: [], body: undefined, ...r });
 

@@ -7,10 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmulator, type Emulator } from './index.js';
-import { conf, request, route, sleep, startUpstream } from './testkit.js';
+import { startEmulator, type Emulator } from '../../emulator/index.js';
+import { conf, request, route, sleep, startUpstream } from '../../testkit/emulator.js';
 
-const runnerScript = fileURLToPath(new URL('./spawned-runner.js', import.meta.url));
+const runnerScript = fileURLToPath(new URL('../../testkit/spawned-runner.js', import.meta.url));
 
 async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

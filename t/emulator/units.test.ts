@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RouteTable, loadApisixYaml } from './config.js';
-import { binaryAddr } from './reqcall.js';
-import { encodeArgs, normalizeUri, parseArgs, uriSafeEncode } from './uri.js';
-import { luaNumberToString } from './vars.js';
-import { nginxErrorPage } from './responses.js';
-import { evalExpr } from './routing.js';
-import { HeaderList, ResponseHeaders, type RequestState } from './state.js';
+import { RouteTable, loadApisixYaml } from '../../emulator/config.js';
+import { binaryAddr } from '../../emulator/reqcall.js';
+import { encodeArgs, normalizeUri, parseArgs, uriSafeEncode } from '../../emulator/uri.js';
+import { luaNumberToString } from '../../emulator/vars.js';
+import { nginxErrorPage } from '../../emulator/responses.js';
+import { evalExpr } from '../../emulator/routing.js';
+import { HeaderList, ResponseHeaders, type RequestState } from '../../emulator/state.js';
 
 test('Lua tostring of numbers (%.14g)', () => {
   assert.equal(luaNumberToString(7), '7');

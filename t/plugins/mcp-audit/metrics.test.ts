@@ -8,7 +8,7 @@ import { MetricsRegistry, OVERFLOW_LABEL_VALUE } from '../../../runner/observabi
 import { ensureMetricsEndpointFromEnv, startMetricsEndpoint } from '../../../runner/observability/prometheus.js';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import type { TextEntry } from '../../../runner/protocol/messages.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, tempDir, toolsCall } from './helpers.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 after(() => audit.shutdown?.());
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
-import { LATER, TableChannel, readEvents, realHost, reqCall, tempDir, toolsCall } from './helpers.js';
+import { LATER, TableChannel, readEvents, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
 const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });

@@ -14,7 +14,7 @@ import { resolveSinkConf } from '../../../plugins/mcp-audit/conf.js';
 import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import { defaultRegistry } from '../../../runner/observability/metrics.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
-import { LATER, TableChannel, assertValidEvent, realHost, reqCall, tempDir, toolsCall } from './helpers.js';
+import { LATER, TableChannel, assertValidEvent, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const dir = tempDir();
 after(() => audit.shutdown?.());
@@ -169,7 +169,7 @@ test('a bad sink conf is refused at prepare with a message naming the field (and
 
 test('kill and restart: every event accepted before SIGTERM is in the file, across two runs', async () => {
   const path = join(dir, 'kill.log');
-  const child = fileURLToPath(new URL('./audit-child.js', import.meta.url));
+  const child = fileURLToPath(new URL('../../../testkit/audit-child.js', import.meta.url));
   async function run(prefix: string): Promise<string[]> {
     const proc = spawn(process.execPath, [child, path, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
     const accepted: string[] = [];

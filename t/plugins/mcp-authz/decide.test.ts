@@ -4,7 +4,7 @@ import { decideMessage, decideUse, holdsGrantHere, isVisible, subjectFor, type M
 import type { ToolHints } from '../../../plugins/mcp-authz/tool-hints.js';
 import type { Identity } from '../../../runner/host/plugin.js';
 import type { CompiledPolicy } from '../../../plugins/mcp-authz/policy.js';
-import { message, policyFrom, toolCall, who } from './helpers.js';
+import { message, policyFrom, toolCall, who } from '../../../testkit/authz.js';
 
 const POLICY = policyFrom(`
 version: 1

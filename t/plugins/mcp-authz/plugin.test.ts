@@ -14,7 +14,7 @@ import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTP
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
 import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
 import { canonicalHash } from '../../../plugins/mcp-authz/canonical.js';
-import { LATER, TableChannel as BaseTableChannel, carryKeyOf, hostWith, requestCall } from '../../helpers/host-kit.js';
+import { LATER, TableChannel as BaseTableChannel, carryKeyOf, hostWith, requestCall } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 /** Counts response-body questions across channels (round trips build their own). */

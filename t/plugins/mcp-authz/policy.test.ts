@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compilePolicy, parsePolicyText, PolicyError, PolicySource } from '../../../plugins/mcp-authz/policy.js';
 import { decideMessage, subjectFor } from '../../../plugins/mcp-authz/decide.js';
-import { toolCall, who } from './helpers.js';
+import { toolCall, who } from '../../../testkit/authz.js';
 
 function errorOf(fn: () => unknown): string {
   try {

@@ -14,7 +14,7 @@ import { ConfirmationTokens, confirmationKeyFrom, ReplayCache } from '../../../p
 import { plugin } from '../../../plugins/mcp-authz/index.js';
 import { closeSecretWatchers, resolveSecretRef, setSecretsLogger } from '../../../runner/secrets/index.js';
 import type { Plugin } from '../../../runner/host/plugin.js';
-import { hostWith, LATER, requestCall, TableChannel } from '../../helpers/host-kit.js';
+import { hostWith, LATER, requestCall, TableChannel } from '../../../testkit/host-kit.js';
 
 setSecretsLogger({ warn: () => {}, error: () => {}, info: () => {} });
 const dir = await mkdtemp(join(tmpdir(), 'authz-secrets-'));

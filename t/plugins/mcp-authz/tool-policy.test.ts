@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy, parsePolicyText, PolicyError } from '../../../plugins/mcp-authz/policy.js';
 import { decideMessage, subjectFor } from '../../../plugins/mcp-authz/decide.js';
-import { toolCall, who } from './helpers.js';
+import { toolCall, who } from '../../../testkit/authz.js';
 
 // Verbatim from the requirements document ("Policy shapes operators write", per actor).
 const REQUIREMENTS_PER_ACTOR = `mcp_tool_policy:

@@ -16,7 +16,7 @@ import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction, 
 import { JsonRpcErrorCode } from '../../../runner/mcp/types.js';
 import { plugin as credential } from '../../../plugins/mcp-credential/index.js';
 import { closeSecretWatchers, setSecretsLogger } from '../../../runner/secrets/index.js';
-import { TableChannel, requestCall as mcpPost } from '../../helpers/host-kit.js';
+import { TableChannel, requestCall as mcpPost } from '../../../testkit/host-kit.js';
 
 const logLines: string[] = [];
 setSecretsLogger({

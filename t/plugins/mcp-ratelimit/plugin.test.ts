@@ -14,8 +14,8 @@ import type { HTTPRespCallResp, RewriteAction, StopAction, TextEntry } from '../
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { storeErrorTally } from '../../../plugins/mcp-ratelimit/observe.js';
-import { startRedis } from '../../helpers/redis.js';
-import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { startRedis } from '../../../testkit/redis.js';
+import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 

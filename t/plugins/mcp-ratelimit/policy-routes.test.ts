@@ -10,8 +10,8 @@ import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
 import { createRatelimitPlugin } from '../../../plugins/mcp-ratelimit/index.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
-import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
-import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../helpers/host-kit.js';
+import { policyDir, policyWithRoutes } from '../../../testkit/policy-file.js';
+import { LATER, TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall, responseChannel } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 

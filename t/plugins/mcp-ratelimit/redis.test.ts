@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { startRedis, type RedisInstance } from '../../helpers/redis.js';
+import { startRedis, type RedisInstance } from '../../../testkit/redis.js';
 import { RedisStore, createRedisClient } from '../../../plugins/mcp-ratelimit/store-redis.js';
 import type { CheckBatch } from '../../../plugins/mcp-ratelimit/store.js';
 
@@ -61,7 +61,7 @@ test('two independent stores (two connections) share one count', async () => {
 });
 
 test('two separate processes share one count exactly (40 of 60 concurrent calls)', async () => {
-  const child = fileURLToPath(new URL('./redis-child.js', import.meta.url));
+  const child = fileURLToPath(new URL('../../../testkit/redis-child.js', import.meta.url));
   const run = () =>
     new Promise<number>((resolve, reject) => {
       const p = spawn(process.execPath, [child, redis.url, 't:r|procs', '30'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -10,7 +10,7 @@ import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, RewriteAction }
 import { JsonRpcErrorCode } from '../../../runner/mcp/types.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
 import { closeSecretWatchers } from '../../../runner/secrets/index.js';
-import { TableChannel, carryKeyOf, decisionProbe, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
+import { TableChannel, carryKeyOf, decisionProbe, requestCall as mcpPost, responseChannel } from '../../../testkit/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { DecisionRecord } from '../../../runner/host/plugin.js';
 import type { HTTPReqCallReq, HTTPReqCallResp, RewriteAction } from '../../../runner/protocol/messages.js';
 import { plugin as redact } from '../../../plugins/mcp-redact/index.js';
-import { policyDir, policyWithRoutes } from '../../helpers/policy-file.js';
-import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../helpers/host-kit.js';
+import { policyDir, policyWithRoutes } from '../../../testkit/policy-file.js';
+import { TableChannel, carryKeyOf, decisionProbe, hostWith, requestCall as mcpPost, responseChannel } from '../../../testkit/host-kit.js';
 
 const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';

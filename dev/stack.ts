@@ -1,0 +1,106 @@
+// The demo's stack: the sample MCP server, the APISIX emulator with the shipped routes of
+// conf/apisix.yaml (upstream pointed at the sample server), the runner spawned like
+// ext-plugin.cmd, secrets passed through `envs` like nginx_config.envs, and an HS256 token
+// for the demo identity signed with the secret the shipped mcp-authz conf reads.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { PACKAGE_ROOT } from '../runner/host/schema-file.js';
+import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
+import { startEmulator, type Emulator } from '../emulator/index.js';
+import type { AuditEvent } from '../e2e/harness.js';
+import { freePort, readJsonLines } from '../testkit/local-run.js';
+import { adaptShippedRoutes, freshSecrets, jwtSettings, loadShippedRoutes, type JwtSettings } from '../testkit/shipped-conf.js';
+
+export interface DemoIdentity {
+  user: string;
+  app: string;
+  environment: string;
+  tenant: string;
+  roles: string[];
+}
+
+export const DEMO_IDENTITY: DemoIdentity = { user: 'alice', app: 'support-agent', environment: 'production', tenant: 'acme', roles: ['support'] };
+
+export interface DemoStack {
+  sample: SampleServer;
+  emulator: Emulator;
+  /** The gateway's MCP endpoint. */
+  mcpUrl: string;
+  metricsUrl: string;
+  routeIds: string[];
+  /** The bearer token of DEMO_IDENTITY. */
+  token: string;
+  tokenIssuer: string;
+  auditPath: string;
+  auditEvents(): Promise<AuditEvent[]>;
+  stop(): Promise<void>;
+}
+
+export function mintToken(s: JwtSettings, secret: string, who: DemoIdentity, lifetime = '10m'): Promise<string> {
+  const claims: Record<string, unknown> = {
+    [s.claims['app'] ?? 'azp']: who.app,
+    [s.claims['environment'] ?? 'environment']: who.environment,
+    [s.claims['roles'] ?? 'roles']: who.roles,
+    [s.claims['tenant'] ?? 'tenant']: who.tenant,
+  };
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(who.user)
+    .setIssuer(s.issuer)
+    .setAudience(s.audience)
+    .setIssuedAt()
+    .setExpirationTime(lifetime)
+    .sign(new TextEncoder().encode(secret));
+}
+
+export interface DemoStackOptions {
+  /** Emulator HTTP port (default: any free port). */
+  port?: number;
+  /** host:port of an MCP server to use instead of starting the sample server. */
+  upstream?: string;
+  /** Lifetime of the demo bearer token (jose time span, e.g. '10m', '8h'). */
+  tokenLifetime?: string;
+}
+
+export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-demo-'));
+  const auditPath = join(dir, 'mcp-audit.log');
+  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const stop = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const sample = await startSampleMcpServer();
+    cleanups.push(() => sample.close());
+    const routes = adaptShippedRoutes(await loadShippedRoutes(), { upstream: opts.upstream ?? `127.0.0.1:${sample.port}`, auditPath });
+    const jwt = jwtSettings(routes);
+    // Fresh secrets per run for every $env:// reference (JWT and confirmation secrets, backend token).
+    const envs = freshSecrets(routes);
+    const metricsPort = await freePort();
+    envs['MCP_RUNNER_METRICS_PORT'] = String(metricsPort);
+    envs['MCP_RUNNER_LOG_LEVEL'] = process.env['MCP_RUNNER_LOG_LEVEL'] ?? 'warn';
+    const emulator = await startEmulator({ routes, cmd: [process.execPath, join(PACKAGE_ROOT, 'dist', 'runner', 'main.js')], envs, port: opts.port });
+    cleanups.push(() => emulator.stop());
+    await emulator.waitForRunner(10_000);
+    const token = await mintToken(jwt, envs[jwt.secretEnv]!, DEMO_IDENTITY, opts.tokenLifetime);
+    const uri = routes[0]?.uri ?? '/mcp';
+    return {
+      sample,
+      emulator,
+      mcpUrl: `${emulator.url}${uri}`,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      routeIds: routes.map((r) => String(r.id)),
+      token,
+      tokenIssuer: jwt.issuer,
+      auditPath,
+      auditEvents: () => readJsonLines<AuditEvent>(auditPath),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
