@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleTools } from '../../../examples/sample-mcp-server.js';
 import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
-import { post, startAuthzStack } from './stack.js';
+import { post, startAuthzStack } from '../../../testkit/authz-stack.js';
 
 const SUPPORT_ONLY_CRM = {
   version: 1,

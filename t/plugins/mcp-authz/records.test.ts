@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DecisionRecord, Plugin } from '../../../runner/host/plugin.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
-import { LATER, TableChannel, decisionProbe, hostWith, requestCall } from '../../helpers/host-kit.js';
+import { LATER, TableChannel, decisionProbe, hostWith, requestCall } from '../../../testkit/host-kit.js';
 
 const probe = decisionProbe('probe');
 const host = hostWith(authz as unknown as Plugin<never, unknown>, probe.plugin as unknown as Plugin<never, unknown>);

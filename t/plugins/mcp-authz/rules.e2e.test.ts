@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleTools } from '../../../examples/sample-mcp-server.js';
-import { post, startAuthzStack } from './stack.js';
+import { post, startAuthzStack } from '../../../testkit/authz-stack.js';
 
 const CONFIRMATION = { allow_literal_secrets: true, confirmation: { secret: 'c'.repeat(64) } };
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Host } from '../../../runner/host/chain.js';
 import { PluginRegistry } from '../../../runner/host/registry.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
-import { post, startAuthzStack } from './stack.js';
+import { post, startAuthzStack } from '../../../testkit/authz-stack.js';
 
 const POLICY = { version: 1, actors: [{ name: 'support', actor: { app: 'support-agent' }, allowed_tools: ['crm.*'] }] };
 

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startSampleMcpServer, type SampleServer } from '../../../examples/sample-mcp-server.js';
-import { startEmulator, type Emulator, type RouteConf } from '../../emulator/index.js';
-import { Host } from '../../../runner/host/chain.js';
-import { PluginRegistry } from '../../../runner/host/registry.js';
-import { startServer, type RunnerServer } from '../../../runner/protocol/server.js';
-import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
+import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
+import { startEmulator, type Emulator, type RouteConf } from '../emulator/index.js';
+import { Host } from '../runner/host/chain.js';
+import { PluginRegistry } from '../runner/host/registry.js';
+import { startServer, type RunnerServer } from '../runner/protocol/server.js';
+import { plugin as authz } from '../plugins/mcp-authz/index.js';
 
 export const ISSUER = 'https://idp.authz.test';
 export const AUDIENCE = 'mcp-authz-e2e';
