@@ -379,8 +379,9 @@ async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> 
       }
     }
     // Read access is judged by the annotations of the definition in use (as pinned).
-    const hints = listKind === 'tools' ? hintsOf(item) : undefined;
+    let hints = listKind === 'tools' ? hintsOf(item) : undefined;
     if (listKind === 'tools') subject.toolHints?.remember(subject.server, name, hints, pinChanged);
+    if (pinChanged) hints = subject.toolHints?.get(subject.server, name);
     if (!p.filterLists || isVisible(policy, subject, kind, name, hints)) return true;
     if (p.shadow) {
       shadowHidden++;
