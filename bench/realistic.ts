@@ -161,7 +161,7 @@ export async function realisticSetup(dir: string): Promise<{ list: Scenario[]; e
     alone('mcp-authz', authz),
     alone('mcp-ratelimit', limits(memory)),
     alone('mcp-redact', redactArgs),
-    alone('mcp-credential', { ...credential, allow_before_authz: true }),
+    alone('mcp-credential', { ...credential, allow_without_authz: true }),
     { name: 'five-plugins-memory', phases: 'req', floorOf: 'floor', preConf: chain(memory, redactArgs, false), script: reqOnly },
     { name: 'five-plugins-redis', phases: 'req', floorOf: 'floor', preConf: chain(redisStore, redactArgs, false), script: reqOnly },
     {

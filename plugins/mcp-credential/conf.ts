@@ -4,16 +4,18 @@
 
 import type { PrepareEnv } from '../../runner/host/plugin.js';
 import { isSecretRef, secretFromConf, type SecretHandle } from '../../runner/secrets/index.js';
+import { AUTHZ_PLUGIN } from './authz-gate.js';
+import { compileDynamic, type DynamicCredential, type DynamicSpec } from './dynamic.js';
 import { IdentityMinter, type IdentityAlg } from './identity-token.js';
 
 export const PLUGIN_NAME = 'mcp-credential';
-const AUTHZ_PLUGIN = 'mcp-authz';
 
 export type CredentialSpec =
   | { type: 'bearer'; token: string }
   | { type: 'api_key'; header: string; value: string; prefix?: string }
   | { type: 'basic'; username: string; password: string }
-  | { type: 'none' };
+  | { type: 'none' }
+  | DynamicSpec;
 
 export interface IdentityTokenConf {
   signing_key: string;
@@ -42,6 +44,7 @@ export interface CredentialConf {
   strip_response_headers?: string[];
   allow_literal_secrets?: boolean;
   allow_before_authz?: boolean;
+  allow_without_authz?: boolean;
   unavailable_status?: 500 | 503;
 }
 
@@ -51,7 +54,7 @@ export const DEFAULT_STRIPPED_REQUEST_HEADERS: readonly string[] = ['authorizati
 export const DEFAULT_STRIPPED_RESPONSE_HEADERS: readonly string[] = ['authorization', 'proxy-authorization'];
 export const DEFAULT_IDENTITY_HEADER = 'x-mcp-identity';
 /** A header value containing an injected secret this long or longer is dropped from responses. */
-const MIN_SCANNED_SECRET_LENGTH = 8;
+export const MIN_SCANNED_SECRET_LENGTH = 8;
 
 /** How the backend credential is rendered into one header. */
 export interface Injection {
@@ -70,6 +73,8 @@ export interface PreparedEntry {
   /** The server name, or undefined for the route-level entry. */
   server: string | undefined;
   injection: Injection | undefined;
+  /** Token exchange, client credentials or per-user secret (instead of `injection`). */
+  dynamic: DynamicCredential | undefined;
   minter: IdentityMinter | undefined;
   /** Lower-cased client headers deleted before the call goes upstream. */
   stripRequest: readonly string[];
@@ -86,6 +91,8 @@ export interface PreparedCredential {
   /** Explicit response stripping was configured: a fast route (no post-resp) must refuse calls. */
   responsePhaseRequired: boolean;
   unavailableStatus: 500 | 503;
+  /** mcp-authz runs before this plugin: check its allow in the decision record of each call. */
+  requireAuthzAllow: boolean;
 }
 
 interface CompileOptions {
@@ -96,7 +103,7 @@ interface CompileOptions {
 
 /** Compile the conf. Throws an Error naming the field on anything wrong (never a secret value). */
 export async function prepareCredential(conf: CredentialConf, env: PrepareEnv): Promise<PreparedCredential> {
-  checkChainOrder(conf, env);
+  const requireAuthzAllow = checkChainOrder(conf, env);
   const opts: CompileOptions = {
     allowLiteral: conf.allow_literal_secrets === true,
     extraRequestStrip: lower(conf.strip_request_headers ?? []),
@@ -132,6 +139,7 @@ export async function prepareCredential(conf: CredentialConf, env: PrepareEnv): 
     routeEntry,
     responsePhaseRequired: opts.responseStrip.length > 0,
     unavailableStatus: conf.unavailable_status ?? 503,
+    requireAuthzAllow,
   };
   await waitForSecrets(prepared);
   return prepared;
@@ -139,17 +147,27 @@ export async function prepareCredential(conf: CredentialConf, env: PrepareEnv): 
 
 /**
  * mcp-credential must run only after authorization allowed the call: the host stops the chain
- * at the first Stop, so a position after mcp-authz guarantees that. Refuse the other order.
+ * at the first Stop, so a position after mcp-authz guarantees that. Refuse the other order,
+ * and a chain without mcp-authz, unless the conf says so. True when mcp-authz comes first
+ * (then each call's decision record must hold its allow).
  */
-function checkChainOrder(conf: CredentialConf, env: PrepareEnv): void {
-  if (conf.allow_before_authz === true) return;
+function checkChainOrder(conf: CredentialConf, env: PrepareEnv): boolean {
   const self = env.chain.indexOf(PLUGIN_NAME);
-  const authz = env.chain.lastIndexOf(AUTHZ_PLUGIN);
-  if (self !== -1 && authz > self) {
+  const authz = env.chain.indexOf(AUTHZ_PLUGIN);
+  const chain = env.chain.join(', ');
+  if (authz === -1) {
+    if (conf.allow_without_authz === true) return false;
     throw new Error(
-      `${PLUGIN_NAME} comes before ${AUTHZ_PLUGIN} in this chain (${env.chain.join(', ')}): it would attach backend credentials before authorization; put it after ${AUTHZ_PLUGIN} and mcp-ratelimit, or set allow_before_authz: true`,
+      `no ${AUTHZ_PLUGIN} in this chain (${chain}): ${PLUGIN_NAME} would attach backend credentials to calls nobody authorized; add ${AUTHZ_PLUGIN} before it, or set allow_without_authz: true`,
     );
   }
+  if (self !== -1 && env.chain.lastIndexOf(AUTHZ_PLUGIN) > self) {
+    if (conf.allow_before_authz === true) return false;
+    throw new Error(
+      `${PLUGIN_NAME} comes before ${AUTHZ_PLUGIN} in this chain (${chain}): it would attach backend credentials before authorization; put it after ${AUTHZ_PLUGIN} and mcp-ratelimit, or set allow_before_authz: true`,
+    );
+  }
+  return true;
 }
 
 function compileEntry(
@@ -161,11 +179,13 @@ function compileEntry(
 ): PreparedEntry {
   const at = (name: string): string => (field ? `${field}.${name}` : name);
   const injection = credential ? compileInjection(credential, at('credential'), opts.allowLiteral) : undefined;
+  const dynamic = credential && isDynamic(credential) ? compileDynamic(credential, at('credential'), opts.allowLiteral) : undefined;
+  const credentialHeader = injection?.header ?? dynamic?.header;
 
   let minter: IdentityMinter | undefined;
   if (identity) {
-    const header = (identity.header ?? (injection ? DEFAULT_IDENTITY_HEADER : 'authorization')).toLowerCase();
-    if (injection && header === injection.header) {
+    const header = (identity.header ?? (credentialHeader !== undefined ? DEFAULT_IDENTITY_HEADER : 'authorization')).toLowerCase();
+    if (header === credentialHeader) {
       throw new Error(`${at('identity_token.header')}: "${header}" is already used by the backend credential`);
     }
     minter = new IdentityMinter({
@@ -183,10 +203,14 @@ function compileEntry(
   }
 
   // Also strip whatever we set ourselves, so a client can never supply (forge) those headers.
-  const setByUs = [injection?.header, minter?.settings.header].filter((h): h is string => h !== undefined);
+  const setByUs = [credentialHeader, minter?.settings.header].filter((h): h is string => h !== undefined);
   const stripRequest = unique([...DEFAULT_STRIPPED_REQUEST_HEADERS, ...opts.extraRequestStrip, ...setByUs]);
   const stripResponse = new Set([...DEFAULT_STRIPPED_RESPONSE_HEADERS, ...opts.responseStrip, ...setByUs]);
-  return { server, injection, minter, stripRequest, stripResponse };
+  return { server, injection, dynamic, minter, stripRequest, stripResponse };
+}
+
+function isDynamic(spec: CredentialSpec): spec is DynamicSpec {
+  return spec.type === 'token_exchange' || spec.type === 'client_credentials' || spec.type === 'per_user';
 }
 
 function compileInjection(spec: CredentialSpec, field: string, allowLiteral: boolean): Injection | undefined {
@@ -210,6 +234,9 @@ function compileInjection(spec: CredentialSpec, field: string, allowLiteral: boo
       return { kind: 'basic', header: 'authorization', secrets: [user, password], scanned: [password], render: basicRenderer() };
     }
     case 'none':
+    case 'token_exchange':
+    case 'client_credentials':
+    case 'per_user':
       return undefined;
   }
 }
@@ -234,9 +261,10 @@ function basicRenderer(): (values: readonly string[]) => string {
 /** Let file secrets load before the first call, and reject an invalid signing key now. */
 async function waitForSecrets(p: PreparedCredential): Promise<void> {
   const entries = [...p.servers.values(), ...(p.routeEntry ? [p.routeEntry] : [])];
-  const handles = entries.flatMap((e) => [...(e.injection?.secrets ?? []), ...(e.minter ? [e.minter.settings.signingKey] : [])]);
+  const handles = entries.flatMap((e) => [...(e.injection?.secrets ?? []), ...(e.dynamic?.handles ?? []), ...(e.minter ? [e.minter.settings.signingKey] : [])]);
   await Promise.all(handles.map((h) => h.ready()));
   for (const e of entries) {
+    e.dynamic?.checkNow();
     try {
       e.minter?.checkKeyNow();
     } catch (err) {

@@ -6,6 +6,7 @@ import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Identity } from '../../runner/host/plugin.js';
 import type { SecretHandle } from '../../runner/secrets/index.js';
+import { Lru } from './lru.js';
 
 export type IdentityAlg = 'RS256' | 'ES256' | 'EdDSA';
 
@@ -37,35 +38,6 @@ interface CachedToken {
   token: string;
   /** Reuse until this time (ms since epoch): well before exp so backends never see it expire. */
   reuseUntil: number;
-}
-
-/** A bounded least-recently-used map (Map keeps insertion order; re-insert on hit). */
-export class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, value: V): void {
-    if (this.max <= 0) return;
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-  }
-  clear(): void {
-    this.map.clear();
-  }
-  get size(): number {
-    return this.map.size;
-  }
 }
 
 /** Parse a PEM or JWK private key and check it fits the algorithm. Throws without the key text. */

@@ -5,12 +5,21 @@
 //
 // ORDER MATTERS: list mcp-credential after mcp-authz and mcp-ratelimit in the route's conf.
 // The host stops the chain at the first Stop, so a plugin placed after them runs only for
-// allowed calls. prepare() refuses a chain where it precedes mcp-authz (allow_before_authz).
+// allowed calls; each call's decision record must also hold mcp-authz's allow. prepare()
+// refuses a chain where it precedes mcp-authz (allow_before_authz) or that has no mcp-authz
+// (allow_without_authz).
+//
+// The backend credential is a fixed secret, a per-user secret, a token the gateway gets
+// for itself (client credentials) or the caller's token exchanged for one whose audience is
+// the upstream (RFC 8693). No credential value is ever logged or recorded.
 
 import type { CallContext, Outcome, Plugin } from '../../runner/host/plugin.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
+import { missingAllow } from './authz-gate.js';
+import { countFailure } from './instruments.js';
 import {
+  MIN_SCANNED_SECRET_LENGTH,
   PLUGIN_NAME,
   prepareCredential,
   scannableSecrets,
@@ -42,8 +51,17 @@ async function onRequest(ctx: CallContext, p: PreparedCredential): Promise<Outco
     return failClosed(ctx, p.unavailableStatus, JsonRpcErrorCode.GatewayUnavailable, `backend credential unavailable: no credential configured for server ${server ?? '(none)'}`, 'no-credential');
   }
 
+  if (p.requireAuthzAllow) {
+    const why = await missingAllow(ctx);
+    if (why !== undefined) {
+      countFailure(entry.dynamic?.kind ?? entry.injection?.kind ?? 'none', 'not-allowed-by-authz');
+      return failClosed(ctx, 403, JsonRpcErrorCode.Forbidden, `backend credential withheld: ${why}`, 'no-authz-allow');
+    }
+  }
+
   // Resolve everything first: nothing is mutated unless the whole credential is available.
   let credentialValue: string | undefined;
+  let dynamicDetail: Readonly<Record<string, string>> | undefined;
   const injection = entry.injection;
   if (injection) {
     const values: string[] = [];
@@ -61,6 +79,15 @@ async function onRequest(ctx: CallContext, p: PreparedCredential): Promise<Outco
       values.push(v);
     }
     credentialValue = injection.render(values);
+  }
+  const dynamic = entry.dynamic;
+  if (dynamic) {
+    const r = await dynamic.resolve(ctx, server, p.unavailableStatus);
+    if (!r.ok) return failClosed(ctx, r.status, r.code, r.message, r.rule);
+    credentialValue = r.value;
+    dynamicDetail = r.detail;
+    // The response phase drops any upstream header that echoes this caller's credential.
+    if (ctx.route.postResp && r.secret.length >= MIN_SCANNED_SECRET_LENGTH) ctx.carry.set(PLUGIN_NAME, r.secret);
   }
 
   let identityToken: string | undefined;
@@ -94,13 +121,15 @@ async function onRequest(ctx: CallContext, p: PreparedCredential): Promise<Outco
     if (ctx.request.header(name) !== undefined) stripped.push(name);
     m.deleteHeader(name);
   }
-  if (injection && credentialValue !== undefined) m.setHeader(injection.header, credentialValue);
+  const credentialHeader = injection?.header ?? dynamic?.header;
+  if (credentialHeader !== undefined && credentialValue !== undefined) m.setHeader(credentialHeader, credentialValue);
   if (minter && identityToken !== undefined) {
     m.setHeader(minter.settings.header, minter.settings.bearer ? `Bearer ${identityToken}` : identityToken);
   }
 
-  const detail: Record<string, unknown> = { injected: injection?.kind ?? 'none', stripped };
-  if (injection) detail.header = injection.header;
+  const detail: Record<string, unknown> = { injected: injection?.kind ?? dynamic?.kind ?? 'none', stripped };
+  if (credentialHeader !== undefined) detail.header = credentialHeader;
+  if (dynamicDetail) Object.assign(detail, dynamicDetail);
   if (identityOutcome) detail.identity_token = identityOutcome;
   if (server !== undefined) detail.server = server;
   ctx.record({ plugin: PLUGIN_NAME, action: 'credential', rule: entry.server ?? 'route', detail });
@@ -113,6 +142,8 @@ function onResponse(ctx: CallContext, p: PreparedCredential): Outcome {
   const { entry } = selectEntry(ctx, p);
   if (!entry) return undefined;
   const secrets = scannableSecrets(entry);
+  const carried = ctx.carry.get(PLUGIN_NAME);
+  if (typeof carried === 'string') secrets.push(carried);
   const dropped = new Set<string>();
   for (const h of response.headers) {
     const name = h.name.toLowerCase();

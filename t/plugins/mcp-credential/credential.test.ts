@@ -32,7 +32,7 @@ process.env['CRED_TEST_TOKEN'] = BACKEND_TOKEN;
 process.env['CRED_TEST_API_KEY'] = API_KEY;
 process.env['CRED_TEST_PASSWORD'] = PASSWORD;
 delete process.env['CRED_TEST_MISSING'];
-const ALL_SECRETS = [BACKEND_TOKEN, API_KEY, PASSWORD];
+const ALL_SECRETS = [BACKEND_TOKEN, API_KEY, PASSWORD, 'dana-own-secret-4411'];
 
 const dir = await mkdtemp(join(tmpdir(), 'cred-test-'));
 after(async () => {
@@ -43,8 +43,9 @@ after(async () => {
 const decisions: DecisionRecord[][] = [];
 
 /**
- * Stand-in for the allow step: `x-test-deny` stops the call (403); `x-test-user` sets an identity.
- * Also collects every call's decision record for the secret scan.
+ * Stand-in for the allow step: `x-test-deny` stops the call (403); `x-test-user` sets an identity;
+ * otherwise it records an allow for the body's one message, like mcp-authz (`x-test-no-allow`
+ * leaves the record without it). Also collects every call's decision record for the secret scan.
  */
 const gate: Plugin<Record<string, never>, Record<string, never>> = {
   name: 'mcp-authz',
@@ -55,6 +56,7 @@ const gate: Plugin<Record<string, never>, Record<string, never>> = {
       ctx.record({ plugin: 'mcp-authz', action: 'deny', rule: 'test' });
       return { action: 'stop', status: 403, rpcError: { code: JsonRpcErrorCode.Forbidden, message: 'denied by test gate' } };
     }
+    if (ctx.request.header('x-test-no-allow') === undefined) ctx.record({ plugin: 'mcp-authz', action: 'allow', rule: 'test', messageIndex: 0 });
     const user = ctx.request.header('x-test-user');
     if (user !== undefined) {
       ctx.identity = { user, app: 'support-agent', agent: 'planner', tenant: 'acme', environment: 'production', roles: ['support', 'finance-ops'], source: 'jwt' };
@@ -207,6 +209,15 @@ test('a $file:// credential rotates without restart', async () => {
   assert.equal(value, 'Bearer file-token-two-5678');
 });
 
+test('a call whose decision record holds no allow by mcp-authz gets no credential (403)', async () => {
+  const resp = await runRequest([['mcp-authz', {}], ['mcp-credential', { credential: bearer }]], { 'x-test-no-allow': '1', authorization: 'Bearer client' });
+  const stop = stopOf(resp);
+  assert.equal(stop.status, 403);
+  assert.equal(stop.body.error.code, JsonRpcErrorCode.Forbidden);
+  assert.match(stop.body.error.message, /backend credential withheld: mcp-authz did not decide this call/);
+  assert.equal(lastCredentialDecision()?.rule, 'no-authz-allow');
+});
+
 test('conf checks at prepare: literal secrets, chain order, nothing configured', async () => {
   const prep = async (conf: Conf, chain: string[]) => credential.prepare!(conf as never, { routeKey: 'r', chain });
   await assert.rejects(prep({ credential: { type: 'bearer', token: 'literal-token-abc123' } }, ['mcp-authz', 'mcp-credential']), (err: Error) => {
@@ -214,16 +225,21 @@ test('conf checks at prepare: literal secrets, chain order, nothing configured',
     assert.ok(!err.message.includes('literal-token-abc123'));
     return true;
   });
-  const allowed = await prep({ credential: { type: 'bearer', token: 'literal-token-abc123' }, allow_literal_secrets: true }, ['mcp-credential']);
+  const allowed = await prep({ credential: { type: 'bearer', token: 'literal-token-abc123' }, allow_literal_secrets: true }, ['mcp-authz', 'mcp-credential']);
   assert.ok(allowed.routeEntry?.injection);
 
   await assert.rejects(prep({ credential: bearer }, ['mcp-credential', 'mcp-authz']), /mcp-credential comes before mcp-authz/);
   await prep({ credential: bearer, allow_before_authz: true }, ['mcp-credential', 'mcp-authz']);
   await prep({ credential: bearer }, ['mcp-authz', 'mcp-ratelimit', 'mcp-credential']);
-  await assert.rejects(prep({}, ['mcp-credential']), /credential: required/);
-  await assert.rejects(prep({ servers: { a: { credential: bearer } }, server: 'b' }, ['mcp-credential']), /server: no entry "b"/);
+  // No mcp-authz at all: refused unless the conf says so, and then no allow is looked for.
+  await assert.rejects(prep({ credential: bearer }, ['mcp-audit', 'mcp-credential']), /no mcp-authz in this chain \(mcp-audit, mcp-credential\)/);
+  assert.equal((await prep({ credential: bearer, allow_without_authz: true }, ['mcp-credential'])).requireAuthzAllow, false);
+  assert.equal((await prep({ credential: bearer, allow_before_authz: true }, ['mcp-credential', 'mcp-authz'])).requireAuthzAllow, false);
+  assert.equal((await prep({ credential: bearer }, ['mcp-authz', 'mcp-credential'])).requireAuthzAllow, true);
+  await assert.rejects(prep({}, ['mcp-authz', 'mcp-credential']), /credential: required/);
+  await assert.rejects(prep({ servers: { a: { credential: bearer } }, server: 'b' }, ['mcp-authz', 'mcp-credential']), /server: no entry "b"/);
   await assert.rejects(
-    prep({ credential: { type: 'api_key', header: 'x-mcp-identity', value: '$env://CRED_TEST_API_KEY' }, identity_token: { signing_key: '$env://CRED_TEST_API_KEY', issuer: 'gw', audience: 'b' } }, []),
+    prep({ credential: { type: 'api_key', header: 'x-mcp-identity', value: '$env://CRED_TEST_API_KEY' }, identity_token: { signing_key: '$env://CRED_TEST_API_KEY', issuer: 'gw', audience: 'b' } }, ['mcp-authz', 'mcp-credential']),
     /identity_token\.header: "x-mcp-identity" is already used/,
   );
 
@@ -306,7 +322,7 @@ test('identity JWT into Authorization when there is no backend credential; JWK k
 
   // A signing key that is not a usable private key is refused at prepare (the value never shown).
   process.env['CRED_TEST_BADKEY'] = 'not-a-key-secret-material';
-  const prepare = async (conf: Conf) => credential.prepare!(conf as never, { routeKey: 'r', chain: [] });
+  const prepare = async (conf: Conf) => credential.prepare!(conf as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'] });
   await assert.rejects(
     prepare({ credential: { type: 'none' }, identity_token: { signing_key: '$env://CRED_TEST_BADKEY', issuer: 'gw', audience: 'x' } }),
     (err: Error) => /identity_token\.signing_key: signing key is not a private key/.test(err.message) && !err.message.includes('not-a-key-secret-material'),
@@ -364,6 +380,30 @@ test('response phase drops echoed credentials and configured headers; fast route
   // Without post-resp, a conf that relies on response stripping refuses the call.
   const fast = stopOf(await runRequest([['mcp-authz', {}], ['mcp-credential', { credential: bearer, strip_response_headers: ['set-cookie'] }]], {}));
   assert.equal(fast.status, 403);
+});
+
+test('per-user credential: attached for the user, dropped from an upstream header that echoes it', async () => {
+  process.env['CRED_TEST_USER_dana'] = 'dana-own-secret-4411';
+  const entries: Array<[string, Conf]> = [
+    ['mcp-route', { post_resp: true }],
+    ['mcp-authz', {}],
+    ['mcp-credential', { credential: { type: 'per_user', token: '$env://CRED_TEST_USER_{user}', header: 'x-crm-key', prefix: '' } }],
+  ];
+  const chain = chainOf(entries);
+  const req = rewriteHeaders(await host.onRequest(chain, requestCall({ 'x-test-user': 'dana', 'x-crm-key': 'forged' }), channel(), Date.now() + 5000));
+  assert.equal(req.get('x-crm-key'), 'dana-own-secret-4411');
+  assert.deepEqual(lastCredentialDecision()?.detail, { injected: 'per_user', stripped: ['x-crm-key'], header: 'x-crm-key', source: 'user' });
+  const upstream: TextEntry[] = [
+    { name: 'Content-Type', value: 'application/json' },
+    { name: 'X-Debug-Echo', value: 'key was dana-own-secret-4411' },
+  ];
+  const resp = await host.onResponse(chain, { id: 98, status: 200, headers: upstream, confToken: 2 }, channel({ http_x_mcp_gateway_call: req.get(CALL_HEADER)! }), Date.now() + 5000);
+  assert.deepEqual(resp.headers.map((h) => h.name.toLowerCase()), ['content-type']);
+  // Another user without a variable: 403, the forged header still removed (nothing sent).
+  const other = stopOf(await runRequest(entries, { 'x-test-user': 'erik' }));
+  assert.equal(other.status, 403);
+  assert.match(other.body.error.message, /no backend credential for this caller/);
+  delete process.env['CRED_TEST_USER_dana'];
 });
 
 test('no secret value appears in any decision record or error message', () => {
