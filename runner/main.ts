@@ -4,6 +4,7 @@
 
 import { Host } from './host/chain.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
+import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
 import { DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
 import { startServer } from './protocol/server.js';
@@ -37,7 +38,9 @@ async function main(): Promise<void> {
     log.error({ err: (err as Error).message }, 'tracing not installed');
     return undefined;
   });
-  const host = new Host({ registry });
+  // This runner's own state (policy files, caches, stores): plugins get it at prepare.
+  const state = new RunnerState();
+  const host = new Host({ registry, state });
   const server = await startServer({
     address,
     host,

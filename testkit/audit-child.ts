@@ -1,8 +1,7 @@
 // Child process for the kill-and-restart test: emits audit events through the real plugin
 // and host as fast as it can, reports each accepted event id on stdout, and on SIGTERM
-// runs the plugin's shutdown (as the runner does) before exiting.
+// shuts the host down (as the runner does) before exiting.
 
-import { plugin as audit } from '../plugins/mcp-audit/index.js';
 import { LATER, TableChannel, realHost, reqCall, toolsCall } from './audit.js';
 
 const path = process.argv[2] ?? '';
@@ -13,7 +12,7 @@ const chain = h.buildChain([{ name: 'mcp-audit', value: JSON.stringify({ sink: {
 let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
-  void audit.shutdown?.().then(() => process.exit(0));
+  void h.shutdown().then(() => process.exit(0));
 });
 
 let i = 0;

@@ -32,9 +32,18 @@ export function respCall(status: number, id = 1): HTTPRespCallReq {
   return { id, status, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 2 };
 }
 
-/** A host with the real plugins registered. */
+const hosts: Host[] = [];
+
+/** A host with the real plugins registered (each with its own runner state). */
 export function realHost(extra: Plugin<never, unknown>[] = []): Host {
-  return hostWith(...[audit, authz, ratelimit, redact].map((p) => p as unknown as Plugin<never, unknown>), ...extra);
+  const host = hostWith(...[audit, authz, ratelimit, redact].map((p) => p as unknown as Plugin<never, unknown>), ...extra);
+  hosts.push(host);
+  return host;
+}
+
+/** Shut down every host realHost made (as the runner does on SIGTERM): parked calls are written, sinks flushed. */
+export async function shutdownHosts(): Promise<void> {
+  for (const h of hosts.splice(0)) await h.shutdown();
 }
 
 export function toolsCall(name: string, args: Record<string, unknown>, id: number | string = 1): string {

@@ -4,7 +4,7 @@
 import type { Identity } from '../runner/host/plugin.js';
 import type { McpMessage } from '../runner/mcp/types.js';
 import { parseRequestBody } from '../runner/mcp/parse.js';
-import { compilePolicy, parsePolicyText, type CompiledPolicy } from '../plugins/mcp-authz/policy.js';
+import { compilePolicy, parsePolicyText, type CompiledPolicy } from '../runner/policy/index.js';
 
 export function policyFrom(yaml: string): CompiledPolicy {
   return compilePolicy([{ doc: parsePolicyText(yaml, 'test.yaml'), label: 'test.yaml' }]);

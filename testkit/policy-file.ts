@@ -1,11 +1,10 @@
-// mcp-authz's policy file as the other plugins (mcp-ratelimit, mcp-redact) read it, in a
+// The shared policy file as the other plugins (mcp-ratelimit, mcp-redact) read it, in a
 // temporary directory that goes away with the test file.
 
 import { after } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closePolicySources } from '../plugins/mcp-authz/policy.js';
 
 /** A policy with one actor allowed every tool (the part the other plugins ignore) and these `mcp_gateway.routes` list items. */
 export function policyWithRoutes(routes: string): string {
@@ -19,11 +18,10 @@ mcp_gateway:
 ${routes}`;
 }
 
-/** A fresh directory for policy files; after the test file the policy watchers are closed and it is removed. */
+/** A fresh directory for policy files, removed after the test file (the hosts that watch it close their watchers on shutdown). */
 export async function policyDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   after(async () => {
-    closePolicySources();
     await rm(dir, { recursive: true, force: true });
   });
   return dir;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
-import { canonicalJson, sha256Hex } from '../mcp-authz/canonical.js';
+import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 

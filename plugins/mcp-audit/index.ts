@@ -10,72 +10,25 @@
 // Without a response phase the event is emitted at the end of the request phase with
 // result "forwarded".
 
-import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
-import type { CallContext, DecisionRecord, Identity, PhaseResult, Plugin, PrepareEnv, StopOutcome } from '../../runner/host/plugin.js';
+import type { CallContext, Plugin, PrepareEnv, PhaseResult, StopOutcome } from '../../runner/host/plugin.js';
+import type { RunnerState } from '../../runner/host/state.js';
 import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
-import { formatTraceparent, gatewayTracer, parentContext, parseTraceparent } from '../../runner/observability/telemetry.js';
+import { formatTraceparent, parseTraceparent } from '../../runner/observability/telemetry.js';
+import type { Span } from '@opentelemetry/api';
 import { resolveSinkConf, type AuditConf } from './conf.js';
-import {
-  buildEvents,
-  finish,
-  generateCorrelationId,
-  requestResult,
-  responseResult,
-  type AuditEvent,
-  type AuditResult,
-  type CallFacts,
-  type Completion,
-  type EventOptions,
-} from './event.js';
-import { initOtelInstruments, recordMetrics } from './instruments.js';
-import { closeAllSinks, sinkFor, type AuditSink } from './sinks.js';
+import { buildEvents, finish, requestResult, responseResult, type CallFacts } from './event.js';
+import { initOtelInstruments } from './instruments.js';
+import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
+import { closeAllSinks, sinkFor } from './sinks.js';
+import { endSpan, startSpan, tracingActive } from './spans.js';
 
 export type { AuditConf } from './conf.js';
 export type { AuditEvent } from './event.js';
+export type { PreparedAudit } from './pending.js';
 
 export const PLUGIN_NAME = 'mcp-audit';
-
-export interface PreparedAudit {
-  readonly routeKey: string;
-  readonly server: string | undefined;
-  readonly sink: AuditSink;
-  readonly failClosed: boolean;
-  readonly responsePhase: 'auto' | 'expected' | 'none';
-  readonly leaseMs: number;
-  readonly tracing: boolean;
-  readonly propagate: boolean;
-  readonly metrics: boolean;
-  readonly events: EventOptions;
-}
-
-/** Request-phase state of one HTTP call, carried to its response phase. */
-interface Pending {
-  events: AuditEvent[];
-  identity: Identity | undefined;
-  request: PhaseResult;
-  /** performance.now() at call start. */
-  startedAt: number;
-  deadline: number;
-  span: Span | undefined;
-  prepared: PreparedAudit;
-  settled: boolean;
-  /** The request phase's decision records (already in the events). */
-  seen: { records: readonly DecisionRecord[]; count: number };
-}
-
-/** Set by onRequest, read by the request phase's onDone. */
-interface RequestState {
-  facts: CallFacts;
-  body: McpRequestBody | undefined;
-  span: Span | undefined;
-}
-
-/** Calls waiting for their response phase, oldest first (Map keeps insertion order). */
-const pending = new Map<Pending, true>();
-const MAX_PENDING = 100_000;
-let sweeper: NodeJS.Timeout | undefined;
 
 /**
  * Budget of shutdown(): the protocol server bounds host.shutdown() (150 ms by default)
@@ -84,126 +37,11 @@ let sweeper: NodeJS.Timeout | undefined;
  */
 const SHUTDOWN_BUDGET_MS = Number(process.env['MCP_AUDIT_SHUTDOWN_MS'] ?? '') || 130;
 
-function sweepExpired(): void {
-  const now = performance.now();
-  for (const p of pending.keys()) {
-    if (p.deadline > now) break; // same lease per route in practice: the rest are younger
-    settle(p, 'no_response', undefined, 'lease_expired', undefined, []);
-  }
-  if (pending.size === 0 && sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-}
-
-function park(p: Pending): void {
-  if (pending.size >= MAX_PENDING) {
-    // Never lose the event: emit what we know now instead of waiting.
-    const oldest = pending.keys().next().value;
-    if (oldest !== undefined) settle(oldest, 'no_response', undefined, 'lease_expired', undefined, []);
-  }
-  pending.set(p, true);
-  if (sweeper === undefined) {
-    sweeper = setInterval(sweepExpired, 1000);
-    sweeper.unref();
-  }
-}
-
-/** Final step for parked calls: fill results, end the span, emit once. */
-function settle(
-  p: Pending,
-  result: AuditResult,
-  r: PhaseResult | undefined,
-  completion: Completion,
-  identity: Identity | undefined,
-  later: CallContext['decisions'],
-): void {
-  if (p.settled) return;
-  p.settled = true;
-  pending.delete(p);
-  finish(p.events, result, r ?? p.request, performance.now() - p.startedAt, completion, identity ?? p.identity, later);
-  endSpan(p.span, p.events, result, r ?? p.request);
-  emit(p.prepared, p.events);
-}
-
-/**
- * Finished events waiting to be serialised: JSON.stringify and the sink hand-off run after
- * this event-loop turn's answers are written, off the decision path. Bounded: past the bound
- * the backlog is written inline. shutdown() writes what is left first.
- */
-let unwritten: Array<{ sink: AuditSink; event: AuditEvent }> = [];
-const MAX_UNWRITTEN = 10_000;
-let writeScheduled = false;
-
-function writeUnwritten(): void {
-  writeScheduled = false;
-  const batch = unwritten;
-  unwritten = [];
-  for (const { sink, event } of batch) sink.offer(JSON.stringify(event));
-}
-
-function emit(prepared: PreparedAudit, events: readonly AuditEvent[]): void {
-  for (const ev of events) {
-    // Metrics stay synchronous: a scrape right after the answer must already count the call.
-    if (prepared.metrics) recordMetrics(ev);
-    unwritten.push({ sink: prepared.sink, event: ev });
-  }
-  if (unwritten.length >= MAX_UNWRITTEN) writeUnwritten();
-  else if (!writeScheduled && unwritten.length > 0) {
-    writeScheduled = true;
-    setImmediate(writeUnwritten);
-  }
-}
-
-function endSpan(span: Span | undefined, events: readonly AuditEvent[], result: AuditResult, r: PhaseResult | undefined): void {
-  if (span === undefined) return;
-  if (span.isRecording()) {
-    const first = events[0];
-    const attrs: Attributes = { 'mcp.result': result };
-    if (first?.decision !== undefined) attrs['mcp.decision'] = first.decision.action;
-    else if (result === 'denied') attrs['mcp.decision'] = 'deny';
-    if (first?.decision?.rule !== undefined) attrs['mcp.decision.rule'] = first.decision.rule;
-    if (r?.rpcErrorCode !== undefined) attrs['rpc.jsonrpc.error_code'] = r.rpcErrorCode;
-    if (r?.status !== undefined) attrs['http.response.status_code'] = r.status;
-    // Identity dimensions that are not personal data (no user, no subject, no claims).
-    if (first?.app !== undefined) attrs['mcp.app'] = first.app;
-    if (first?.agent !== undefined) attrs['mcp.agent'] = first.agent;
-    if (first?.tenant !== undefined) attrs['mcp.tenant'] = first.tenant;
-    if (first?.environment !== undefined) attrs['mcp.environment'] = first.environment;
-    if (first?.limit?.rule !== undefined) attrs['mcp.limit.rule'] = first.limit.rule;
-    span.setAttributes(attrs);
-    if (result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r?.rpcErrorCode !== undefined ? `JSON-RPC ${r.rpcErrorCode}` : 'error' });
-  }
-  span.end();
-}
-
-/** The no-op provider the API falls back to when no SDK is registered. */
-const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
-
-/**
- * A tracer SDK is registered: without one every span is a no-op, so the per-call span work
- * (attributes, tracer lookup, span object) is skipped. Checked per call: an SDK may be
- * registered (or removed) at any time.
- */
-function tracingActive(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_TRACER_PROVIDER;
-}
-
-function startSpan(p: PreparedAudit, server: string | undefined, body: McpRequestBody | undefined, remote: ReturnType<typeof parseTraceparent>, startedEpochMs: number): Span {
-  const first = body?.ok ? body.messages.find((m) => m.type !== 'response') : undefined;
-  const method = first?.method;
-  const target = first?.toolName ?? first?.promptName ?? first?.resourceUri;
-  const attrs: Attributes = {};
-  if (method !== undefined) attrs['mcp.method.name'] = method;
-  if (first?.toolName !== undefined) attrs['mcp.tool.name'] = first.toolName;
-  if (first?.promptName !== undefined) attrs['mcp.prompt.name'] = first.promptName;
-  if (first?.resourceUri !== undefined) attrs['mcp.resource.uri'] = first.resourceUri;
-  if (server !== undefined) attrs['mcp.server'] = server;
-  if (body?.ok && body.batch) attrs['mcp.batch.size'] = body.messages.length;
-  attrs['mcp.route'] = p.routeKey;
-  const name = method === undefined ? 'mcp' : target === undefined ? method : `${method} ${target}`;
-  return gatewayTracer().startSpan(name, { kind: SpanKind.SERVER, startTime: startedEpochMs, attributes: attrs }, parentContext(remote));
+/** Set by onRequest, read by the request phase's onDone. */
+interface RequestState {
+  facts: CallFacts;
+  body: McpRequestBody | undefined;
+  span: Span | undefined;
 }
 
 async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcome | undefined> {
@@ -220,7 +58,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   // Registered before anything can throw, so even a refused body yields an event.
   ctx.onDone((r) => requestDone(ctx, p, state, r));
   // fail_closed judges the sink with every finished event handed over.
-  if (p.failClosed && unwritten.length > 0) writeUnwritten();
+  if (p.failClosed && p.buffers.hasUnwritten) p.buffers.writeUnwritten();
   if (p.failClosed && !p.sink.canAccept()) {
     ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'audit-sink-unavailable', reason: 'audit events cannot be written' });
     return {
@@ -233,7 +71,7 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
   // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
   state.body = await ctx.mcp();
   if (p.tracing && tracingActive()) {
-    const span = startSpan(p, facts.server, state.body, remote, startedEpochMs);
+    const span = startSpan(p.routeKey, facts.server, state.body, remote, startedEpochMs);
     state.span = span;
     if (span.isRecording()) {
       const sc = span.spanContext();
@@ -259,7 +97,7 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
   if (!responseFollows) {
     finish(events, provisional, r, performance.now() - ctx.startedAt, 'request', ctx.identity, []);
     endSpan(state.span, events, provisional, r);
-    emit(p, events);
+    p.buffers.emit(p, events);
     return;
   }
   if (events.length === 0 && state.span?.isRecording() !== true) {
@@ -281,7 +119,7 @@ function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r:
     seen: { records: ctx.decisions, count: ctx.decisions.length },
   };
   ctx.carry.set(PLUGIN_NAME, item);
-  park(item);
+  p.buffers.park(item);
 }
 
 function isPending(v: unknown): v is Pending {
@@ -307,7 +145,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
       if (result === 'ok') return;
       const events = buildEvents(carried.facts, carried.body, ctx.identity, ctx.decisions, result, p.events);
       finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
-      emit(p, events);
+      p.buffers.emit(p, events);
     });
     return undefined;
   }
@@ -324,13 +162,13 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
             });
       const result = responseResult(r);
       if (!carried.settled) {
-        settle(carried, result, r, 'response', ctx.identity, later);
+        p.buffers.settle(carried, result, r, 'response', ctx.identity, later);
         return;
       }
       // The lease ran out before the answer came: report the answer as its own event.
       const copies = carried.events.map((e) => ({ ...e, decisions: [...e.decisions] }));
       finish(copies, result, r, performance.now() - carried.startedAt, 'late_response', ctx.identity, later);
-      emit(p, copies);
+      p.buffers.emit(p, copies);
     });
     return undefined;
   }
@@ -347,7 +185,7 @@ function onResponse(ctx: CallContext, p: PreparedAudit): undefined {
     const result = responseResult(r);
     const events = buildEvents(facts, undefined, ctx.identity, ctx.decisions, result, p.events, true);
     finish(events, result, r, performance.now() - ctx.startedAt, 'response', ctx.identity, []);
-    emit(p, events);
+    p.buffers.emit(p, events);
   });
   return undefined;
 }
@@ -360,6 +198,7 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
     routeKey: env.routeKey,
     server: conf.server,
     sink: sinkFor(sinkConf),
+    buffers: auditBuffersOf(env.state),
     failClosed: conf.on_sink_failure === 'fail_closed',
     responsePhase: conf.response_phase ?? 'auto',
     leaseMs: (conf.response_lease_seconds ?? 120) * 1000,
@@ -386,14 +225,9 @@ function prepare(conf: AuditConf, env: PrepareEnv): PreparedAudit {
   return prepared;
 }
 
-async function shutdown(): Promise<void> {
+async function shutdown(state: RunnerState): Promise<void> {
   // Calls still waiting for a response phase are written with what we know.
-  for (const p of [...pending.keys()]) settle(p, 'no_response', undefined, 'shutdown', undefined, []);
-  if (sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-  writeUnwritten();
+  state.peek<AuditBuffers>('mcp-audit/buffers')?.settleAll();
   await Promise.all([closeAllSinks(SHUTDOWN_BUDGET_MS), closeMetricsEndpointFromEnv()]);
 }
 
@@ -406,7 +240,7 @@ export const plugin: Plugin<AuditConf, PreparedAudit> = {
   shutdown,
 };
 
-/** For tests: calls parked waiting for their response phase. */
-export function pendingCount(): number {
-  return pending.size;
+/** For tests: calls of this runner parked waiting for their response phase. */
+export function pendingCount(state: RunnerState): number {
+  return auditBuffersOf(state).pendingCount;
 }

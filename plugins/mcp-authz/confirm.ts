@@ -5,7 +5,8 @@
 // canonical arguments, so it cannot approve a different call.
 
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { canonicalHash } from './canonical.js';
+import { canonicalHash } from '../../runner/util/canonical.js';
+import type { RunnerState } from '../../runner/host/state.js';
 import { secretMaterial } from './refs.js';
 
 const PREFIX = 'mcpc1';
@@ -57,29 +58,35 @@ export class ReplayCache {
   }
 }
 
-/** Shared by every route conf of the process: a token used on one route cannot be reused on another. */
-const sharedReplay = new ReplayCache(100_000);
-export function sharedReplayCache(minEntries: number): ReplayCache {
-  if (sharedReplay.maxEntries < minEntries) sharedReplay.maxEntries = minEntries;
-  return sharedReplay;
+/**
+ * One runner's confirmation state: the replay cache shared by every route conf (a token used on
+ * one route cannot be reused on another) and the random key of routes without a secret.
+ */
+export class ConfirmationState {
+  readonly replay = new ReplayCache(100_000);
+  readonly randomKey: Buffer = randomBytes(32);
+
+  /** The shared replay cache, grown to hold at least `minEntries`. */
+  replayCache(minEntries: number): ReplayCache {
+    if (this.replay.maxEntries < minEntries) this.replay.maxEntries = minEntries;
+    return this.replay;
+  }
 }
 
-/** Random per-process key for routes without a configured secret. */
-let processKey: Buffer | undefined;
-export function processConfirmationKey(): Buffer {
-  processKey ??= randomBytes(32);
-  return processKey;
+/** This runner's confirmation state (created on first use). */
+export function confirmationStateOf(state: RunnerState): ConfirmationState {
+  return state.own('mcp-authz/confirmation', () => new ConfirmationState());
 }
 
 const MIN_KEY_BYTES = 32;
 
 /**
  * The confirmation key of a conf: the configured secret reference (re-read when its file or
- * variable changes; a value shorter than 32 bytes counts as unavailable), or the per-process
+ * variable changes; a value shorter than 32 bytes counts as unavailable), or the runner's
  * random key when none is configured. Called at prepare; errors name the field.
  */
-export async function confirmationKeyFrom(secret: string | undefined, allowLiteral: boolean): Promise<ConfirmationKey> {
-  if (secret === undefined) return processConfirmationKey();
+export async function confirmationKeyFrom(secret: string | undefined, allowLiteral: boolean, randomKey: Buffer = randomBytes(32)): Promise<ConfirmationKey> {
+  if (secret === undefined) return randomKey;
   const field = '/confirmation/secret';
   const handle = await secretMaterial(secret, field, allowLiteral);
   const first = handle.value()!;

@@ -21,7 +21,7 @@
 
 import type { Identity } from '../../runner/host/plugin.js';
 import type { JsonObject, McpMessage } from '../../runner/mcp/types.js';
-import type { ActorField, AuthRequirement, CompiledPolicy, PolicyEntry, Risk, Access, UseKind } from './policy.js';
+import type { ActorField, AuthRequirement, CompiledPolicy, PolicyEntry, Risk, Access, UseKind } from '../../runner/policy/index.js';
 import { classifyTool, notReadOnlyReason, type ToolAccess, type ToolHints, type ToolHintStore } from './tool-hints.js';
 
 export type Effect = 'allow' | 'deny' | 'confirm';

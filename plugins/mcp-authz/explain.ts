@@ -13,7 +13,7 @@
 import { pathToFileURL } from 'node:url';
 import type { Identity } from '../../runner/host/plugin.js';
 import { parseRequestBody } from '../../runner/mcp/parse.js';
-import { compilePolicy, loadPolicyFile } from './policy.js';
+import { compilePolicy, loadPolicyFile } from '../../runner/policy/index.js';
 import { decideMessage, holdsGrantHere, subjectFor, type Decision, type MatchedRule } from './decide.js';
 import { parseRoles } from './identity.js';
 

@@ -5,7 +5,7 @@
 
 import type { CallContext } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpResponseBody } from '../../runner/mcp/types.js';
-import type { UseKind } from './policy.js';
+import type { UseKind } from '../../runner/policy/index.js';
 
 export type ListKind = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
 

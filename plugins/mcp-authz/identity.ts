@@ -6,7 +6,7 @@
 
 import type { HttpRequestView, Identity } from '../../runner/host/plugin.js';
 import { claimAt, JwtVerifier, TokenError, type JwtConf, type VerifierOptions } from './jwks.js';
-import { ACTOR_FIELDS } from './policy.js';
+import { ACTOR_FIELDS } from '../../runner/policy/index.js';
 
 export interface ClaimNames {
   user: string;

@@ -39,18 +39,21 @@ export class TokenError extends Error {
 }
 
 const MAX_REMOTE_SETS = 32;
-const remoteSets = new Map<string, JWTVerifyGetKey>();
 
-/** One cached remote JWKS per (url, options): confs come and go, the key cache stays warm. */
-function remoteSet(uri: URL, cooldownMs: number, maxAgeMs: number, timeoutMs: number): JWTVerifyGetKey {
-  const key = `${uri.href} ${cooldownMs} ${maxAgeMs} ${timeoutMs}`;
-  let set = remoteSets.get(key);
-  if (!set) {
-    if (remoteSets.size >= MAX_REMOTE_SETS) remoteSets.delete(remoteSets.keys().next().value!);
-    set = createRemoteJWKSet(uri, { cooldownDuration: cooldownMs, cacheMaxAge: maxAgeMs, timeoutDuration: timeoutMs });
-    remoteSets.set(key, set);
+/** One cached remote JWKS per (url, options) for a runner: confs come and go, the key cache stays warm. */
+export class RemoteJwksSets {
+  private readonly sets = new Map<string, JWTVerifyGetKey>();
+
+  get(uri: URL, cooldownMs: number, maxAgeMs: number, timeoutMs: number): JWTVerifyGetKey {
+    const key = `${uri.href} ${cooldownMs} ${maxAgeMs} ${timeoutMs}`;
+    let set = this.sets.get(key);
+    if (!set) {
+      if (this.sets.size >= MAX_REMOTE_SETS) this.sets.delete(this.sets.keys().next().value!);
+      set = createRemoteJWKSet(uri, { cooldownDuration: cooldownMs, cacheMaxAge: maxAgeMs, timeoutDuration: timeoutMs });
+      this.sets.set(key, set);
+    }
+    return set;
   }
-  return set;
 }
 
 /** Parse one static key (PEM or JWK/JWKS JSON) into public JWKs. */
@@ -132,6 +135,8 @@ interface KeyWatch {
 export interface VerifierOptions {
   /** Accept a literal shared_secret (allow_literal_secrets in the authz conf). */
   allowLiteralSecrets?: boolean;
+  /** The runner's remote key sets (absent: this verifier keeps its own). */
+  jwksSets?: RemoteJwksSets;
 }
 
 export class JwtVerifier {
@@ -182,7 +187,8 @@ export class JwtVerifier {
         throw new Error(`${field}/jwks_uri: not a URL`);
       }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${field}/jwks_uri: must be http(s)`);
-      return new JwtVerifier(remoteSet(url, conf.jwks_cooldown_ms ?? 30_000, conf.jwks_cache_max_age_ms ?? 600_000, conf.jwks_timeout_ms ?? 5000), conf, algorithms);
+      const sets = opts.jwksSets ?? new RemoteJwksSets();
+      return new JwtVerifier(sets.get(url, conf.jwks_cooldown_ms ?? 30_000, conf.jwks_cache_max_age_ms ?? 600_000, conf.jwks_timeout_ms ?? 5000), conf, algorithms);
     }
     const refs = conf.keys ?? [];
     const materials = await Promise.all(refs.map((text, i) => publicKeyMaterial(text, `${field}/keys/${i}`)));

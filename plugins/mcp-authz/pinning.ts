@@ -6,7 +6,8 @@
 // from lists, calls denied) or is only flagged.
 
 import type { JsonObject, JsonValue } from '../../runner/mcp/types.js';
-import { canonicalHash } from './canonical.js';
+import { canonicalHash } from '../../runner/util/canonical.js';
+import type { RunnerState } from '../../runner/host/state.js';
 
 export type PinMode = 'off' | 'pinned' | 'trust_on_first_use';
 
@@ -83,9 +84,9 @@ export class PinStore {
   }
 }
 
-const shared = new PinStore(10_000);
-/** The process-wide store: every route to the same server shares what was seen. */
-export function sharedPinStore(minEntries: number): PinStore {
-  if (shared.maxEntries < minEntries) shared.maxEntries = minEntries;
-  return shared;
+/** The runner's store (every route to the same server shares what was seen), grown to hold `minEntries`. */
+export function pinStoreOf(state: RunnerState, minEntries: number): PinStore {
+  const store = state.own('mcp-authz/pins', () => new PinStore(10_000));
+  if (store.maxEntries < minEntries) store.maxEntries = minEntries;
+  return store;
 }

@@ -5,8 +5,9 @@
 // otherwise; a tool neither describes is unknown, and a read grant does not cover it (fail
 // closed: an unreviewed tool could do anything).
 
+import type { RunnerState } from '../../runner/host/state.js';
 import type { JsonObject } from '../../runner/mcp/types.js';
-import type { CompiledPolicy } from './policy.js';
+import type { CompiledPolicy } from '../../runner/policy/index.js';
 
 export interface ToolHints {
   /** readOnlyHint: true (and not destructive). */
@@ -101,8 +102,10 @@ export class ToolHintStore {
   }
 }
 
-const shared = new ToolHintStore(10_000);
-/** The process-wide store: request and response phases have different route keys. */
-export function sharedToolHints(): ToolHintStore {
-  return shared;
+/**
+ * The runner's store: request and response phases have different route keys, and a tools/call
+ * may come on another route than the tools/list that described the tool.
+ */
+export function toolHintsOf(state: RunnerState): ToolHintStore {
+  return state.own('mcp-authz/tool-hints', () => new ToolHintStore(10_000));
 }

@@ -164,3 +164,28 @@ export class BreakerSet {
     return this.breakers.get(target);
   }
 }
+
+const MAX_BREAKER_SETS = 1000;
+
+/**
+ * One runner's breakers. Breaker state survives re-prepare of the same conf (APISIX re-sends
+ * confs on token expiry): breakers with the same name and settings share state, per target
+ * (server or server + tool).
+ */
+export class BreakerSets {
+  private readonly sets = new Map<string, BreakerSet>();
+
+  setFor(name: string, scope: string, params: BreakerParams): BreakerSet {
+    const id = `${name}\u0000${scope}\u0000${JSON.stringify(params)}`;
+    let set = this.sets.get(id);
+    if (!set) {
+      if (this.sets.size >= MAX_BREAKER_SETS) {
+        const oldest = this.sets.keys().next();
+        if (!oldest.done) this.sets.delete(oldest.value);
+      }
+      set = new BreakerSet(params);
+      this.sets.set(id, set);
+    }
+    return set;
+  }
+}

@@ -1,5 +1,5 @@
 // Compile the conf (and the optional policy file) once per PrepareConf into lookup-ready
-// limits: globs become regexes, windows become GCRA intervals, breakers get their process-wide
+// limits: globs become regexes, windows become GCRA intervals, breakers get their runner-wide
 // state. Nothing here runs per call.
 
 import { readFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { JsonSchema } from '../../runner/host/plugin.js';
 import type { McpMessage } from '../../runner/mcp/types.js';
 import type { BudgetPeriod, CostRule } from './budget.js';
-import { BreakerSet, type BreakerParams } from './breaker.js';
+import type { BreakerParams, BreakerSet, BreakerSets } from './breaker.js';
 import type {
   BreakerConf,
   Dimension,
@@ -18,7 +18,7 @@ import type {
   RateLimitConf,
   RatelimitConf,
 } from './conf.js';
-import { compileGlobs } from './glob.js';
+import { globsToRegExp } from '../../runner/util/glob.js';
 import { IDENTITY_DIMENSIONS, targetOf } from './keys.js';
 
 /** Methods that count when a limit has no `match.methods`. */
@@ -37,7 +37,7 @@ export class CompiledMatch implements MessageMatch {
     const methods = m?.methods ?? DEFAULT_COUNTED_METHODS;
     this.allMethods = methods.includes('*');
     this.methods = new Set(methods);
-    this.targets = m?.tools ? compileGlobs(m.tools) : undefined;
+    this.targets = m?.tools ? globsToRegExp(m.tools) : undefined;
   }
   /** Requests only: notifications and responses never count. */
   matches(msg: McpMessage): boolean {
@@ -106,27 +106,6 @@ export function windowSeconds(per: RateLimitConf['per']): number {
   return typeof per === 'number' ? per : WINDOW_SECONDS[per];
 }
 
-/**
- * Breaker state survives re-prepare of the same conf (APISIX re-sends confs on token expiry);
- * breakers with the same name and settings share state, per target (server or server + tool).
- */
-const breakerSets = new Map<string, BreakerSet>();
-const MAX_BREAKER_SETS = 1000;
-
-function breakerSetFor(b: BreakerConf, params: BreakerParams): BreakerSet {
-  const id = `${b.name}\u0000${b.scope ?? 'server'}\u0000${JSON.stringify(params)}`;
-  let set = breakerSets.get(id);
-  if (!set) {
-    if (breakerSets.size >= MAX_BREAKER_SETS) {
-      const oldest = breakerSets.keys().next();
-      if (!oldest.done) breakerSets.delete(oldest.value);
-    }
-    set = new BreakerSet(params);
-    breakerSets.set(id, set);
-  }
-  return set;
-}
-
 function duplicateNames(kind: string, names: readonly string[]): void {
   const seen = new Set<string>();
   for (const n of names) {
@@ -135,7 +114,8 @@ function duplicateNames(kind: string, names: readonly string[]): void {
   }
 }
 
-export function compileLimits(sections: LimitSections): CompiledLimits {
+/** Compile limits; breakers take their state from the runner's `breakerSets` (kept across re-prepare). */
+export function compileLimits(sections: LimitSections, breakerSets: BreakerSets): CompiledLimits {
   const rates = (sections.limits ?? []).map((l, i): CompiledRate => {
     const win = windowSeconds(l.per);
     const burst = l.burst ?? l.requests;
@@ -175,7 +155,7 @@ export function compileLimits(sections: LimitSections): CompiledLimits {
       prefix: `b|${b.name}`,
       quota: b.quota,
       period: b.period,
-      costs: Object.entries(b.costs ?? {}).map(([glob, cost]) => ({ pattern: compileGlobs([glob]), cost })),
+      costs: Object.entries(b.costs ?? {}).map(([glob, cost]) => ({ pattern: globsToRegExp([glob]), cost })),
       defaultCost: b.default_cost ?? 1,
     }),
   );
@@ -195,7 +175,7 @@ export function compileLimits(sections: LimitSections): CompiledLimits {
       match: new CompiledMatch(b.match),
       countJsonRpcErrors: b.count_jsonrpc_errors === true,
       countToolErrors: b.count_tool_errors === true,
-      set: breakerSetFor(b, params),
+      set: breakerSets.setFor(b.name, b.scope ?? 'server', params),
     };
   });
   duplicateNames('limits', rates.map((r) => r.name));

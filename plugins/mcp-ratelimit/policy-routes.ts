@@ -8,11 +8,10 @@
 // Key choice: by `limits.by`, default [user]. One counter per user for the entry, shared by
 // every tool and server the entry matches (the entry is the unit operators review); calls
 // without a user share one bucket ('!'), so anonymous traffic cannot escape the limit.
-// The file is watched by mcp-authz's PolicySource (one watcher per path, shared with authz);
-// a new version is compiled on the first call after it was accepted.
+// The file is watched by the runner's policy service (one watcher per path, shared with
+// mcp-authz); a new version is compiled on the first call after it was accepted.
 
-import { loadedPolicySource, routeEntries, routeEntryName, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
-import { RouteEntryMatch } from '../mcp-authz/route-match.js';
+import { routeLimitRules, type PolicyDoc, type PolicyService, type PolicySource } from '../../runner/policy/index.js';
 import type { Dimension } from './conf.js';
 import { IDENTITY_DIMENSIONS } from './keys.js';
 import type { CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
@@ -24,20 +23,17 @@ const DEFAULT_LEASE_MS = 60_000;
 export function routeLimits(doc: PolicyDoc): { rates: CompiledRate[]; concurrency: CompiledConcurrency[] } {
   const rates: CompiledRate[] = [];
   const concurrency: CompiledConcurrency[] = [];
-  for (const { r, index } of routeEntries(doc)) {
-    const l = r.limits;
-    if (l === undefined || (l.requests_per_minute === undefined && l.concurrent_calls === undefined)) continue;
-    const base = `routes/${routeEntryName(r, index)}`;
-    const by = (l.by as Dimension[] | undefined) ?? DEFAULT_BY;
-    const match = RouteEntryMatch.of(r);
-    if (l.requests_per_minute !== undefined) {
-      const name = `${base}/requests_per_minute`;
-      const requests = l.requests_per_minute;
+  for (const rule of routeLimitRules(doc)) {
+    const by = (rule.by as Dimension[] | undefined) ?? DEFAULT_BY;
+    const match = rule.match;
+    if (rule.requestsPerMinute !== undefined) {
+      const name = `${rule.name}/requests_per_minute`;
+      const requests = rule.requestsPerMinute;
       rates.push({ kind: 'rate', name, by, match, skipMissing: false, prefix: `r|${name}`, requests, windowSeconds: 60, intervalMs: 60_000 / requests, burst: requests });
     }
-    if (l.concurrent_calls !== undefined) {
-      const name = `${base}/concurrent_calls`;
-      concurrency.push({ kind: 'concurrency', name, by, match, skipMissing: false, prefix: `c|${name}`, max: l.concurrent_calls, leaseMs: DEFAULT_LEASE_MS });
+    if (rule.concurrentCalls !== undefined) {
+      const name = `${rule.name}/concurrent_calls`;
+      concurrency.push({ kind: 'concurrency', name, by, match, skipMissing: false, prefix: `c|${name}`, max: rule.concurrentCalls, leaseMs: DEFAULT_LEASE_MS });
     }
   }
   return { rates, concurrency };
@@ -73,8 +69,8 @@ export class PolicyLimits {
   }
 
   /** At prepare: load (or reuse) the watched file; errors name the conf field, file and field. */
-  static async open(path: string, base: CompiledLimits): Promise<PolicyLimits> {
-    return new PolicyLimits(base, await loadedPolicySource(path, 'authz_policy_file'));
+  static async open(policies: PolicyService, path: string, base: CompiledLimits): Promise<PolicyLimits> {
+    return new PolicyLimits(base, await policies.loaded(path, 'authz_policy_file'));
   }
 
   current(): CompiledLimits {

@@ -155,16 +155,24 @@ export function createRedisClient(url: string): Redis {
   return client;
 }
 
-const shared = new Map<string, Redis>();
+/** One runner's Redis connections: one per distinct URL (not per route), closed with the runner. */
+export class RedisClients {
+  private readonly clients = new Map<string, Redis>();
 
-/** One connection per distinct Redis URL for the whole process (not per route). */
-export function sharedRedisClient(url: string): Redis {
-  let c = shared.get(url);
-  if (!c) {
-    c = createRedisClient(url);
-    shared.set(url, c);
+  client(url: string): Redis {
+    let c = this.clients.get(url);
+    if (!c) {
+      c = createRedisClient(url);
+      this.clients.set(url, c);
+    }
+    return c;
   }
-  return c;
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  }
 }
 
 /**
@@ -185,12 +193,6 @@ export function whenRedisReady(client: Redis, timeoutMs: number): Promise<boolea
     timer.unref();
     client.on('ready', onReady);
   });
-}
-
-export async function closeSharedRedisClients(): Promise<void> {
-  const clients = [...shared.values()];
-  shared.clear();
-  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
 }
 
 export class StoreTimeoutError extends Error {

@@ -57,7 +57,7 @@ export interface RedactCarry {
 /** '*' any run, '?' one char; everything else literal. Compiled once into one anchored regex. */
 export { compileGlobs };
 
-export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
+export async function prepareRedact(conf: RedactConf, env: PrepareEnv): Promise<PreparedRedact> {
   let salt: (() => string | undefined) | undefined;
   if (conf.hash_salt !== undefined) {
     const handle = secretFromConf(conf.hash_salt, { field: 'hash_salt', allowLiteral: false });
@@ -66,7 +66,7 @@ export async function prepareRedact(conf: RedactConf): Promise<PreparedRedact> {
     salt = () => handle.value();
   }
   const redaction = compileRedaction(conf, salt);
-  const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(conf.policy_file, conf, redaction, salt) : undefined;
+  const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(env.state.policies, conf.policy_file, conf, redaction, salt) : undefined;
   return {
     redaction,
     arguments: conf.arguments ?? true,
@@ -246,7 +246,7 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
 export const plugin: Plugin<RedactConf, PreparedRedact> = {
   name: PLUGIN_NAME,
   confSchema: loadSchema('mcp-redact.conf.schema.json'),
-  prepare: (conf: RedactConf, _env: PrepareEnv) => prepareRedact(conf),
+  prepare: prepareRedact,
   onRequest,
   onResponse,
   needsResponseBody: needsResults,

@@ -8,13 +8,12 @@
 //                                                      and tax_ids; no field rules)
 //   otherwise                                       -> the conf alone decides
 //
-// The file is watched by mcp-authz's PolicySource (shared with authz); a new version is used
+// The file is watched by the runner's policy service (shared with mcp-authz); a new version is used
 // from the first call after it was accepted. Redactions per detector set are compiled when the
 // policy is compiled and cached (at most 2 x 2^6 sets exist, so the cache is bounded).
 
 import type { McpMessage } from '../../runner/mcp/types.js';
-import { loadedPolicySource, routeEntries, type PolicyDoc, type PolicySource } from '../mcp-authz/policy.js';
-import { RouteEntryMatch } from '../mcp-authz/route-match.js';
+import { routeRedactionRules, type PolicyDoc, type PolicyService, type PolicySource, type RouteEntryMatch } from '../../runner/policy/index.js';
 import { DETECTOR_NAMES, type DetectorName } from './detectors.js';
 import { compileRedaction, type Redaction, type RedactionConf } from './redactor.js';
 
@@ -42,8 +41,8 @@ export class PolicyRedaction {
   }
 
   /** At prepare: load (or reuse) the watched file; errors name the conf field, file and field. */
-  static async open(path: string, conf: RedactionConf, confRedaction: Redaction, salt: (() => string | undefined) | undefined): Promise<PolicyRedaction> {
-    const source = await loadedPolicySource(path, 'policy_file');
+  static async open(policies: PolicyService, path: string, conf: RedactionConf, confRedaction: Redaction, salt: (() => string | undefined) | undefined): Promise<PolicyRedaction> {
+    const source = await policies.loaded(path, 'policy_file');
     try {
       return new PolicyRedaction(source, conf, confRedaction, salt);
     } catch (err) {
@@ -86,11 +85,9 @@ export class PolicyRedaction {
 
   private compileEntries(doc: PolicyDoc | undefined): DataPolicyEntry[] {
     const out: DataPolicyEntry[] = [];
-    for (const { r } of routeEntries(doc ?? {})) {
-      const detectors = (r.data_policy?.redact ?? []) as DetectorName[];
-      if (detectors.length === 0) continue;
-      const entry = { match: RouteEntryMatch.of(r), detectors };
-      out.push(entry);
+    for (const rule of routeRedactionRules(doc ?? {})) {
+      const detectors = rule.detectors as readonly DetectorName[];
+      out.push({ match: rule.match, detectors });
       // Compile the sets one entry alone yields now, so calls do not pay for it.
       this.redactionOf(new Set(detectors), true);
       this.redactionOf(new Set(detectors), false);

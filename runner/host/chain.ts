@@ -20,6 +20,7 @@ import { log } from '../log.js';
 import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
+import { RunnerState } from './state.js';
 
 /** Header the host adds upstream to tie the response phase to the request phase of one call. */
 export const CALL_HEADER = 'x-mcp-gateway-call';
@@ -50,6 +51,8 @@ export interface CompiledChain {
 
 export interface HostOptions {
   registry: PluginRegistry;
+  /** The runner's state handed to every prepare (default: a fresh one this host owns). */
+  state?: RunnerState;
   /** How long request-phase state waits for its response phase (ms). */
   carryTtlMs?: number;
   maxCarried?: number;
@@ -110,6 +113,8 @@ const decoder = new TextDecoder();
 
 export class Host implements CallHost<CompiledChain> {
   private readonly registry: PluginRegistry;
+  /** Runner-wide state of this host's plugins (policies, caches, stores). */
+  readonly state: RunnerState;
   private readonly carried: CarryStore;
   /** Chains by conf content, so a route's new version with the same conf reuses prepared state. */
   private readonly byContent = new Map<string, CompiledChain>();
@@ -117,6 +122,7 @@ export class Host implements CallHost<CompiledChain> {
 
   constructor(opts: HostOptions) {
     this.registry = opts.registry;
+    this.state = opts.state ?? new RunnerState();
     this.carried = new CarryStore(opts.carryTtlMs ?? 120_000, opts.maxCarried ?? 100_000);
   }
 
@@ -175,7 +181,7 @@ export class Host implements CallHost<CompiledChain> {
       const entry: ChainEntry = { name: item.name, plugin: reg.plugin, prepared: value, pending: undefined, error: undefined };
       if (reg.plugin.prepare) {
         try {
-          const p = reg.plugin.prepare(value, { routeKey: key, chain: names.filter((n) => n !== ROUTE_ENTRY) });
+          const p = reg.plugin.prepare(value, { routeKey: key, chain: names.filter((n) => n !== ROUTE_ENTRY), state: this.state });
           if (isPromise(p)) {
             entry.pending = p.then(
               (v) => {
@@ -533,11 +539,12 @@ export class Host implements CallHost<CompiledChain> {
       if (seen.has(reg.plugin) || !reg.plugin.shutdown) continue;
       seen.add(reg.plugin);
       try {
-        await reg.plugin.shutdown();
+        await reg.plugin.shutdown(this.state);
       } catch (err) {
         log.error({ plugin: reg.plugin.name, err: (err as Error).message }, 'plugin shutdown failed');
       }
     }
+    await this.state.close().catch((err: unknown) => log.error({ err: (err as Error).message }, 'runner state close failed'));
   }
 }
 

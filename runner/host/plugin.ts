@@ -5,6 +5,7 @@
 
 import type { TextEntry } from '../protocol/messages.js';
 import type { JsonRpcError, JsonRpcId, McpRequestBody, McpResponseBody } from '../mcp/types.js';
+import type { RunnerState } from './state.js';
 
 /** Who is calling. Filled by mcp-authz (or by another plugin that establishes identity). */
 export interface Identity {
@@ -174,6 +175,12 @@ export interface PrepareEnv {
   routeKey: string;
   /** The other plugin names in this chain, in order (e.g. audit looks for authz). */
   chain: readonly string[];
+  /**
+   * This runner's own state: the policy service (`state.policies`) and what plugins keep
+   * runner-wide (`state.own(key, create)`). Never module scope: two runners in one process,
+   * or a test's hosts, each have theirs.
+   */
+  state: RunnerState;
 }
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
@@ -195,6 +202,9 @@ export interface Plugin<Conf = unknown, Prepared = Conf> {
    * filtering or redaction). See issue 10's route layout.
    */
   needsResponsePhase?(ctx: CallContext, conf: Prepared): boolean | Promise<boolean>;
-  /** Flush and release resources on shutdown (SIGTERM). */
-  shutdown?(): Promise<void>;
+  /**
+   * Flush and release resources on shutdown (SIGTERM), once per runner with that runner's
+   * state; the host closes the state itself afterwards.
+   */
+  shutdown?(state: RunnerState): Promise<void>;
 }

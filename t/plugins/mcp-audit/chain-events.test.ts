@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StopAction, TextEntry } from '../../../runner/protocol/messages.js';
-import { plugin as audit, pendingCount } from '../../../plugins/mcp-audit/index.js';
+import { pendingCount } from '../../../plugins/mcp-audit/index.js';
 import { canonicalJson } from '../../../plugins/mcp-audit/event.js';
 import type { JsonValue } from '../../../runner/mcp/types.js';
 import {
@@ -21,6 +21,7 @@ import {
   identityHeaders,
   readEvents,
   realHost,
+  shutdownHosts,
   reqCall,
   respCall,
   responseChannel,
@@ -30,7 +31,7 @@ import {
 
 const dir = tempDir();
 let n = 0;
-after(() => audit.shutdown?.());
+after(() => shutdownHosts());
 
 function auditConf(extra: Record<string, unknown> = {}): { path: string; entry: TextEntry } {
   const path = join(dir, `events-${++n}.log`);
@@ -158,7 +159,7 @@ test('with post_resp the one event comes after the response phase with the upstr
   assert.equal(res.action?.type, 'rewrite');
   const carryKey = carryKeyOf(res);
   assert.ok(carryKey);
-  assert.equal(pendingCount(), 1, 'request facts wait for the response phase');
+  assert.equal(pendingCount(h.state), 1, 'request facts wait for the response phase');
   await new Promise((r) => setTimeout(r, 50));
   assert.equal((await readEvents(path, 0, 0)).length, 0, 'nothing written before the response phase');
   await h.onResponse(post, respCall(502), responseChannel(carryKey), LATER());
@@ -172,7 +173,7 @@ test('with post_resp the one event comes after the response phase with the upstr
   assert.equal(ev.http_status, 502);
   assert.equal(ev.decision?.action, 'allow');
   assert.equal(ev.user, 'alice');
-  assert.equal(pendingCount(), 0);
+  assert.equal(pendingCount(h.state), 0);
 });
 
 test('with post_resp a list call is reported only when its answer fails, and then with its method', async () => {

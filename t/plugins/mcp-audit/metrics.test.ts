@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { MetricsRegistry, OVERFLOW_LABEL_VALUE } from '../../../runner/observability/metrics.js';
 import { ensureMetricsEndpointFromEnv, startMetricsEndpoint } from '../../../runner/observability/prometheus.js';
-import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import type { TextEntry } from '../../../runner/protocol/messages.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, identityHeaders, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
-after(() => audit.shutdown?.());
+after(() => shutdownHosts());
 
 test('counters, gauges and histograms render in Prometheus text format with escaped labels', () => {
   const r = new MetricsRegistry();

@@ -5,15 +5,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
-import { LATER, TableChannel, readEvents, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
+import { LATER, TableChannel, readEvents, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
 const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
 const provider = new MeterProvider({ readers: [reader] });
 metrics.setGlobalMeterProvider(provider);
 after(async () => {
-  await audit.shutdown?.();
+  await shutdownHosts();
   await provider.shutdown();
 });
 

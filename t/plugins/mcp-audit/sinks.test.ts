@@ -11,13 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpSink, StreamSink } from '../../../plugins/mcp-audit/sinks.js';
 import { resolveSinkConf } from '../../../plugins/mcp-audit/conf.js';
-import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
 import { defaultRegistry } from '../../../runner/observability/metrics.js';
 import type { StopAction } from '../../../runner/protocol/messages.js';
-import { LATER, TableChannel, assertValidEvent, realHost, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
+import { LATER, TableChannel, assertValidEvent, realHost, shutdownHosts, reqCall, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const dir = tempDir();
-after(() => audit.shutdown?.());
+after(() => shutdownHosts());
 
 interface Collector {
   url: string;

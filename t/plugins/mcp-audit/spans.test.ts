@@ -7,14 +7,13 @@ import { join } from 'node:path';
 import { trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { RewriteAction, TextEntry } from '../../../runner/protocol/messages.js';
-import { plugin as audit } from '../../../plugins/mcp-audit/index.js';
-import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, carryKeyOf, identityHeaders, readEvents, realHost, reqCall, respCall, responseChannel, tempDir, toolsCall } from '../../../testkit/audit.js';
+import { IDENTITY_HEADERS, LATER, POLICY, TableChannel, carryKeyOf, identityHeaders, readEvents, realHost, shutdownHosts, reqCall, respCall, responseChannel, tempDir, toolsCall } from '../../../testkit/audit.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 trace.setGlobalTracerProvider(provider);
 after(async () => {
-  await audit.shutdown?.();
+  await shutdownHosts();
   await provider.shutdown();
 });
 

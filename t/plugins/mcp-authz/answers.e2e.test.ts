@@ -5,7 +5,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleTools } from '../../../examples/sample-mcp-server.js';
-import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
 import { post, startAuthzStack } from '../../../testkit/authz-stack.js';
 
 const SUPPORT_ONLY_CRM = {
@@ -27,7 +26,6 @@ const stack = await startAuthzStack((p) => [
 after(async () => {
   stack.hostileSse.rewrite = undefined;
   stack.hostileJson.rewrite = undefined;
-  sharedPinStore(0).clear();
   await stack.close();
 });
 

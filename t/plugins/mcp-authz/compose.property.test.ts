@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compilePolicy, validatePolicyDocument, type PolicyDoc } from '../../../plugins/mcp-authz/policy.js';
+import { compilePolicy, validatePolicyDocument, type PolicyDoc } from '../../../runner/policy/index.js';
 import { decideUse, holdsGrantHere, isVisible, seesEverything, subjectFor } from '../../../plugins/mcp-authz/decide.js';
 import type { ToolHints } from '../../../plugins/mcp-authz/tool-hints.js';
 import type { Identity } from '../../../runner/host/plugin.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decideMessage, decideUse, holdsGrantHere, isVisible, subjectFor, type MatchedRule } from '../../../plugins/mcp-authz/decide.js';
 import type { ToolHints } from '../../../plugins/mcp-authz/tool-hints.js';
 import type { Identity } from '../../../runner/host/plugin.js';
-import type { CompiledPolicy } from '../../../plugins/mcp-authz/policy.js';
+import type { CompiledPolicy } from '../../../runner/policy/index.js';
 import { message, policyFrom, toolCall, who } from '../../../testkit/authz.js';
 
 const POLICY = policyFrom(`

@@ -12,9 +12,11 @@ import { Host } from '../../../runner/host/chain.js';
 import type { CallContext, DecisionRecord, Identity, Plugin } from '../../../runner/host/plugin.js';
 import type { ExtraInfoReq, ExtraInfoResp, HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallResp, StopAction, TextEntry } from '../../../runner/protocol/messages.js';
 import { plugin as authz } from '../../../plugins/mcp-authz/index.js';
-import { sharedPinStore } from '../../../plugins/mcp-authz/pinning.js';
-import { canonicalHash } from '../../../plugins/mcp-authz/canonical.js';
-import { LATER, TableChannel as BaseTableChannel, carryKeyOf, hostWith, requestCall } from '../../../testkit/host-kit.js';
+import { pinStoreOf } from '../../../plugins/mcp-authz/pinning.js';
+import { PluginRegistry } from '../../../runner/host/registry.js';
+import { RunnerState } from '../../../runner/host/state.js';
+import { canonicalHash } from '../../../runner/util/canonical.js';
+import { LATER, TableChannel as BaseTableChannel, carryKeyOf, requestCall } from '../../../testkit/host-kit.js';
 
 const dec = new TextDecoder();
 /** Counts response-body questions across channels (round trips build their own). */
@@ -40,8 +42,14 @@ const probe: Plugin<Record<string, never>, Record<string, never>> = {
   },
 };
 
+/** One runner's state for the whole file (pins, replay cache), as in a runner process; a fresh host (and prepare) per call. */
+const runnerState = new RunnerState();
+
 function host(): Host {
-  return hostWith(authz as unknown as Plugin<never, unknown>, probe as unknown as Plugin<never, unknown>);
+  const registry = new PluginRegistry();
+  registry.register(authz as unknown as Plugin<never, unknown>);
+  registry.register(probe as unknown as Plugin<never, unknown>);
+  return new Host({ registry, state: runnerState });
 }
 
 const POLICY = {
@@ -70,7 +78,7 @@ before(async () => {
   privateKey = kp.privateKey;
   pem = await exportSPKI(kp.publicKey);
 });
-after(() => sharedPinStore(0).clear());
+after(() => runnerState.close());
 
 function token(claims: Record<string, unknown> = {}, exp: string | number = '5m'): Promise<string> {
   return new SignJWT({ sub: 'alice', azp: 'support-agent', roles: ['support'], ...claims })
@@ -340,7 +348,7 @@ test('fast route (no post-resp): a list call is refused rather than left unfilte
 });
 
 test('pinning (trust on first use): a changed definition is removed and later calls denied', async () => {
-  sharedPinStore(0).clear();
+  pinStoreOf(runnerState, 0).clear();
   const conf = authzConf({ pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } });
   const list = (tools: unknown[]) => JSON.stringify({ jsonrpc: '2.0', id: 9, result: { tools } });
   const first = await listRoundTrip(conf, list(TOOLS), 'application/json');
@@ -364,7 +372,7 @@ test('pinning (trust on first use): a changed definition is removed and later ca
 });
 
 test('pinning against policy pins; flag mode only records', async () => {
-  sharedPinStore(0).clear();
+  pinStoreOf(runnerState, 0).clear();
   const echo = TOOLS[3]!;
   const pinned = canonicalHash({ name: echo.name, description: echo.description, inputSchema: echo.inputSchema });
   const policy = { ...POLICY, pins: { crm: { 'mirror.echo': `sha256:${pinned}`, 'crm.lookup': `sha256:${'0'.repeat(64)}` } } };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compilePolicy, parsePolicyText, PolicyError, PolicySource } from '../../../plugins/mcp-authz/policy.js';
+import { compilePolicy, parsePolicyText, PolicyError, PolicySource } from '../../../runner/policy/index.js';
 import { decideMessage, subjectFor } from '../../../plugins/mcp-authz/decide.js';
 import { toolCall, who } from '../../../testkit/authz.js';
 
@@ -59,7 +59,7 @@ test('YAML syntax errors, non-mapping documents, bad argument schemas and duplic
 });
 
 test('the example policies in conf/policies are valid', async () => {
-  const { loadPolicyFile } = await import('../../../plugins/mcp-authz/policy.js');
+  const { loadPolicyFile } = await import('../../../runner/policy/index.js');
   for (const f of ['support.yaml', 'allow-all-dev.yaml']) {
     const loaded = await loadPolicyFile(join(process.cwd(), 'conf/policies', f));
     assert.ok(compilePolicy([loaded]).ruleCount > 0, f);

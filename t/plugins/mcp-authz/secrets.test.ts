@@ -14,13 +14,14 @@ import { ConfirmationTokens, confirmationKeyFrom, ReplayCache } from '../../../p
 import { plugin } from '../../../plugins/mcp-authz/index.js';
 import { closeSecretWatchers, resolveSecretRef, setSecretsLogger } from '../../../runner/secrets/index.js';
 import type { Plugin } from '../../../runner/host/plugin.js';
+import { RunnerState } from '../../../runner/host/state.js';
 import { hostWith, LATER, requestCall, TableChannel } from '../../../testkit/host-kit.js';
 
 setSecretsLogger({ warn: () => {}, error: () => {}, info: () => {} });
 const dir = await mkdtemp(join(tmpdir(), 'authz-secrets-'));
 after(async () => {
   closeSecretWatchers();
-  await plugin.shutdown?.();
+  await ENV.state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -28,7 +29,7 @@ const ISS = 'https://idp.test';
 const SECRET_A = 'rotation-secret-A-0123456789abcdefghijklmnop';
 const SECRET_B = 'rotation-secret-B-0123456789abcdefghijklmnop';
 const POLICY = { version: 1, actors: [{ name: 'all', actor: {}, allowed_tools: ['*'] }] };
-const ENV = { routeKey: 'r1', chain: ['mcp-authz'] };
+const ENV = { routeKey: 'r1', chain: ['mcp-authz'], state: new RunnerState() };
 
 /** Replace a file the way config management and kubelet do: write aside, then rename over. */
 async function replaceFile(path: string, text: string): Promise<void> {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePolicy, parsePolicyText, PolicyError } from '../../../plugins/mcp-authz/policy.js';
+import { compilePolicy, parsePolicyText, PolicyError } from '../../../runner/policy/index.js';
 import { decideMessage, subjectFor } from '../../../plugins/mcp-authz/decide.js';
 import { toolCall, who } from '../../../testkit/authz.js';
 

@@ -15,10 +15,14 @@ import { compileTemplate, PerUserSecrets } from '../../../plugins/mcp-credential
 import { safeReason } from '../../../plugins/mcp-credential/token-endpoint.js';
 import { reuseUntil, subjectOf } from '../../../plugins/mcp-credential/grant-tokens.js';
 import { plugin as credential } from '../../../plugins/mcp-credential/index.js';
+import { RunnerState } from '../../../runner/host/state.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'cred-parts-'));
+/** The runner state direct prepare calls get (a host would hand its own). */
+const state = new RunnerState();
 after(async () => {
   closeSecretWatchers();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -83,7 +87,7 @@ test('per-user templates: checked at prepare; identity values that could travers
 test('per-user conf: a map by identity field; the fallback only when the conf names one', async () => {
   process.env['CRM_MAP_ALICE'] = 'map-alice';
   process.env['CRM_SHARED'] = 'shared-secret';
-  const prep = async (conf: Record<string, unknown>) => credential.prepare!({ credential: conf } as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'] });
+  const prep = async (conf: Record<string, unknown>) => credential.prepare!({ credential: conf } as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'], state });
   const mapped = await prep({ type: 'per_user', tokens: { alice: '$env://CRM_MAP_ALICE' } });
   assert.equal(mapped.routeEntry?.dynamic?.kind, 'per_user');
   assert.equal(mapped.routeEntry?.dynamic?.header, 'authorization');
@@ -98,7 +102,7 @@ test('per-user conf: a map by identity field; the fallback only when the conf na
 
 test('token endpoint modes: conf checks at prepare', async () => {
   process.env['CRED_PARTS_SECRET'] = 'client-secret-parts';
-  const prep = async (conf: Record<string, unknown>) => credential.prepare!({ credential: conf } as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'] });
+  const prep = async (conf: Record<string, unknown>) => credential.prepare!({ credential: conf } as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'], state });
   const base = { type: 'token_exchange', token_endpoint: 'https://idp.example/token', client: { id: 'gw', secret: '$env://CRED_PARTS_SECRET' } };
   assert.equal((await prep(base)).routeEntry?.dynamic?.kind, 'token_exchange');
   await prep({ ...base, token_endpoint: 'http://127.0.0.1:9/token' });

@@ -219,7 +219,7 @@ test('a call whose decision record holds no allow by mcp-authz gets no credentia
 });
 
 test('conf checks at prepare: literal secrets, chain order, nothing configured', async () => {
-  const prep = async (conf: Conf, chain: string[]) => credential.prepare!(conf as never, { routeKey: 'r', chain });
+  const prep = async (conf: Conf, chain: string[]) => credential.prepare!(conf as never, { routeKey: 'r', chain, state: host.state });
   await assert.rejects(prep({ credential: { type: 'bearer', token: 'literal-token-abc123' } }, ['mcp-authz', 'mcp-credential']), (err: Error) => {
     assert.match(err.message, /^credential\.token: a literal secret is not allowed/);
     assert.ok(!err.message.includes('literal-token-abc123'));
@@ -322,7 +322,7 @@ test('identity JWT into Authorization when there is no backend credential; JWK k
 
   // A signing key that is not a usable private key is refused at prepare (the value never shown).
   process.env['CRED_TEST_BADKEY'] = 'not-a-key-secret-material';
-  const prepare = async (conf: Conf) => credential.prepare!(conf as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'] });
+  const prepare = async (conf: Conf) => credential.prepare!(conf as never, { routeKey: 'r', chain: ['mcp-authz', 'mcp-credential'], state: host.state });
   await assert.rejects(
     prepare({ credential: { type: 'none' }, identity_token: { signing_key: '$env://CRED_TEST_BADKEY', issuer: 'gw', audience: 'x' } }),
     (err: Error) => /identity_token\.signing_key: signing key is not a private key/.test(err.message) && !err.message.includes('not-a-key-secret-material'),

@@ -48,7 +48,7 @@ const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: mem
 const host = hostWith(auditProbe.plugin, ratelimit, stopper, idp);
 
 after(async () => {
-  await ratelimit.shutdown?.();
+  await host.shutdown();
 });
 
 let routeSeq = 0;

@@ -26,11 +26,11 @@ const idp = decisionProbe('idp', {
 let clockMs = Date.UTC(2026, 2, 10, 9, 0, 0);
 const ratelimit = createRatelimitPlugin({ clock: () => clockMs, memoryStore: new MemoryStore({ clock: () => clockMs }) });
 const host = hostWith(idp.plugin, ratelimit);
-const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'] };
+const ENV = { routeKey: 'r', chain: ['mcp-ratelimit'], state: host.state };
 
 const dir = await policyDir('rl-authz-policy-');
 after(async () => {
-  await ratelimit.shutdown?.();
+  await host.shutdown();
 });
 
 let routeSeq = 0;

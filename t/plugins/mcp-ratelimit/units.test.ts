@@ -8,7 +8,7 @@ import { periodWindow } from '../../../plugins/mcp-ratelimit/budget.js';
 import { Breaker } from '../../../plugins/mcp-ratelimit/breaker.js';
 import { MemoryStore } from '../../../plugins/mcp-ratelimit/store-memory.js';
 import { keyPart, limitKey, unverifiedClaims } from '../../../plugins/mcp-ratelimit/keys.js';
-import { compileGlobs } from '../../../plugins/mcp-ratelimit/glob.js';
+import { globsToRegExp as compileGlobs } from '../../../runner/util/glob.js';
 import type { McpMessage } from '../../../runner/mcp/types.js';
 
 const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);

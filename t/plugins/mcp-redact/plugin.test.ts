@@ -246,8 +246,8 @@ test('hash mode reads its salt from a secret ref; a missing salt rejects the con
   delete process.env['REDACT_TEST_MISSING'];
   const bad = await host.onRequest(chainOf({ results: false, mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, false), requestCall(body), new TableChannel({}, body), Date.now() + 5000);
   assert.equal(stopOf(bad).status, 500, 'a route with a rejected conf fails closed');
-  await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, { routeKey: 'r', chain: [] })), /hash_salt/);
-  await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash' }, { routeKey: 'r', chain: [] })), /hash_salt: required/);
+  await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash', hash_salt: '$env://REDACT_TEST_MISSING' }, { routeKey: 'r', chain: [], state: host.state })), /hash_salt/);
+  await assert.rejects(Promise.resolve(redact.prepare!({ mode: 'hash' }, { routeKey: 'r', chain: [], state: host.state })), /hash_salt: required/);
 });
 
 test('conf schema: errors name the field; every property is described', () => {

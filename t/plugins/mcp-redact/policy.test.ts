@@ -112,8 +112,8 @@ test('errors name the conf field, the file and the field inside it', async () =>
   const bad = join(dir, 'bad.yaml');
   await writeFile(bad, 'mcp_gateway:\n  routes:\n    - match: { tools: [x] }\n      data_policy:\n        redact: [credit_card]\n');
   await assert.rejects(
-    async () => redact.prepare!({ policy_file: bad }, { routeKey: 'r', chain: ['mcp-redact'] }),
+    async () => redact.prepare!({ policy_file: bad }, { routeKey: 'r', chain: ['mcp-redact'], state: host.state }),
     /^Error: policy_file: bad\.yaml: \/mcp_gateway\/routes\/0\/data_policy\/redact\/0 must be equal to one of the allowed values \(payment_card, tax_id, iban, email, phone, secret\)/,
   );
-  await assert.rejects(async () => redact.prepare!({ policy_file: join(dir, 'absent.yaml') }, { routeKey: 'r', chain: [] }), /^Error: policy_file: absent\.yaml: cannot read .*ENOENT/);
+  await assert.rejects(async () => redact.prepare!({ policy_file: join(dir, 'absent.yaml') }, { routeKey: 'r', chain: [], state: host.state }), /^Error: policy_file: absent\.yaml: cannot read .*ENOENT/);
 });

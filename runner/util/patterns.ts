@@ -1,8 +1,8 @@
-// Policy name lookups for tools, resources, prompts and methods, with the shared glob meaning
-// of runner/util/glob.ts. Globs are compiled once; exact names go to a Map so the common case
+// Name lookups by pattern for tools, resources, prompts and methods, with the shared glob meaning
+// of glob.ts. Globs are compiled once; exact names go to a Map so the common case
 // is one lookup.
 
-import { globToRegExp, isGlob } from '../../runner/util/glob.js';
+import { globToRegExp, isGlob } from './glob.js';
 
 /** A set of name patterns, each carrying a value; lookup returns every value whose pattern matches. */
 export class PatternIndex<T> {

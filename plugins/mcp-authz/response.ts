@@ -1,0 +1,86 @@
+// mcp-authz's response phase: list filtering (items the actor may not use are removed) and
+// tool pinning (a changed definition is flagged or blocked), and which calls need it.
+
+import type { CallContext, Outcome } from '../../runner/host/plugin.js';
+import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
+import { isVisible } from './decide.js';
+import { filterListResponse, listAnswerProblem, listRequests } from './filter.js';
+import { toolDefinitionHash } from './pinning.js';
+import { hintsOf } from './tool-hints.js';
+import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
+
+export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
+  const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  if (!carried || !ctx.response || ctx.response.status >= 300 || carried.lists.size === 0) return;
+  const body = await ctx.mcpResponse();
+  const unreadable = await listAnswerProblem(ctx, body);
+  if (unreadable !== undefined) {
+    ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'list-unreadable', reason: `list answer withheld: ${unreadable}` });
+    if (p.shadow) return;
+    return { action: 'stop', status: 502, rpcError: { code: JsonRpcErrorCode.InternalError, message: `upstream answer withheld: the gateway could not read the list to filter it (${unreadable})`, data: { rule: 'list-unreadable' } } };
+  }
+  if (!body) return;
+  const { policy, subject } = carried;
+  const pinServer = subject.server ?? p.routePinKey;
+  let shadowHidden = 0;
+  const stats = filterListResponse(body, carried.lists, (listKind, kind, name, item) => {
+    let pinChanged = false;
+    if (listKind === 'tools' && p.pinMode !== 'off') {
+      const hash = toolDefinitionHash(item);
+      const check = p.pins.check(policy.pins, p.pinMode, pinServer, name, hash);
+      if (check.status === 'mismatch') {
+        ctx.record({
+          plugin: PLUGIN_NAME,
+          action: 'pin-mismatch',
+          rule: `pinning/${name}`,
+          reason: `definition of tool '${name}' differs from the ${check.source === 'policy' ? 'pinned' : 'first seen'} one`,
+          detail: { tool: name, server: pinServer, expected: check.expected, actual: check.actual, blocked: p.pinBlock && !p.shadow },
+        });
+        if (p.pinBlock && !p.shadow) {
+          p.pins.block(pinServer, name, hash);
+          return false;
+        }
+        pinChanged = true;
+      } else if (check.status === 'ok') {
+        p.pins.unblock(pinServer, name);
+      }
+    }
+    // Read access is judged by the annotations of the definition in use (as pinned).
+    let hints = listKind === 'tools' ? hintsOf(item) : undefined;
+    if (listKind === 'tools') subject.toolHints?.remember(subject.server, name, hints, pinChanged);
+    if (pinChanged) hints = subject.toolHints?.get(subject.server, name);
+    if (!p.filterLists || isVisible(policy, subject, kind, name, hints)) return true;
+    if (p.shadow) {
+      shadowHidden++;
+      return true;
+    }
+    return false;
+  });
+  let removed = 0;
+  for (const [kind, s] of stats) {
+    if (s.removed > 0) {
+      removed += s.removed;
+      ctx.record({ plugin: PLUGIN_NAME, action: 'filter', rule: 'list-filter', reason: `${s.removed} ${kind} hidden`, detail: { list: kind, removed: s.removed, kept: s.kept } });
+    }
+  }
+  if (shadowHidden > 0) ctx.record({ plugin: PLUGIN_NAME, action: 'shadow-filter', rule: 'list-filter', reason: `${shadowHidden} items would be hidden`, detail: { wouldRemove: shadowHidden } });
+  if (removed > 0) ctx.responseMutations.markBodyModified();
+  return undefined;
+}
+
+
+/** Fast routes (no post-resp): refuse list calls we would have to filter. */
+export async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
+  if (!(p.filterLists && !p.shadow) && p.pinMode === 'off') return false;
+  // After onRequest (the runtime guard) the carried lists are exactly what will be read; without
+  // it (the layout command's synthetic calls) any list call counts.
+  const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  if (carried !== undefined) return carried.lists.size > 0;
+  const body = await ctx.mcp();
+  return body.ok && listRequests(body.messages) !== undefined;
+}
+
+export function needsResponseBody(ctx: CallContext): boolean {
+  const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  return carried !== undefined && carried.lists.size > 0;
+}
