@@ -51,6 +51,10 @@ ${tools.join('\n')}
       - billing.update_payment_method
       - account.delete_customer
       - "admin.*"
+tool_registry:
+  - { name: "crm.*", access: read }
+  - { name: "billing.get_*", access: read }
+  - { name: db.run_query, access: read }
 `;
 }
 

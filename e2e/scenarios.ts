@@ -239,7 +239,8 @@ const policy: Scenario[] = [
     async run(t) {
       const a = await toolCall(ep(t, 'main'), t.expect.allowedTool, t.expect.allowedArgs, bearer(await t.jwt.mint({ app: 'unknown-app', environment: t.expect.environment })));
       assert.equal(a.status, 403);
-      assert.equal(rpcError(a).data?.['rule'], 'default-deny');
+      // It holds no grant on this server at all, so it is refused before any tool rule.
+      assert.equal(rpcError(a).data?.['rule'], 'no-grant');
     },
   },
   {

@@ -90,6 +90,8 @@ export const POLICY = {
       denied_tools: ['billing.update_payment_method'],
     },
   ],
+  // The reviewed registry: read grants cover only tools known to be read-only.
+  tool_registry: [{ name: 'crm.*', access: 'read' }],
 };
 
 export const IDENTITY_HEADERS = { user: 'x-user', app: 'x-app', tenant: 'x-tenant', agent: 'x-agent', environment: 'x-env' };

@@ -66,7 +66,7 @@ export interface McpAuthzConf {
        */
       clock_tolerance_seconds?: number;
       /**
-       * Reject tokens whose iat is older than this.
+       * Tokens must carry exp by default (a token without one would never expire). Setting this bounds every token's age by its iat instead: tokens whose iat is older are refused, tokens without iat are refused, and tokens without exp are then accepted. At most one day.
        */
       max_token_age_seconds?: number;
       /**

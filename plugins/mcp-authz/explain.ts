@@ -1,5 +1,6 @@
-// The explain command: what would mcp-authz decide for this identity and this request, and
-// which rule decides? For reviewing policies in CI.
+// The explain command: what would mcp-authz decide for this identity and this request, which
+// rule decides, and which rules matched with what effect (every matching rule applies; the
+// most restrictive outcome wins)? For reviewing policies in CI.
 //
 //   node dist/plugins/mcp-authz/explain.js --policy conf/policies/support.yaml \
 //     --identity '{"app":"support-agent","user":"alice","roles":["support"]}' \
@@ -13,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import type { Identity } from '../../runner/host/plugin.js';
 import { parseRequestBody } from '../../runner/mcp/parse.js';
 import { compilePolicy, loadPolicyFile } from '../../runner/policy/index.js';
-import { decideMessage, subjectFor, type Decision } from './decide.js';
+import { decideMessage, holdsGrantHere, subjectFor, type Decision, type MatchedRule } from './decide.js';
 import { parseRoles } from './identity.js';
 
 const USAGE = 'usage: explain --policy <file.yaml> --identity <json> --request <json-rpc json> [--server <name>] [--json]';
@@ -91,17 +92,23 @@ export async function main(argv: readonly string[], out: (line: string) => void 
     if (body.messages.length === 0) throw new Error('--request has no messages');
     const subject = subjectFor(policy, identity, args.server);
     let status = 0;
+    // Like the plugin: an identity without any grant on this server is refused every method.
+    const grantHere = holdsGrantHere(policy, subject);
     body.messages.forEach((msg, i) => {
-      const d = decideMessage(policy, subject, msg);
+      const matched: MatchedRule[] = [];
+      const d: Decision = grantHere
+        ? decideMessage(policy, subject, msg, matched)
+        : { effect: 'deny', rule: 'no-grant', reason: `no grant on server '${args.server ?? '(unnamed)'}' for this identity`, kind: 'method', target: msg.method ?? '' };
       status = Math.max(status, EXIT[d.effect] === 1 ? 10 : EXIT[d.effect]); // deny outranks confirm
       if (args.json) {
-        out(JSON.stringify({ index: i, method: msg.method ?? null, decision: d.effect, rule: d.rule, reason: d.reason, kind: d.kind, target: d.target, access: d.access ?? null, risk: d.risk ?? null }));
+        out(JSON.stringify({ index: i, method: msg.method ?? null, decision: d.effect, rule: d.rule, reason: d.reason, kind: d.kind, target: d.target, access: d.access ?? null, risk: d.risk ?? null, matched }));
       } else {
         const prefix = body.batch ? `[${i}] ` : '';
         out(`${prefix}${d.effect.toUpperCase()} ${msg.method ?? '(response)'}${d.target && d.kind !== 'method' ? ` ${d.target}` : ''}`);
         out(`${prefix}  rule:   ${d.rule}`);
         out(`${prefix}  reason: ${d.reason}`);
         if (d.access !== undefined || d.risk !== undefined) out(`${prefix}  access: ${d.access ?? '-'}  risk: ${d.risk ?? '-'}`);
+        for (const m of matched) out(`${prefix}  matched: ${m.effect.padEnd(11)} ${m.rule}: ${m.reason}`);
       }
     });
     return status === 10 ? 1 : status;

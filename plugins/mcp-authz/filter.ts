@@ -3,6 +3,7 @@
 // never offered tools they would be refused (and never see their descriptions). Works on
 // JSON and SSE answers alike: both are a list of parsed JSON payloads.
 
+import type { CallContext } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpResponseBody } from '../../runner/mcp/types.js';
 import type { UseKind } from '../../runner/policy/index.js';
 
@@ -36,6 +37,34 @@ export function listRequests(messages: readonly McpMessage[]): Map<string, ListK
     if (kind) (out ??= new Map()).set(idKey(m.id), kind);
   }
   return out;
+}
+
+/**
+ * Why a list answer cannot be filtered or pinned, or undefined when every event was read. The
+ * strict parser refuses what two JSON readers could read differently (a duplicate key, a lone
+ * surrogate escape, trailing bytes, bad UTF-8); the client's own parser may still read such an
+ * answer, unfiltered, so it is withheld. In SSE every event counts: one unreadable event is
+ * enough (empty keep-alive and priming events carry nothing).
+ */
+export function unreadableListAnswer(body: McpResponseBody): string | undefined {
+  for (const ev of body.events) {
+    if (ev.json !== undefined) continue;
+    if (body.format === 'sse' && ev.data.trim() === '') continue;
+    return ev.jsonError ?? (ev.data.trim() === '' ? 'empty body' : 'not JSON');
+  }
+  return undefined;
+}
+
+/**
+ * The same question for the call's answer as the host parsed it (`body` undefined: not JSON or
+ * SSE). An empty answer (202, 204, no bytes) carries no list and passes.
+ */
+export async function listAnswerProblem(ctx: CallContext, body: McpResponseBody | undefined): Promise<string | undefined> {
+  if (body !== undefined) return unreadableListAnswer(body);
+  const response = ctx.response;
+  if (response === undefined || response.status === 202 || response.status === 204) return undefined;
+  const bytes = await response.body();
+  return bytes !== undefined && bytes.length > 0 ? 'answer is neither JSON nor an SSE stream' : undefined;
 }
 
 export interface FilterStats {
@@ -77,6 +106,7 @@ export function filterListResponse(
   };
   for (const ev of body.events) {
     const json = ev.json;
+    // Unreadable events never get here: the caller withholds the answer first.
     if (json === undefined) continue;
     let changed = false;
     if (Array.isArray(json)) for (const m of json) changed = visit(m) || changed;

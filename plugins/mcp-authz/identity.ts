@@ -33,6 +33,11 @@ export interface IdentityResolver {
   readonly consumerField: 'user' | 'app' | 'agent' | undefined;
   readonly headers: Partial<ClaimNames> | undefined;
   readonly allowAnonymous: boolean;
+  /**
+   * A token without `exp` would never expire: refused unless the conf bounds token age
+   * instead (`max_token_age_seconds`, checked against `iat`, which is then required).
+   */
+  readonly requireExp: boolean;
 }
 
 export type IdentityResult =
@@ -49,6 +54,7 @@ export async function prepareIdentity(conf: IdentityConf | undefined, opts: Veri
     consumerField: c.apisix_consumer?.enabled ? (c.apisix_consumer.field ?? 'user') : undefined,
     headers: headers && Object.keys(headers).length > 0 ? headers : undefined,
     allowAnonymous: c.allow_anonymous === true,
+    requireExp: c.jwt?.max_token_age_seconds === undefined,
   };
 }
 
@@ -105,6 +111,9 @@ export async function establishIdentity(req: HttpRequestView, r: IdentityResolve
     if (token !== undefined) {
       try {
         const claims = await r.verifier.verify(token);
+        if (r.requireExp && typeof claims.exp !== 'number') {
+          return { ok: false, status: 401, tokenPresented: true, reason: 'token has no exp claim' };
+        }
         return { ok: true, identity: identityFromClaims(claims as Record<string, unknown>, r.claims) };
       } catch (err) {
         const te = err instanceof TokenError ? err : new TokenError('token is invalid');

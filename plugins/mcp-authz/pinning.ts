@@ -1,6 +1,7 @@
 // Tool pinning against tool shadowing and "rug pulls": a server that changes a tool's
-// description or input schema after review. Each listed tool's definition (name, description,
-// inputSchema) is hashed (sha256 of canonical JSON) and compared with the policy's pins or, in
+// description, schemas or behaviour hints after review. Each listed tool's definition (name,
+// title, description, inputSchema, outputSchema, annotations) is hashed (sha256 of canonical
+// JSON; absent fields are left out) and compared with the policy's pins or, in
 // trust_on_first_use mode, with the first definition seen. A mismatch blocks the tool (removed
 // from lists, calls denied) or is only flagged.
 
@@ -16,8 +17,19 @@ export interface PinConf {
   max_entries?: number;
 }
 
+/**
+ * What a reviewer approved: annotations (readOnlyHint, destructiveHint) decide read access,
+ * so a server turning a read-only tool into a destructive one must show as a change.
+ */
 export function toolDefinitionHash(tool: JsonObject): string {
-  const def: Record<string, JsonValue | undefined> = { name: tool['name'], description: tool['description'], inputSchema: tool['inputSchema'] };
+  const def: Record<string, JsonValue | undefined> = {
+    name: tool['name'],
+    title: tool['title'],
+    description: tool['description'],
+    inputSchema: tool['inputSchema'],
+    outputSchema: tool['outputSchema'],
+    annotations: tool['annotations'],
+  };
   return canonicalHash(def);
 }
 

@@ -1,6 +1,6 @@
 // mcp-authz's conf, what prepare compiles it into, and the compiled policy of a call: the
 // policy comes from the runner's policy service (a watched file, an inline document, or both),
-// the replay cache, pin store and key sets from the runner's state.
+// the replay cache, pin store, tool hints and key sets from the runner's state.
 
 import type { PrepareEnv } from '../../runner/host/plugin.js';
 import { compilePolicy, DEFAULT_RELOAD_INTERVAL_MS, validatePolicyDocument, type CompiledPolicy, type PolicyDoc, type PolicySource } from '../../runner/policy/index.js';
@@ -12,6 +12,7 @@ import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
 import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
+import { toolHintsOf, type ToolHintStore } from './tool-hints.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
 
@@ -29,6 +30,8 @@ export interface PreparedAuthz {
   readonly pinMode: 'off' | 'pinned' | 'trust_on_first_use';
   readonly pinBlock: boolean;
   readonly pins: PinStore;
+  /** Tool annotations last listed, per server and tool (read access under read grants). */
+  readonly toolHints: ToolHintStore;
   readonly identity: IdentityResolver;
   readonly protectedResource: ProtectedResourceConf;
   readonly confirm: ConfirmationTokens;
@@ -74,6 +77,7 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     pinMode: pinning.mode ?? 'off',
     pinBlock: (pinning.on_mismatch ?? 'block') === 'block',
     pins: pinStoreOf(env.state, pinning.max_entries ?? 10_000),
+    toolHints: toolHintsOf(env.state),
     identity: await prepareIdentity(conf.identity, { allowLiteralSecrets, jwksSets: env.state.own('mcp-authz/jwks', () => new RemoteJwksSets()) }),
     protectedResource: conf.protected_resource ?? {},
     confirm: new ConfirmationTokens(key, c.ttl_seconds ?? CONFIRMATION_DEFAULTS.ttlSeconds, confirmation.replayCache(c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize)),

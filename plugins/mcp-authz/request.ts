@@ -7,7 +7,7 @@ import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.j
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { redactEcho } from '../../runner/redact/index.js';
 import type { UseKind } from '../../runner/policy/index.js';
-import { decideMessage, subjectFor, seesEverything, type Decision } from './decide.js';
+import { decideMessage, holdsGrantHere, subjectFor, seesEverything, type Decision } from './decide.js';
 import { establishIdentity } from './identity.js';
 import { ConfirmationKeyUnavailable, CONFIRMATION_META_KEY } from './confirm.js';
 import { listRequests, type ListKind } from './filter.js';
@@ -109,7 +109,15 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   if (!body.ok) return { action: 'stop', status: 400, rpcError: { code: body.code, message: body.message }, ids: [body.id] };
   const server = serverOf(ctx, p);
   const pinServer = server ?? p.routePinKey;
-  const subject = subjectFor(policy, identity, server);
+  const subject = subjectFor(policy, identity, server, p.toolHints);
+  // No grant on this server: nothing at all, not even initialize or ping.
+  if (!holdsGrantHere(policy, subject)) {
+    const reason = `no grant on server '${server ?? '(unnamed)'}' for this identity`;
+    ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'no-grant', reason });
+    if (!p.shadow) return { action: 'stop', status: 403, rpcError: { code: JsonRpcErrorCode.Forbidden, message: reason, data: { rule: 'no-grant', reason } } };
+  }
+  // A call without messages (GET stream, DELETE session) is allowed by the grant itself.
+  if (body.messages.length === 0) ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: 'server-grant', reason: 'the identity holds a grant on this server' });
   const refusals: Refusal[] = [];
   let denied = false;
   const headerToken = ctx.request.header(p.confirmHeader);

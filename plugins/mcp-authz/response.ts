@@ -2,21 +2,30 @@
 // tool pinning (a changed definition is flagged or blocked), and which calls need it.
 
 import type { CallContext, Outcome } from '../../runner/host/plugin.js';
+import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { isVisible } from './decide.js';
-import { filterListResponse, idKey, listRequests } from './filter.js';
+import { filterListResponse, idKey, listAnswerProblem, listRequests } from './filter.js';
 import { narrowCacheScopes } from '../../runner/mcp/cache.js';
 import { toolDefinitionHash } from './pinning.js';
+import { hintsOf } from './tool-hints.js';
 import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
 
 export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
-  if (!carried || !ctx.response || ctx.response.status >= 300) return;
+  if (!carried || !ctx.response || ctx.response.status >= 300 || carried.lists.size === 0) return;
   const body = await ctx.mcpResponse();
+  const unreadable = await listAnswerProblem(ctx, body);
+  if (unreadable !== undefined) {
+    ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'list-unreadable', reason: `list answer withheld: ${unreadable}` });
+    if (p.shadow) return;
+    return { action: 'stop', status: 502, rpcError: { code: JsonRpcErrorCode.InternalError, message: `upstream answer withheld: the gateway could not read the list to filter it (${unreadable})`, data: { rule: 'list-unreadable' } } };
+  }
   if (!body) return;
   const { policy, subject } = carried;
   const pinServer = subject.server ?? p.routePinKey;
   let shadowHidden = 0;
   const stats = filterListResponse(body, carried.lists, (listKind, kind, name, item) => {
+    let pinChanged = false;
     if (listKind === 'tools' && p.pinMode !== 'off') {
       const hash = toolDefinitionHash(item);
       const check = p.pins.check(policy.pins, p.pinMode, pinServer, name, hash);
@@ -32,11 +41,16 @@ export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Ou
           p.pins.block(pinServer, name, hash);
           return false;
         }
+        pinChanged = true;
       } else if (check.status === 'ok') {
         p.pins.unblock(pinServer, name);
       }
     }
-    if (!p.filterLists || isVisible(policy, subject, kind, name)) return true;
+    // Read access is judged by the annotations of the definition in use (as pinned).
+    let hints = listKind === 'tools' ? hintsOf(item) : undefined;
+    if (listKind === 'tools') subject.toolHints?.remember(subject.server, name, hints, pinChanged);
+    if (pinChanged) hints = subject.toolHints?.get(subject.server, name);
+    if (!p.filterLists || isVisible(policy, subject, kind, name, hints)) return true;
     if (p.shadow) {
       shadowHidden++;
       return true;

@@ -8,6 +8,7 @@
 //   mcp-authz/confirmation     replay cache of used confirmation tokens + the random key of
 //                              routes without a configured secret
 //   mcp-authz/pins             tool definitions seen or blocked (tool pinning)
+//   mcp-authz/tool-hints       tool annotations last listed (read access of read grants)
 //   mcp-authz/jwks             remote JWKS key sets, cached per (url, options)
 //   mcp-ratelimit/breakers     circuit breakers, kept across re-prepare of the same conf
 //   mcp-ratelimit/memory-store the in-memory limit counters

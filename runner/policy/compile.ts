@@ -1,6 +1,6 @@
 // Compiling validated policy documents into indexes, so an authorization decision is a few
 // map lookups: actors, per-name allow/deny entries for tools, resources and prompts (exact
-// names in maps, globs compiled once), method lists, risk sets and pins.
+// names in maps, globs compiled once), method lists, risk sets, pins and the tool registry.
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
@@ -42,6 +42,12 @@ export interface PolicyEntry {
   readonly pattern: string;
 }
 
+/** What the reviewed tool registry says a tool does (tool_registry in the policy). */
+export interface RegistryEntry {
+  readonly access: Access;
+  readonly servers: ReadonlySet<string> | undefined;
+}
+
 export interface CompiledPolicy {
   readonly label: string;
   readonly actors: readonly ActorMatcher[];
@@ -55,6 +61,8 @@ export interface CompiledPolicy {
   readonly riskDeny: ReadonlySet<Risk>;
   /** server ('*' = any) -> tool -> sha256 hex of the canonical definition. */
   readonly pins: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Tool name or glob -> read or write, for grants with access: read. */
+  readonly toolRegistry: PatternIndex<RegistryEntry>;
   readonly ruleCount: number;
 }
 
@@ -78,6 +86,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
   const riskConfirm = new Set<Risk>();
   const riskDeny = new Set<Risk>();
   const pins = new Map<string, Map<string, string>>();
+  const toolRegistry = new PatternIndex<RegistryEntry>();
   const usedNames = new Set<string>();
   let ruleCount = 0;
 
@@ -106,6 +115,8 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
       for (const [tool, pin] of Object.entries(map)) target.set(tool, pin.slice('sha256:'.length));
       pins.set(server, target);
     }
+    // Read/write: what the reviewed registry says each tool does.
+    for (const t of doc.tool_registry ?? []) toolRegistry.add(t.name, { access: t.access, servers: toSet(t.server) });
 
     for (const { a, path, defaultName } of actorEntries(doc)) {
       const name = uniqueName(a.name ?? `${rulePrefix}${defaultName}`, path);
@@ -128,7 +139,8 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
           rule: `${name}/allowed_tools/${e.name}`,
           pattern: e.name,
           servers: serversOf(e.server),
-          access: e.access,
+          // A read-only actor caps every tool grant it has.
+          access: a.access === 'read' ? 'read' : e.access,
           risk: e.risk,
           confirm: e.requires_user_confirmation === true,
           args: compileArgs(e.arguments, `${path}/allowed_tools/${j}`),
@@ -234,6 +246,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
     riskConfirm,
     riskDeny,
     pins,
+    toolRegistry,
     ruleCount,
   };
 }

@@ -1,7 +1,7 @@
 // The policy document as operators write it (YAML or JSON), in the shape
 // schemas/mcp-policy.schema.json accepts. One file answers several plugins: mcp-authz reads
-// actors, methods, risk, routes and pins; mcp-ratelimit reads route `limits`; mcp-redact reads
-// route `data_policy`.
+// actors, methods, risk, routes, pins and the tool registry; mcp-ratelimit reads route
+// `limits`; mcp-redact reads route `data_policy`.
 
 export type Risk = 'read-only' | 'write' | 'financial' | 'security-sensitive' | 'production';
 export type Access = 'read' | 'write';
@@ -27,6 +27,8 @@ export interface ActorPolicyDoc {
   name?: string;
   actor: ActorMatchDoc;
   servers?: StringOrList;
+  /** read: every tool grant of this actor covers read-only tools only. */
+  access?: Access;
   allowed_tools?: Array<string | AllowedToolDoc>;
   denied_tools?: Array<string | DeniedNameDoc>;
   allowed_resources?: Array<string | AllowedResourceDoc>;
@@ -66,6 +68,7 @@ export interface PolicyDoc {
   routes?: RouteRuleDoc[];
   mcp_gateway?: { routes?: RouteRuleDoc[] };
   pins?: Record<string, Record<string, string>>;
+  tool_registry?: Array<{ name: string; server?: StringOrList; access: Access }>;
 }
 
 /**

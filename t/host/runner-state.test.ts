@@ -1,7 +1,8 @@
 // Two runners in one process own separate state: each Host gets its own RunnerState (policy
-// service, confirmation replay cache, pin store), so a token consumed on one is still good on
-// the other, a tool blocked by pinning on one is not blocked on the other, and shutting one
-// down leaves the other's policy watchers running.
+// service, confirmation replay cache, pin store, tool hints), so a token consumed on one is
+// still good on the other, a tool blocked by pinning on one is not blocked on the other, tool
+// annotations listed on one do not grant read access on the other, and shutting one down
+// leaves the other's policy watchers running.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,6 +115,38 @@ test('a tool blocked by pinning on one runner is not blocked on the other', asyn
 
   assert.ok(passed(await call(runnerB, 'mirror.echo', { text: 'hi' })), 'nothing is blocked on B');
   assert.deepEqual(await listTools(runnerB, [lookup, rugPull]), ['crm.lookup', 'mirror.echo'], 'B pins what it sees first');
+});
+
+test('tool annotations learned from a listing on one runner do not widen read access on the other', async () => {
+  const readerConf: TextEntry = {
+    name: 'mcp-authz',
+    value: JSON.stringify({
+      server: 'notes',
+      policy: { version: 1, actors: [{ name: 'reader', actor: { app: 'support-agent' }, access: 'read', allowed_tools: ['notes.*'] }] },
+      identity: { trusted_headers: { user: 'x-user', app: 'x-app' } },
+    }),
+  };
+  const notesRoute: TextEntry = { name: 'mcp-route', value: JSON.stringify({ post_resp: true, server: 'notes' }) };
+  const readTool = { name: 'notes.read', description: 'Read a note', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } };
+  const writeTool = { name: 'notes.delete', description: 'Delete a note', inputSchema: { type: 'object' }, annotations: { destructiveHint: true } };
+  const callRead = (h: Host): Promise<HTTPReqCallResp> => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: ++n, method: 'tools/call', params: { name: 'notes.read', arguments: {} } });
+    return h.onRequest(h.buildChain([notesRoute, readerConf], 'route#2#ext-plugin-pre-req#1'), requestCall(body, who), new TableChannel({}, body), LATER());
+  };
+
+  const pre = runnerA.buildChain([notesRoute, readerConf], 'route#2#ext-plugin-pre-req#1');
+  const post = runnerA.buildChain([notesRoute, readerConf], 'route#2#ext-plugin-post-resp#1');
+  const list = JSON.stringify({ jsonrpc: '2.0', id: ++n, method: 'tools/list' });
+  const reqRes = await runnerA.onRequest(pre, requestCall(list, who), new TableChannel({}, list), LATER());
+  const answer = JSON.stringify({ jsonrpc: '2.0', id: n, result: { tools: [readTool, writeTool] } });
+  const res = await runnerA.onResponse(post, { id: 3, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: 2 }, responseChannel(carryKeyOf(reqRes), answer), LATER());
+  const listed = (JSON.parse(Buffer.from(res.body!).toString('utf8')) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name);
+  assert.deepEqual(listed, ['notes.read'], 'A lists only the read-only tool to a read-only actor');
+
+  assert.ok(passed(await callRead(runnerA)), 'A learned that notes.read is read-only');
+  const onB = stopOf(await callRead(runnerB));
+  assert.equal(onB.status, 403, 'B never saw the listing: the tool is unknown, and a read grant does not cover it');
+  assert.equal(onB.rule, 'reader/allowed_tools/notes.*');
 });
 
 test("shutting one runner down closes its policy watchers, not the other's", async () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideMessage, isVisible, subjectFor } from '../../../plugins/mcp-authz/decide.js';
+import { decideMessage, decideUse, holdsGrantHere, isVisible, subjectFor, type MatchedRule } from '../../../plugins/mcp-authz/decide.js';
+import type { ToolHints } from '../../../plugins/mcp-authz/tool-hints.js';
 import type { Identity } from '../../../runner/host/plugin.js';
 import type { CompiledPolicy } from '../../../runner/policy/index.js';
 import { message, policyFrom, toolCall, who } from '../../../testkit/authz.js';
@@ -51,6 +52,8 @@ routes:
   - name: search-needs-app
     match: { tools: [crm.search] }
     auth: { require_app: crm-app }
+tool_registry:
+  - { name: "crm.*", access: read }
 `);
 
 const SUPPORT: Identity = who({ app: 'support-agent', environment: 'production', user: 'alice', roles: ['support'] });
@@ -166,7 +169,7 @@ test('visibility for list filtering ignores arguments but honours denies', () =>
 
 test('fifty rules: a decision stays a few lookups', () => {
   const tools = Array.from({ length: 50 }, (_, i) => `      - { name: svc${i}.tool${i}, access: read }`).join('\n');
-  const big = policyFrom(`actors:\n  - name: big\n    actor: { app: a }\n    allowed_tools:\n${tools}\n      - "glob.*"\n`);
+  const big = policyFrom(`actors:\n  - name: big\n    actor: { app: a }\n    allowed_tools:\n${tools}\n      - "glob.*"\ntool_registry:\n  - { name: "svc*", access: read }\n`);
   const s = subjectFor(big, who({ app: 'a' }), undefined);
   const msg = toolCall('svc42.tool42');
   const started = performance.now();
@@ -174,4 +177,111 @@ test('fifty rules: a decision stays a few lookups', () => {
   const perCall = (performance.now() - started) / 20000;
   assert.equal(decideMessage(big, s, msg).effect, 'allow');
   assert.ok(perCall < 0.05, `decision took ${perCall} ms`);
+});
+
+test('rules compose: a route rule on billing.* still applies when an actor holds an exact grant', () => {
+  const policy = policyFrom(`
+risk: { confirm: [financial] }
+actors:
+  - name: support
+    actor: { app: support-agent }
+    allowed_tools: [billing.refund]
+routes:
+  - name: billing-guard
+    match: { tools: ["billing.*"] }
+    requires_user_confirmation: true
+    risk: financial
+    arguments:
+      type: object
+      properties: { amount: { type: number, maximum: 100 } }
+`);
+  const huge = decide(SUPPORT, toolCall('billing.refund', { amount: 1e6 }), 'billing', policy);
+  assert.deepEqual([huge.effect, huge.rule], ['deny', 'routes/billing-guard']);
+  assert.match(huge.reason, /arguments\/amount must be <= 100/);
+  const small = decide(SUPPORT, toolCall('billing.refund', { amount: 50 }), 'billing', policy);
+  assert.deepEqual([small.effect, small.rule], ['confirm', 'routes/billing-guard']);
+  // Both rules are listed with their effect.
+  const trace: MatchedRule[] = [];
+  decideMessage(policy, subjectFor(policy, SUPPORT, 'billing'), toolCall('billing.refund', { amount: 1e6 }), trace);
+  assert.deepEqual(trace.map((m) => [m.rule, m.effect]), [['support/allowed_tools/billing.refund', 'allow'], ['routes/billing-guard', 'deny']]);
+});
+
+test('rules compose: every grant applies whole (schemas of exact and glob grants, risk deny of any)', () => {
+  const policy = policyFrom(`
+risk: { deny: [production] }
+actors:
+  - name: a
+    actor: { app: support-agent }
+    allowed_tools:
+      - { name: "db.*", arguments: { type: object, required: [limit] } }
+      - { name: db.run_query, arguments: { type: object, required: [sql] } }
+  - name: b
+    actor: { role: support }
+    allowed_tools: [{ name: "ops.*", risk: production }]
+  - name: c
+    actor: { app: support-agent }
+    allowed_tools: [ops.status]
+`);
+  assert.equal(decide(SUPPORT, toolCall('db.run_query', { sql: 'select 1' }), undefined, policy).rule, 'a/allowed_tools/db.*', 'the glob schema applies too');
+  assert.equal(decide(SUPPORT, toolCall('db.run_query', { sql: 'select 1', limit: 1 }), undefined, policy).effect, 'allow');
+  const ops = decide(SUPPORT, toolCall('ops.status'), undefined, policy);
+  assert.deepEqual([ops.effect, ops.rule], ['deny', 'risk/production']);
+});
+
+test('route requirements compose too: each matching route rule must have its auth met', () => {
+  const policy = policyFrom(`
+actors:
+  - { name: all, actor: {}, allowed_tools: ["*"] }
+routes:
+  - { name: needs-user, match: { tools: ["crm.*"] }, auth: { require_user: true } }
+  - { name: needs-finance, match: { tools: [crm.refund] }, auth: { require_role: [finance] } }
+`);
+  assert.equal(decide(SUPPORT, toolCall('crm.lookup'), undefined, policy).effect, 'allow');
+  assert.deepEqual([decide(SUPPORT, toolCall('crm.refund'), undefined, policy).rule], ['routes/needs-finance']);
+  assert.equal(decide(who({ user: 'u', roles: ['finance'] }), toolCall('crm.refund'), undefined, policy).effect, 'allow');
+});
+
+test('read access: a read grant covers only tools the registry or the annotations mark read-only', () => {
+  const policy = policyFrom(`
+actors:
+  - name: reader
+    actor: { app: support-agent }
+    allowed_tools: [{ name: "*", access: read }]
+  - name: ro-actor
+    actor: { app: ro }
+    access: read
+    servers: [crm]
+    allowed_tools: ["*", { name: crm.update, access: write }]
+tool_registry:
+  - { name: crm.lookup, access: read }
+  - { name: crm.update, access: write }
+`);
+  const s = subjectFor(policy, SUPPORT, 'crm');
+  const use = (name: string, hints?: ToolHints) => decideUse(policy, s, 'tool', name, {}, hints);
+  assert.equal(use('crm.lookup').effect, 'allow', 'registry says read');
+  assert.match(use('crm.update').reason, /writes \(tool_registry\)/);
+  assert.equal(use('x.list', { readOnly: true, writes: false }).effect, 'allow', 'readOnlyHint');
+  assert.match(use('x.drop', { readOnly: false, writes: true }).reason, /writes \(its annotations\)/);
+  // Unknown (no registry entry, no annotations): not covered, fail closed.
+  const unknown = use('x.other');
+  assert.deepEqual([unknown.effect, unknown.rule], ['deny', 'reader/allowed_tools/*']);
+  assert.match(unknown.reason, /not known to be read-only/);
+  // Write wins: the registry says read, the annotations say destructive.
+  assert.equal(use('crm.lookup', { readOnly: false, writes: true }).effect, 'deny');
+  // A read-only actor: its own write grant is capped too.
+  const ro = subjectFor(policy, who({ app: 'ro' }), 'crm');
+  assert.equal(decideUse(policy, ro, 'tool', 'crm.lookup', {}).effect, 'allow');
+  assert.equal(decideUse(policy, ro, 'tool', 'crm.update', {}).effect, 'deny');
+  assert.equal(isVisible(policy, ro, 'tool', 'crm.update'), false);
+});
+
+test('a grant on this server: any allow rule whose actor (or route auth) and servers fit', () => {
+  const sre = subjectFor(POLICY, who({ user: 'bob', roles: ['sre'] }), 'metrics');
+  assert.equal(holdsGrantHere(POLICY, sre), true);
+  assert.equal(holdsGrantHere(POLICY, subjectFor(POLICY, who({ roles: ['sre'] }), 'crm')), false, 'scoped to metrics');
+  assert.equal(holdsGrantHere(POLICY, subjectFor(POLICY, who({ app: 'nobody' }), 'crm')), false);
+  assert.equal(holdsGrantHere(POLICY, subjectFor(POLICY, SUPPORT, 'crm')), true);
+  // A route rule whose auth is met grants on its server.
+  assert.equal(holdsGrantHere(POLICY, subjectFor(POLICY, who({ user: 'u', roles: ['finance-ops'] }), 'billing')), true);
+  assert.equal(holdsGrantHere(POLICY, subjectFor(POLICY, who({ roles: ['finance-ops'] }), 'billing')), false, 'route auth not met');
 });

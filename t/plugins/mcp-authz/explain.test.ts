@@ -50,3 +50,25 @@ test('runs as a command', async () => {
   });
   assert.equal(code, 1);
 });
+
+test('every rule that matched is listed with its effect (text and --json)', async () => {
+  const text = await explain(call('crm.lookup_customer', { customer_id: 'c-1' }));
+  assert.equal(text.code, 0);
+  assert.deepEqual(text.out.filter((l) => l.includes('matched:')).map((l) => l.trim().replace(/\s+/g, ' ')), [
+    'matched: allow support-agent/allowed_tools/crm.lookup_customer: grants',
+    'matched: allow routes/crm-support-only: grants',
+  ]);
+  // Without a user the route requirement denies, and both rules still show.
+  const json = await explain(call('crm.lookup_customer', { customer_id: 'c-1' }), JSON.stringify({ app: 'support-agent', environment: 'production' }), ['--server', 'crm-tools', '--json']);
+  assert.equal(json.code, 1);
+  const line = JSON.parse(json.out[0]!);
+  assert.equal(line.rule, 'routes/crm-support-only');
+  assert.deepEqual(line.matched.map((m: { rule: string; effect: string }) => [m.rule, m.effect]), [
+    ['routes/crm-support-only', 'deny'],
+    ['support-agent/allowed_tools/crm.lookup_customer', 'allow'],
+  ]);
+  // An identity with no grant on the server: refused whatever the method.
+  const none = await explain({ jsonrpc: '2.0', id: 1, method: 'initialize' }, JSON.stringify({ app: 'stranger' }), ['--server', 'crm-tools', '--json']);
+  assert.equal(none.code, 1);
+  assert.equal(JSON.parse(none.out[0]!).rule, 'no-grant');
+});

@@ -68,6 +68,7 @@ const POLICY = {
       allowed_prompts: ['greet'],
     },
   ],
+  tool_registry: [{ name: 'crm.lookup', access: 'read' }],
 };
 
 let privateKey: CryptoKey;

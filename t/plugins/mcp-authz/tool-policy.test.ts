@@ -31,8 +31,15 @@ const REQUIREMENTS_PER_ACTOR = `mcp_tool_policy:
 
 const agent = who({ app: 'support-agent', environment: 'production', user: 'alice' });
 
+// The reviewed tool registry, kept apart from the verbatim document: its read grants cover
+// only tools known to be read-only.
+const REGISTRY = parsePolicyText('tool_registry:\n  - { name: crm.lookup_customer, access: read }\n  - { name: billing.get_subscription_status, access: read }\n', 'registry.yaml');
+
 function decide(yaml: string, tool: string, identity = agent): [string, string] {
-  const policy = compilePolicy([{ doc: parsePolicyText(yaml, 'req.yaml'), label: 'req.yaml' }]);
+  const policy = compilePolicy([
+    { doc: parsePolicyText(yaml, 'req.yaml'), label: 'req.yaml' },
+    { doc: REGISTRY, label: 'registry.yaml' },
+  ]);
   const d = decideMessage(policy, subjectFor(policy, identity, 'crm-tools'), toolCall(tool));
   return [d.effect, d.rule];
 }
