@@ -63,6 +63,26 @@ export function parentContext(remote: SpanContext | undefined): Context {
   return remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
 }
 
+type LoadedModule = Record<string, unknown>;
+
+/**
+ * The SDK and OTLP exporter modules an OTEL_*_EXPORTER variable asks for: undefined for none
+ * (the default), an error naming the variable for anything but otlp or for missing packages.
+ * Specifiers are held in variables: these packages are optional and only loaded when configured.
+ */
+async function otlpModulesFromEnv(env: NodeJS.ProcessEnv, variable: string, sdkName: string, exporterPkg: string): Promise<{ sdk: LoadedModule; exp: LoadedModule } | undefined> {
+  const exporterName = (env[variable] ?? 'none').trim();
+  if (exporterName === 'none' || exporterName === '') return undefined;
+  if (exporterName !== 'otlp') {
+    throw new Error(`${variable}="${exporterName}" is not supported by the runner (use otlp or none)`);
+  }
+  try {
+    return { sdk: (await import(sdkName)) as LoadedModule, exp: (await import(exporterPkg)) as LoadedModule };
+  } catch {
+    throw new Error(`${variable}=otlp needs the packages ${sdkName} and ${exporterPkg} installed next to the runner`);
+  }
+}
+
 /**
  * Register a tracer provider from the standard OTEL_* environment, once, at runner startup:
  * OTEL_TRACES_EXPORTER=otlp (needs @opentelemetry/exporter-trace-otlp-http installed) or
@@ -70,22 +90,9 @@ export function parentContext(remote: SpanContext | undefined): Context {
  * Returns a shutdown function (flushes spans) or undefined when tracing stays a no-op.
  */
 export async function installTracingFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<(() => Promise<void>) | undefined> {
-  const exporterName = (env['OTEL_TRACES_EXPORTER'] ?? 'none').trim();
-  if (exporterName === 'none' || exporterName === '') return undefined;
-  if (exporterName !== 'otlp') {
-    throw new Error(`OTEL_TRACES_EXPORTER="${exporterName}" is not supported by the runner (use otlp or none)`);
-  }
-  // Specifiers held in variables: these packages are optional and only loaded when configured.
-  const sdkName = '@opentelemetry/sdk-trace-base';
-  const exporterPkg = '@opentelemetry/exporter-trace-otlp-http';
-  let sdk: Record<string, unknown>;
-  let exp: Record<string, unknown>;
-  try {
-    sdk = (await import(sdkName)) as Record<string, unknown>;
-    exp = (await import(exporterPkg)) as Record<string, unknown>;
-  } catch {
-    throw new Error(`OTEL_TRACES_EXPORTER=otlp needs the packages ${sdkName} and ${exporterPkg} installed next to the runner`);
-  }
+  const modules = await otlpModulesFromEnv(env, 'OTEL_TRACES_EXPORTER', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http');
+  if (!modules) return undefined;
+  const { sdk, exp } = modules;
   type Ctor = new (arg?: unknown) => unknown;
   const Provider = sdk['BasicTracerProvider'] as Ctor;
   const Batch = sdk['BatchSpanProcessor'] as Ctor;
@@ -105,21 +112,9 @@ export async function installTracingFromEnv(env: NodeJS.ProcessEnv = process.env
  * The Prometheus endpoint (MCP_RUNNER_METRICS_PORT) is independent of this.
  */
 export async function installMetricsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<(() => Promise<void>) | undefined> {
-  const exporterName = (env['OTEL_METRICS_EXPORTER'] ?? 'none').trim();
-  if (exporterName === 'none' || exporterName === '') return undefined;
-  if (exporterName !== 'otlp') {
-    throw new Error(`OTEL_METRICS_EXPORTER="${exporterName}" is not supported by the runner (use otlp or none)`);
-  }
-  const sdkName = '@opentelemetry/sdk-metrics';
-  const exporterPkg = '@opentelemetry/exporter-metrics-otlp-http';
-  let sdk: Record<string, unknown>;
-  let exp: Record<string, unknown>;
-  try {
-    sdk = (await import(sdkName)) as Record<string, unknown>;
-    exp = (await import(exporterPkg)) as Record<string, unknown>;
-  } catch {
-    throw new Error(`OTEL_METRICS_EXPORTER=otlp needs the packages ${sdkName} and ${exporterPkg} installed next to the runner`);
-  }
+  const modules = await otlpModulesFromEnv(env, 'OTEL_METRICS_EXPORTER', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-metrics-otlp-http');
+  if (!modules) return undefined;
+  const { sdk, exp } = modules;
   type Ctor = new (arg?: unknown) => unknown;
   const interval = Number(env['OTEL_METRIC_EXPORT_INTERVAL'] ?? '') || 60_000;
   const Reader = sdk['PeriodicExportingMetricReader'] as Ctor;
