@@ -82,7 +82,9 @@ test('http sink: OTLP/HTTP logs JSON, and a failing collector keeps events queue
   const sink = new HttpSink(resolveSinkConf({ type: 'http', url: col.url, format: 'otlp_json', batch_max_events: 10, flush_interval_ms: 20 }));
   sink.offer(line(1));
   sink.offer(line(2));
-  for (let t = 0; t < 100 && col.bodies.length < 1; t++) await new Promise((r) => setTimeout(r, 10));
+  // the collector sees the body before the sink reads the 503: wait for the sink's own count
+  for (let t = 0; t < 200 && sink.stats().failures < 1; t++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(col.bodies.length >= 1);
   assert.ok(sink.stats().failures >= 1);
   assert.equal(sink.stats().queued, 2, 'a refused batch stays queued');
   col.status = 200;
