@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
   GetPromptRequestSchema,
@@ -27,6 +27,8 @@ export interface SampleServerOptions {
   json?: boolean;
   /** Keep sessions (Mcp-Session-Id) instead of one server per request. */
   stateful?: boolean;
+  /** Stateful only: keep every SSE event so a client can resume a stream (Last-Event-ID). */
+  eventStore?: EventStore;
 }
 
 export interface SeenRequest {
@@ -183,6 +185,7 @@ export async function startSampleMcpServer(opts: SampleServerOptions = {}): Prom
           const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             enableJsonResponse: opts.json ?? false,
+            ...(opts.eventStore ? { eventStore: opts.eventStore } : {}),
             onsessioninitialized: (id) => void sessions.set(id, t),
           });
           t.onclose = () => {

@@ -12,7 +12,8 @@ import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
 
 export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
-  if (!carried || !ctx.response || ctx.response.status >= 300 || carried.lists.size === 0) return;
+  // A list in an error-status answer is still a list the client can read: filter it all the same.
+  if (!carried || !ctx.response || carried.lists.size === 0) return;
   const body = await ctx.mcpResponse();
   const unreadable = await listAnswerProblem(ctx, body);
   if (unreadable !== undefined) {

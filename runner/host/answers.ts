@@ -155,6 +155,22 @@ export function fastRouteRefusal(plugin: string): StopOutcome {
   };
 }
 
+/**
+ * A request resuming an SSE stream (Last-Event-ID): the server would replay answers that no
+ * plugin reads (the session route has no response phase, and a GET names no request to judge).
+ */
+export function resumptionRefusal(): StopOutcome {
+  return {
+    action: 'stop',
+    status: 403,
+    rpcError: {
+      code: JsonRpcErrorCode.Forbidden,
+      message: 'stream resumption (Last-Event-ID) is not allowed on this route: the gateway cannot read the replayed answers; send the request again instead',
+      data: { rule: 'resumption-unread' },
+    },
+  };
+}
+
 /** The response phase found no request state for a call the request phase carried. */
 export function carryLost(): StopOutcome {
   return {

@@ -13,6 +13,7 @@ import { carryFull, carryLost, deadlinePassed, finalHeaders, headerRewrite, fast
 import { CALL_HEADER, CALL_VAR, CarryStore, DEFAULT_CARRY_TTL_MS, DEFAULT_MAX_CARRIED, DEFAULT_MAX_CARRIED_BYTES, type CarriedRequest, type CarryLimits } from './carry.js';
 import { DeadlineError, withDeadline } from './deadlines.js';
 import { chainEntry, isPromiseLike, isReady, ready, type ChainEntry } from './prepare.js';
+import { resumptionCheck } from './resumption.js';
 import { DEFAULT_ROUTE_SETTINGS, ROUTE_ENTRY, routeSettingsParser } from './route-settings.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
@@ -214,6 +215,8 @@ export class Host implements CallHost<CompiledChain> {
       if (isPromiseLike(r)) r = await r;
       if (r && r.action === 'stop') return { outcome: r, by: entry.name };
     }
+    const resumption = resumptionCheck(ctx, chain.checksResponsePhase);
+    if (resumption) return { by: 'host', outcome: resumption };
     const headerCheck = enforceRoutingHeaders(ctx); if (headerCheck) await headerCheck; // routing headers (2026-07-28) must mirror the body the plugins judged
     // A fast route (no post-resp) must not carry a call whose answer policy has to read:
     // a crafted body could otherwise skip list filtering or result redaction.

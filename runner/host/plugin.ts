@@ -103,6 +103,11 @@ export interface RouteSettings {
   readonly maxBodyBytes: number;
   /** Parse and validate every POST body as JSON-RPC even when no plugin reads it. */
   readonly validateBody: boolean;
+  /**
+   * Pass requests carrying Last-Event-ID (SSE resumption): the server replays answers the
+   * plugins never read. When false they are refused on chains that may read answers.
+   */
+  readonly allowResumption: boolean;
 }
 
 /** Per-HTTP-call context shared by the plugins of one chain. */

@@ -21,4 +21,8 @@ export interface McpRouteConf {
    * Parse and validate every POST body as JSON-RPC even when no plugin reads it (malformed bodies are answered 400 before they reach the server).
    */
   validate_body?: boolean;
+  /**
+   * Pass requests that resume an SSE stream (a Last-Event-ID header). The server replays that stream's events, answers included, and the gateway does not read them: no list filtering, no pinning, no result redaction. When false, such a request is refused with 403 (JSON-RPC error, rule resumption-unread) on any route whose chain has a plugin that may read answers. Set it only where no plugin needs to read what the server sends.
+   */
+  allow_resumption?: boolean;
 }

@@ -18,7 +18,7 @@ export type RouteConf = McpRouteConf;
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 
 /** What a route without an mcp-route entry gets. */
-export const DEFAULT_ROUTE_SETTINGS: RouteSettings = Object.freeze({ server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false });
+export const DEFAULT_ROUTE_SETTINGS: RouteSettings = Object.freeze({ server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false, allowResumption: false });
 
 /** Compiles the mcp-route validator once, with the registry's ajv (so defaults and formats match). */
 export function routeSettingsParser(registry: PluginRegistry): (value: unknown) => RouteSettings | string {
@@ -34,6 +34,7 @@ export function routeSettingsParser(registry: PluginRegistry): (value: unknown) 
       postResp: value.post_resp ?? DEFAULT_ROUTE_SETTINGS.postResp,
       maxBodyBytes: value.max_body_bytes ?? DEFAULT_ROUTE_SETTINGS.maxBodyBytes,
       validateBody: value.validate_body ?? DEFAULT_ROUTE_SETTINGS.validateBody,
+      allowResumption: value.allow_resumption ?? DEFAULT_ROUTE_SETTINGS.allowResumption,
     };
   };
 }
