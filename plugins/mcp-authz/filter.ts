@@ -62,7 +62,8 @@ export function unreadableListAnswer(body: McpResponseBody): string | undefined 
 export async function listAnswerProblem(ctx: CallContext, body: McpResponseBody | undefined): Promise<string | undefined> {
   if (body !== undefined) return unreadableListAnswer(body);
   const response = ctx.response;
-  if (response === undefined || response.status === 202 || response.status === 204) return undefined;
+  if (response === undefined) return undefined;
+  // A 202 or 204 should carry no body; one that does anyway is read like any other answer.
   const bytes = await response.body();
   return bytes !== undefined && bytes.length > 0 ? 'answer is neither JSON nor an SSE stream' : undefined;
 }
