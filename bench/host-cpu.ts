@@ -1,4 +1,4 @@
-// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name]
+// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000]
 //
 // The host and plugins alone, in process, without the socket, frames or a load generator:
 // the CPU µs one call costs in JavaScript (process.cpuUsage over many calls). On a shared
@@ -15,7 +15,7 @@ import { decodeHTTPReqCallReq, decodeHTTPRespCallReq } from '../runner/protocol/
 import type { ExtraInfoReq, ExtraInfoResp } from '../runner/protocol/messages.js';
 import type { CallData } from '../testkit/apisix-client.js';
 import type { CallScript } from './protocol-load.js';
-import { scenarios } from './scenarios.js';
+import { scenarios, usersArg } from './scenarios.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '3'));
   const conc = Number(arg('conc', '16'));
   const only = arg('only', 'floor,five-plugins-memory,floor-resp,five-plugins-resp');
-  const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')));
+  const users = usersArg(process.argv);
+  const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')), { users });
   Object.assign(process.env, setup.env);
   const registry = new PluginRegistry();
   await loadPlugins(registry, setup.env['MCP_RUNNER_PLUGINS']?.split(',') ?? []);
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
           c.respCall.check(rr);
         }
       };
-      return { name: s.name, one };
+      return { name: s.name, one, warmup: s.warmup ?? 0 };
     });
     const run = async (one: (i: number) => Promise<void>, n: number): Promise<number> => {
       const cpu0 = process.cpuUsage();
@@ -75,17 +76,18 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
       return (d.user + d.system) / n;
     };
-    for (const r of runs) await run(r.one, Math.min(2000, calls));
+    // Warm-up: JIT, and every caller's token verified once (steady state).
+    for (const r of runs) await run(r.one, Math.max(Math.min(2000, calls), r.warmup));
     const results = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
       for (const r of runs) results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
     }
-    console.log(`\nHost + plugins in process, no socket (node ${process.version}, ${rounds} rounds × ${calls} calls, ${conc} concurrent; median)`);
+    console.log(`\nHost + plugins in process, no socket (node ${process.version}, ${rounds} rounds × ${calls} calls, ${conc} concurrent; median; ${users} callers, -1token rows: one)`);
     for (const [name, xs] of results) {
       const sorted = [...xs].sort((a, b) => a - b);
-      console.log(`${name.padEnd(22)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(7)} CPU µs/call   (rounds: ${xs.map((x) => x.toFixed(1)).join(', ')})`);
+      console.log(`${name.padEnd(30)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(7)} CPU µs/call   (rounds: ${xs.map((x) => x.toFixed(1)).join(', ')})`);
     }
-    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --only ${only}`);
+    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --users ${users} --only ${only}`);
   } finally {
     await host.shutdown();
     await setup.close();
