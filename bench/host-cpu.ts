@@ -1,11 +1,12 @@
-// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000]
+// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000] [--profile out.cpuprofile]
 //
 // The host and plugins alone, in process, without the socket, frames or a load generator:
 // the CPU µs one call costs in JavaScript (process.cpuUsage over many calls). On a shared
 // machine this is the steadiest figure for judging a change to the chain or a plugin; the
 // socket figures of `npm run bench` stay the ones that count. Alternates scenarios in rounds.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '../runner/host/chain.js';
@@ -78,9 +79,22 @@ async function main(): Promise<void> {
     };
     // Warm-up: JIT, and every caller's token verified once (steady state).
     for (const r of runs) await run(r.one, Math.max(Math.min(2000, calls), r.warmup));
+    // --profile: a V8 CPU profile of the measured rounds only (not setup or warm-up).
+    const profileTo = arg('profile', '');
+    const session = profileTo ? new Session() : undefined;
+    if (session) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    }
     const results = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
       for (const r of runs) results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
+    }
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(profileTo, JSON.stringify(profile));
+      session.disconnect();
     }
     console.log(`\nHost + plugins in process, no socket (node ${process.version}, ${rounds} rounds × ${calls} calls, ${conc} concurrent; median; ${users} callers, -1token rows: one)`);
     for (const [name, xs] of results) {
