@@ -33,6 +33,12 @@ export interface IdentityResolver {
   readonly consumerField: 'user' | 'app' | 'agent' | undefined;
   readonly headers: Partial<ClaimNames> | undefined;
   readonly allowAnonymous: boolean;
+  /**
+   * The answer per verified token: the verifier hands back the same frozen claims object for
+   * as long as the token stays verified, so the identity built from them is built once and
+   * shared (frozen) by every call with that token; per-identity caches downstream key on it.
+   */
+  readonly byClaims: WeakMap<object, IdentityResult>;
 }
 
 export type IdentityResult =
@@ -49,6 +55,7 @@ export async function prepareIdentity(conf: IdentityConf | undefined, opts: Veri
     consumerField: c.apisix_consumer?.enabled ? (c.apisix_consumer.field ?? 'user') : undefined,
     headers: headers && Object.keys(headers).length > 0 ? headers : undefined,
     allowAnonymous: c.allow_anonymous === true,
+    byClaims: new WeakMap(),
   };
 }
 
@@ -105,7 +112,14 @@ export async function establishIdentity(req: HttpRequestView, r: IdentityResolve
     if (token !== undefined) {
       try {
         const claims = await r.verifier.verify(token);
-        return { ok: true, identity: identityFromClaims(claims as Record<string, unknown>, r.claims) };
+        let result = r.byClaims.get(claims);
+        if (result === undefined) {
+          const identity = identityFromClaims(claims as Record<string, unknown>, r.claims);
+          Object.freeze(identity.roles);
+          result = Object.freeze({ ok: true, identity: Object.freeze(identity) });
+          r.byClaims.set(claims, result);
+        }
+        return result;
       } catch (err) {
         const te = err instanceof TokenError ? err : new TokenError('token is invalid');
         return { ok: false, status: te.unavailable ? 503 : 401, tokenPresented: true, reason: te.message };

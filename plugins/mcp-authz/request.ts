@@ -5,8 +5,8 @@
 import type { CallContext, Identity, Outcome, StopOutcome } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
-import type { UseKind } from '../../runner/policy/index.js';
-import { decideMessage, subjectFor, seesEverything, type Decision } from './decide.js';
+import type { CompiledPolicy, UseKind } from '../../runner/policy/index.js';
+import { decideMessage, subjectFor, seesEverything, type Decision, type Subject } from './decide.js';
 import { establishIdentity } from './identity.js';
 import { ConfirmationKeyUnavailable, CONFIRMATION_META_KEY } from './confirm.js';
 import { listRequests, type ListKind } from './filter.js';
@@ -16,6 +16,21 @@ import { currentPolicy, PLUGIN_NAME, type Carried, type PreparedAuthz } from './
 /** The MCP server of this call: the plugin conf's, else the route's. */
 function serverOf(ctx: CallContext, p: PreparedAuthz): string | undefined {
   return p.server ?? ctx.route.server;
+}
+
+/**
+ * The subject per identity for the current policy and server. Identities from a verified token
+ * are shared by every call with that token (identity.ts), so the actor matching runs once per
+ * token and policy version. A pure memo (keyed weakly): safe to share between runners.
+ */
+const subjects = new WeakMap<Identity, { policy: CompiledPolicy; server: string | undefined; subject: Subject }>();
+
+function subjectOf(policy: CompiledPolicy, identity: Identity, server: string | undefined): Subject {
+  const known = subjects.get(identity);
+  if (known !== undefined && known.policy === policy && known.server === server) return known.subject;
+  const subject = subjectFor(policy, identity, server);
+  subjects.set(identity, { policy, server, subject });
+  return subject;
 }
 
 /** The caller a confirmation token is bound to. */
@@ -106,7 +121,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   if (!body.ok) return { action: 'stop', status: 400, rpcError: { code: body.code, message: body.message }, ids: [body.id] };
   const server = serverOf(ctx, p);
   const pinServer = server ?? p.routePinKey;
-  const subject = subjectFor(policy, identity, server);
+  const subject = subjectOf(policy, identity, server);
   const refusals: Refusal[] = [];
   let denied = false;
   const headerToken = ctx.request.header(p.confirmHeader);
