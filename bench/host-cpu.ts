@@ -93,7 +93,13 @@ async function main(): Promise<void> {
     }
     const results = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
-      for (const r of runs) results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
+      for (const r of runs) {
+        // Steady state: every token verified within the last minute (the verify cache's TTL),
+        // as when each caller calls every few seconds. Alternating scenarios would otherwise
+        // let the tokens go stale between rounds and measure re-verification instead.
+        if (r.warmup) await run(r.one, r.warmup);
+        results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
+      }
     }
     if (session) {
       const { profile } = await session.post('Profiler.stop');
