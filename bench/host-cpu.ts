@@ -1,11 +1,12 @@
-// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name]
+// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000] [--profile out.cpuprofile]
 //
 // The host and plugins alone, in process, without the socket, frames or a load generator:
 // the CPU µs one call costs in JavaScript (process.cpuUsage over many calls). On a shared
 // machine this is the steadiest figure for judging a change to the chain or a plugin; the
 // socket figures of `npm run bench` stay the ones that count. Alternates scenarios in rounds.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '../runner/host/chain.js';
@@ -16,7 +17,7 @@ import { decodeHTTPReqCallReq, decodeHTTPRespCallReq } from '../runner/protocol/
 import type { ExtraInfoReq, ExtraInfoResp } from '../runner/protocol/messages.js';
 import type { CallData } from '../testkit/apisix-client.js';
 import type { CallScript } from './protocol-load.js';
-import { scenarios } from './scenarios.js';
+import { scenarios, usersArg } from './scenarios.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '3'));
   const conc = Number(arg('conc', '16'));
   const only = arg('only', 'floor,five-plugins-memory,floor-resp,five-plugins-resp');
-  const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')));
+  const users = usersArg(process.argv);
+  const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')), { users });
   Object.assign(process.env, setup.env);
   const registry = new PluginRegistry();
   await loadPlugins(registry, setup.env['MCP_RUNNER_PLUGINS']?.split(',') ?? []);
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
           c.respCall.check(rr);
         }
       };
-      return { name: s.name, one };
+      return { name: s.name, one, warmup: s.warmup ?? 0 };
     });
     const run = async (one: (i: number) => Promise<void>, n: number): Promise<number> => {
       const cpu0 = process.cpuUsage();
@@ -79,17 +81,37 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
       return (d.user + d.system) / n;
     };
-    for (const r of runs) await run(r.one, Math.min(2000, calls));
+    // Warm-up: JIT, and every caller's token verified once (steady state).
+    for (const r of runs) await run(r.one, Math.max(Math.min(2000, calls), r.warmup));
+    // --profile: a V8 CPU profile of the measured rounds only (not setup or warm-up).
+    const profileTo = arg('profile', '');
+    const session = profileTo ? new Session() : undefined;
+    if (session) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    }
     const results = new Map<string, number[]>();
     for (let round = 0; round < rounds; round++) {
-      for (const r of runs) results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
+      for (const r of runs) {
+        // Steady state: every token verified within the last minute (the verify cache's TTL),
+        // as when each caller calls every few seconds. Alternating scenarios would otherwise
+        // let the tokens go stale between rounds and measure re-verification instead.
+        if (r.warmup) await run(r.one, r.warmup);
+        results.set(r.name, [...(results.get(r.name) ?? []), await run(r.one, calls)]);
+      }
     }
-    console.log(`\nHost + plugins in process, no socket (node ${process.version}, ${rounds} rounds × ${calls} calls, ${conc} concurrent; median)`);
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(profileTo, JSON.stringify(profile));
+      session.disconnect();
+    }
+    console.log(`\nHost + plugins in process, no socket (node ${process.version}, ${rounds} rounds × ${calls} calls, ${conc} concurrent; median; ${users} callers, -1token rows: one)`);
     for (const [name, xs] of results) {
       const sorted = [...xs].sort((a, b) => a - b);
-      console.log(`${name.padEnd(22)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(7)} CPU µs/call   (rounds: ${xs.map((x) => x.toFixed(1)).join(', ')})`);
+      console.log(`${name.padEnd(30)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(7)} CPU µs/call   (rounds: ${xs.map((x) => x.toFixed(1)).join(', ')})`);
     }
-    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --only ${only}`);
+    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --users ${users} --only ${only}`);
   } finally {
     await host.shutdown();
     await setup.close();

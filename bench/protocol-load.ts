@@ -27,7 +27,8 @@ export interface CallScript {
   respCall?: { body: Uint8Array; data(req: HTTPReqCallResp): CallData; check(r: HTTPRespCallResp): void };
 }
 
-export async function runLoad(socket: string, connections: number, ms: number, script: (i: number) => CallScript): Promise<LoadResult> {
+/** Closed-loop load for `ms`, or until `maxCalls` calls were made (warm-up passes). */
+export async function runLoad(socket: string, connections: number, ms: number, script: (i: number) => CallScript, maxCalls = Infinity): Promise<LoadResult> {
   const clients = await Promise.all(Array.from({ length: connections }, () => ProtocolClient.open(socket)));
   const latencies: number[] = [];
   let calls = 0;
@@ -36,7 +37,7 @@ export async function runLoad(socket: string, connections: number, ms: number, s
   await Promise.all(
     clients.map(async (client, ci) => {
       let i = ci;
-      while (performance.now() < end) {
+      while (performance.now() < end && i < maxCalls) {
         const s = script(i);
         i += connections;
         const t0 = performance.now();

@@ -17,6 +17,8 @@ export interface Scenario {
   floorOf?: string | undefined;
   /** Runs only when named in --only (diagnostic scenarios). */
   optIn?: boolean | undefined;
+  /** Calls to make before measuring (0: the short default warm-up only). */
+  warmup?: number | undefined;
   script(tokens: { pre: number; post: number | undefined }): (i: number) => CallScript;
 }
 
@@ -78,11 +80,22 @@ export function expectResp(r: HTTPRespCallResp): void {
   if (r.status >= 400) throw new Error(`bench response was replaced with ${r.status}`);
 }
 
-export async function scenarios(dir: string): Promise<BenchSetup> {
-  const simple = (t: { pre: number }) => {
-    const bytes = reqCallBytes(t.pre, TOOLS_CALL_BODY, []);
-    return () => ({ reqCall: bytes, reqData: { reqBody: TOOLS_CALL_BODY }, checkReq: expectPass });
-  };
+export interface ScenarioOptions {
+  /** Distinct callers of the realistic scenarios (default 10000). */
+  users?: number | undefined;
+}
+
+/** Bench options shared by run.ts and host-cpu.ts: `--users N` (default 10000). */
+export function usersArg(argv: readonly string[]): number {
+  const i = argv.indexOf('--users');
+  return i >= 0 && argv[i + 1] ? Number(argv[i + 1]) : 10_000;
+}
+
+export async function scenarios(dir: string, opts: ScenarioOptions = {}): Promise<BenchSetup> {
+  const realistic = await realisticSetup(dir, { users: opts.users ?? 10_000 });
+  // The floors send the population's calls (same bodies and headers, so the same ExtraInfo
+  // and frame sizes) to routes that only fetch the body.
+  const simple = realistic.reqOnly;
   // The floor: one HTTPReqCall exchange with its ExtraInfo ReqBody round trip, nothing else.
   const floor: Scenario = { name: 'floor', phases: 'req', preConf: [{ name: 'bench-body-fetch', value: '{}' }], script: simple };
   // No plugin at all: the runner answers without asking for the body (what APISIX pays at least).
@@ -95,9 +108,18 @@ export async function scenarios(dir: string): Promise<BenchSetup> {
     preConf: [{ name: 'mcp-route', value: JSON.stringify({ validate_body: true }) }],
     script: simple,
   };
-  const realistic = await realisticSetup(dir);
+  const twin = (sc: Scenario): Scenario => ({
+    ...sc,
+    name: `${sc.name}-1token`,
+    floorOf: sc.floorOf === undefined ? undefined : `${sc.floorOf}-1token`,
+    optIn: true,
+    script: realistic.oneToken,
+  });
+  // Scenarios that verify tokens warm up over the whole population (each token once).
+  const warm = (sc: Scenario): Scenario =>
+    sc.name.endsWith('-1token') || !sc.preConf.some((e) => e.name === 'mcp-authz') ? sc : { ...sc, warmup: realistic.warmup };
   return {
-    list: [floor, empty, parse, ...realistic.list],
+    list: [floor, empty, parse, ...realistic.list, twin(floor), twin(empty), twin(parse)].map(warm),
     env: { MCP_RUNNER_PLUGINS: BODY_FETCH_PLUGIN, ...realistic.env },
     close: realistic.close,
   };

@@ -222,7 +222,8 @@ function applyIdentity(ev: AuditEvent, id: Identity | undefined): void {
   if (id.agent !== undefined) ev.agent = id.agent;
   if (id.tenant !== undefined) ev.tenant = id.tenant;
   if (id.environment !== undefined) ev.environment = id.environment;
-  if (id.roles.length > 0) ev.roles = id.roles.slice(0, 32);
+  // A frozen list (a verified token's shared identity) is used as it is: nothing can change it.
+  if (id.roles.length > 0) ev.roles = id.roles.length <= 32 && Object.isFrozen(id.roles) ? id.roles : id.roles.slice(0, 32);
   ev.identity_source = id.source;
 }
 

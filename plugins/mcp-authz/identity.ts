@@ -38,6 +38,12 @@ export interface IdentityResolver {
    * instead (`max_token_age_seconds`, checked against `iat`, which is then required).
    */
   readonly requireExp: boolean;
+  /**
+   * The answer per verified token: the verifier hands back the same frozen claims object for
+   * as long as the token stays verified, so the identity built from them is built once and
+   * shared (frozen) by every call with that token; per-identity caches downstream key on it.
+   */
+  readonly byClaims: WeakMap<object, IdentityResult>;
 }
 
 export type IdentityResult =
@@ -55,6 +61,7 @@ export async function prepareIdentity(conf: IdentityConf | undefined, opts: Veri
     headers: headers && Object.keys(headers).length > 0 ? headers : undefined,
     allowAnonymous: c.allow_anonymous === true,
     requireExp: c.jwt?.max_token_age_seconds === undefined,
+    byClaims: new WeakMap(),
   };
 }
 
@@ -114,7 +121,14 @@ export async function establishIdentity(req: HttpRequestView, r: IdentityResolve
         if (r.requireExp && typeof claims.exp !== 'number') {
           return { ok: false, status: 401, tokenPresented: true, reason: 'token has no exp claim' };
         }
-        return { ok: true, identity: identityFromClaims(claims as Record<string, unknown>, r.claims) };
+        let result = r.byClaims.get(claims);
+        if (result === undefined) {
+          const identity = identityFromClaims(claims as Record<string, unknown>, r.claims);
+          Object.freeze(identity.roles);
+          result = Object.freeze({ ok: true, identity: Object.freeze(identity) });
+          r.byClaims.set(claims, result);
+        }
+        return result;
       } catch (err) {
         const te = err instanceof TokenError ? err : new TokenError('token is invalid');
         return { ok: false, status: te.unavailable ? 503 : 401, tokenPresented: true, reason: te.message };

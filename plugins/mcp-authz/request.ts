@@ -6,8 +6,9 @@ import type { CallContext, Identity, Outcome, StopOutcome } from '../../runner/h
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { redactEcho } from '../../runner/redact/index.js';
-import type { UseKind } from '../../runner/policy/index.js';
-import { decideMessage, holdsGrantHere, subjectFor, seesEverything, type Decision } from './decide.js';
+import type { CompiledPolicy, UseKind } from '../../runner/policy/index.js';
+import { decideMessage, holdsGrantHere, subjectFor, seesEverything, type Decision, type Subject } from './decide.js';
+import type { ToolHintStore } from './tool-hints.js';
 import { establishIdentity } from './identity.js';
 import { ConfirmationKeyUnavailable, CONFIRMATION_META_KEY } from './confirm.js';
 import { listRequests, type ListKind } from './filter.js';
@@ -19,6 +20,21 @@ import { currentPolicy, PLUGIN_NAME, type Carried, type PreparedAuthz } from './
 /** The MCP server of this call: the plugin conf's, else the route's. */
 function serverOf(ctx: CallContext, p: PreparedAuthz): string | undefined {
   return p.server ?? ctx.route.server;
+}
+
+/**
+ * The subject per identity for the current policy and server. Identities from a verified token
+ * are shared by every call with that token (identity.ts), so the actor matching runs once per
+ * token and policy version. A pure memo (keyed weakly): safe to share between runners.
+ */
+const subjects = new WeakMap<Identity, { policy: CompiledPolicy; server: string | undefined; hints: ToolHintStore; subject: Subject }>();
+
+function subjectOf(policy: CompiledPolicy, identity: Identity, server: string | undefined, hints: ToolHintStore): Subject {
+  const known = subjects.get(identity);
+  if (known !== undefined && known.policy === policy && known.server === server && known.hints === hints) return known.subject;
+  const subject = subjectFor(policy, identity, server, hints);
+  subjects.set(identity, { policy, server, hints, subject });
+  return subject;
 }
 
 /** The caller a confirmation token is bound to. */
@@ -109,7 +125,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   if (!body.ok) return { action: 'stop', status: 400, rpcError: { code: body.code, message: body.message }, ids: [body.id] };
   const server = serverOf(ctx, p);
   const pinServer = server ?? p.routePinKey;
-  const subject = subjectFor(policy, identity, server, p.toolHints);
+  const subject = subjectOf(policy, identity, server, p.toolHints);
   // No grant on this server: nothing at all, not even initialize or ping.
   if (!holdsGrantHere(policy, subject)) {
     const reason = `no grant on server '${server ?? '(unnamed)'}' for this identity`;

@@ -9,7 +9,7 @@ import { isEndlessStream } from '../../runner/mcp/revision.js';
 import { PLUGIN_NAME } from './answers.js';
 import { BreakerSets } from './breaker.js';
 import { confSchema, type RatelimitConf } from './conf.js';
-import { resolveCaller, type CallFacts } from './keys.js';
+import { callerOf, resolveCaller, type CallFacts } from './keys.js';
 import { compileLimits, loadPolicyFile, mergeSections, type CompiledLimits } from './limits.js';
 import { PolicyLimits } from './policy-routes.js';
 import { admitBreakers, checkCounters, countedMessages, countersOf, hold, serverOf, type HeldTicket, type PreparedRatelimit } from './request.js';
@@ -94,8 +94,10 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
     if (messages.length === 0) return;
     const { limits } = p;
     const server = serverOf(ctx, p);
+    const shared = limits.needsCaller && ctx.identity !== undefined ? callerOf(ctx.identity) : undefined;
     const facts: CallFacts = {
-      caller: limits.needsCaller ? await resolveCaller(ctx, p.identity) : {},
+      caller: shared?.caller ?? (limits.needsCaller ? await resolveCaller(ctx, p.identity) : {}),
+      keys: shared?.keys,
       server,
       route: ctx.routeKey,
       ip: ctx.request.srcIp,

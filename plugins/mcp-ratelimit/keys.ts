@@ -27,6 +27,51 @@ export interface CallFacts {
   readonly server: string;
   readonly route: string;
   readonly ip: string | undefined;
+  /** Counter keys already built for this caller (shared identities only), see cachedLimitKey. */
+  readonly keys?: CallerKeys | undefined;
+}
+
+/** Per limit (its compiled object), per tool ('' when the limit is not keyed by tool): the key. */
+export type CallerKeys = Map<object, Map<string, string | undefined>>;
+
+/** The limit shape cachedLimitKey needs. */
+export interface KeyedBy {
+  readonly prefix: string;
+  readonly by: readonly Dimension[];
+  readonly skipMissing: boolean;
+  /** 'caller': keyed by identity dimensions only; 'caller-tool': and by tool; undefined: per call. */
+  readonly keyedPer: 'caller' | 'caller-tool' | undefined;
+}
+
+/** How a limit's keys can be kept: per caller (and tool), or built per call (ip, route, ...). */
+export function keyedPer(by: readonly Dimension[]): KeyedBy['keyedPer'] {
+  let tool = false;
+  for (const d of by) {
+    if (d === 'tool') tool = true;
+    else if (!IDENTITY_DIMENSIONS.has(d)) return undefined;
+  }
+  return tool ? 'caller-tool' : 'caller';
+}
+
+/** Tools remembered per caller and limit: a client naming endless tools only costs key builds. */
+const MAX_TOOLS_PER_CALLER = 256;
+
+/**
+ * limitKey, built once per shared caller (a verified token's identity) and limit (and tool):
+ * the same string every call, so the store's Map finds it without rehashing a new string.
+ */
+export function cachedLimitKey(l: KeyedBy, facts: CallFacts, m: McpMessage): string | undefined {
+  const keys = facts.keys;
+  if (keys === undefined || l.keyedPer === undefined) return limitKey(l.prefix, l.by, l.skipMissing, facts, m);
+  let perTool = keys.get(l);
+  if (perTool === undefined) keys.set(l, (perTool = new Map()));
+  // An absent tool and an empty one key alike (both are the missing bucket).
+  const tool = l.keyedPer === 'caller' ? '' : (targetOf(m) ?? '');
+  const known = perTool.get(tool);
+  if (known !== undefined || perTool.has(tool)) return known;
+  const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
+  if (perTool.size < MAX_TOOLS_PER_CALLER) perTool.set(tool, key);
+  return key;
 }
 
 /** Bucket name for calls whose dimension is unknown (missing: shared). */
@@ -105,9 +150,24 @@ function fromIdentity(id: Identity): Caller {
   };
 }
 
+/**
+ * Callers and their keys per identity. An identity plugin shares one frozen identity among
+ * every call with the same verified token, so these are built once per token. A pure memo
+ * (keyed weakly; nothing in it depends on the runner): safe to share between runners.
+ */
+const byIdentity = new WeakMap<Identity, { caller: Caller; keys: CallerKeys }>();
+
+/** The caller of an identity, and its key cache when the identity is shared (frozen). */
+export function callerOf(id: Identity): { caller: Caller; keys: CallerKeys | undefined } {
+  if (!Object.isFrozen(id)) return { caller: fromIdentity(id), keys: undefined };
+  let known = byIdentity.get(id);
+  if (known === undefined) byIdentity.set(id, (known = { caller: Object.freeze(fromIdentity(id)), keys: new Map() }));
+  return known;
+}
+
 /** The caller: ctx.identity when an identity plugin set it, else this plugin's own extraction. */
 export async function resolveCaller(ctx: CallContext, conf: IdentityConf | undefined): Promise<Caller> {
-  if (ctx.identity) return fromIdentity(ctx.identity);
+  if (ctx.identity) return callerOf(ctx.identity).caller;
   const caller: Caller = {};
   if (!conf) return caller;
   const h = conf.headers;

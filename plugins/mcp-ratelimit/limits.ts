@@ -19,7 +19,7 @@ import type {
   RatelimitConf,
 } from './conf.js';
 import { globsToRegExp } from '../../runner/util/glob.js';
-import { IDENTITY_DIMENSIONS, targetOf } from './keys.js';
+import { IDENTITY_DIMENSIONS, keyedPer, targetOf, type KeyedBy } from './keys.js';
 
 /** Methods that count when a limit has no `match.methods`. */
 export const DEFAULT_COUNTED_METHODS: readonly string[] = ['tools/call', 'resources/read', 'prompts/get'];
@@ -51,7 +51,7 @@ export class CompiledMatch implements MessageMatch {
   }
 }
 
-interface KeyedLimit {
+interface KeyedLimit extends KeyedBy {
   readonly name: string;
   readonly by: readonly Dimension[];
   readonly match: MessageMatch;
@@ -127,6 +127,7 @@ export function compileLimits(sections: LimitSections, breakerSets: BreakerSets)
       match: new CompiledMatch(l.match),
       skipMissing: l.missing === 'skip',
       prefix: `r|${l.name}`,
+      keyedPer: keyedPer(l.by ?? []),
       requests: l.requests,
       windowSeconds: win,
       intervalMs: (win * 1000) / l.requests,
@@ -141,6 +142,7 @@ export function compileLimits(sections: LimitSections, breakerSets: BreakerSets)
       match: new CompiledMatch(c.match),
       skipMissing: c.missing === 'skip',
       prefix: `c|${c.name}`,
+      keyedPer: keyedPer(c.by ?? []),
       max: c.max,
       leaseMs: (c.lease_seconds ?? 60) * 1000,
     }),
@@ -153,6 +155,7 @@ export function compileLimits(sections: LimitSections, breakerSets: BreakerSets)
       match: new CompiledMatch(b.match),
       skipMissing: b.missing === 'skip',
       prefix: `b|${b.name}`,
+      keyedPer: keyedPer(b.by ?? []),
       quota: b.quota,
       period: b.period,
       costs: Object.entries(b.costs ?? {}).map(([glob, cost]) => ({ pattern: globsToRegExp([glob]), cost })),

@@ -13,7 +13,7 @@
 
 import { routeLimitRules, type PolicyDoc, type PolicyService, type PolicySource } from '../../runner/policy/index.js';
 import type { Dimension } from './conf.js';
-import { IDENTITY_DIMENSIONS } from './keys.js';
+import { IDENTITY_DIMENSIONS, keyedPer } from './keys.js';
 import type { CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
 
 const DEFAULT_BY: readonly Dimension[] = ['user'];
@@ -29,11 +29,11 @@ export function routeLimits(doc: PolicyDoc): { rates: CompiledRate[]; concurrenc
     if (rule.requestsPerMinute !== undefined) {
       const name = `${rule.name}/requests_per_minute`;
       const requests = rule.requestsPerMinute;
-      rates.push({ kind: 'rate', name, by, match, skipMissing: false, prefix: `r|${name}`, requests, windowSeconds: 60, intervalMs: 60_000 / requests, burst: requests });
+      rates.push({ kind: 'rate', name, by, match, skipMissing: false, prefix: `r|${name}`, keyedPer: keyedPer(by), requests, windowSeconds: 60, intervalMs: 60_000 / requests, burst: requests });
     }
     if (rule.concurrentCalls !== undefined) {
       const name = `${rule.name}/concurrent_calls`;
-      concurrency.push({ kind: 'concurrency', name, by, match, skipMissing: false, prefix: `c|${name}`, max: rule.concurrentCalls, leaseMs: DEFAULT_LEASE_MS });
+      concurrency.push({ kind: 'concurrency', name, by, match, skipMissing: false, prefix: `c|${name}`, keyedPer: keyedPer(by), max: rule.concurrentCalls, leaseMs: DEFAULT_LEASE_MS });
     }
   }
   return { rates, concurrency };

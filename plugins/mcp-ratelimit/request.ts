@@ -10,7 +10,7 @@ import { costOf } from './budget.js';
 import type { Breaker, BreakerTicket } from './breaker.js';
 import { newLeaseId } from './concurrency.js';
 import type { RatelimitConf } from './conf.js';
-import { limitKey, targetOf, type CallFacts } from './keys.js';
+import { cachedLimitKey, targetOf, type CallFacts } from './keys.js';
 import type { CompiledBreaker, CompiledBudget, CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
 import { storeFailed } from './observe.js';
 import type { BudgetCheck, CheckResult, ConcurrencyCheck, LimitStore, RateCheck, RateState } from './store.js';
@@ -107,7 +107,7 @@ export function countersOf(limits: CompiledLimits, messages: readonly McpMessage
   for (const m of messages) {
     for (const l of limits.rates) {
       if (!l.match.matches(m, server)) continue;
-      const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
+      const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
       const e = rates.get(key);
       if (e) e.cost++;
@@ -115,7 +115,7 @@ export function countersOf(limits: CompiledLimits, messages: readonly McpMessage
     }
     for (const l of limits.concurrency) {
       if (!l.match.matches(m, server) || isEndlessStream(m)) continue;
-      const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
+      const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
       const e = concs.get(key);
       if (e) e.count++;
@@ -123,7 +123,7 @@ export function countersOf(limits: CompiledLimits, messages: readonly McpMessage
     }
     for (const l of limits.budgets) {
       if (!l.match.matches(m, server)) continue;
-      const key = limitKey(l.prefix, l.by, l.skipMissing, facts, m);
+      const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
       const cost = costOf(targetOf(m), l.costs, l.defaultCost);
       const e = budgets.get(key);

@@ -14,10 +14,18 @@ import {
   type RateState,
 } from './store.js';
 
+/** `movedAt`: when the counter last moved to the end of the eviction order. */
 type Entry =
-  | { kind: 'rate'; tat: number; expiresAt: number }
-  | { kind: 'budget'; used: number; expiresAt: number }
-  | { kind: 'conc'; leases: Map<string, number>; expiresAt: number };
+  | { kind: 'rate'; tat: number; expiresAt: number; movedAt: number }
+  | { kind: 'budget'; used: number; expiresAt: number; movedAt: number }
+  | { kind: 'conc'; leases: Map<string, number>; expiresAt: number; movedAt: number };
+
+/**
+ * A written counter moves to the end of the eviction order at most this often: a Map delete
+ * and insert per write cost more than the check itself, and a counter written within the last
+ * second is among the most recent of any flood that could evict it.
+ */
+const REORDER_MS = 1000;
 
 export interface MemoryStoreOptions {
   maxKeys?: number;
@@ -63,9 +71,19 @@ export class MemoryStore implements LimitStore {
     return e;
   }
 
-  /** Write and move to the end of the eviction order (recently written = evicted last). */
-  private put(key: string, e: Entry): void {
-    if (!this.entries.delete(key)) {
+  /**
+   * Write `e` (a fresh object, or `prev` updated in place) and move it to the end of the
+   * eviction order (recently written = evicted last) unless it moved there under REORDER_MS
+   * ago. `prev` is the live entry read in this same synchronous check, if any.
+   */
+  private put(key: string, prev: Entry | undefined, e: Entry, now: number): void {
+    if (prev !== undefined && now - prev.movedAt < REORDER_MS) {
+      e.movedAt = prev.movedAt;
+      if (e !== prev) this.entries.set(key, e);
+      return;
+    }
+    e.movedAt = now;
+    if (prev === undefined || !this.entries.delete(key)) {
       while (this.entries.size >= this.maxKeys) {
         const oldest = this.entries.keys().next();
         if (oldest.done) break;
@@ -88,8 +106,10 @@ export class MemoryStore implements LimitStore {
     };
 
     // Pass 1: decide everything without writing.
+    const rateEntries: Array<Entry | undefined> = [];
     const rateDecisions = batch.rates.map((r, i) => {
       const e = this.live(r.key, now);
+      rateEntries.push(e);
       const d = gcra(e?.kind === 'rate' ? e.tat : undefined, now, r, r.cost);
       if (!d.allowed) refuse('rate', i, d.retryAfterMs);
       return d;
@@ -105,7 +125,7 @@ export class MemoryStore implements LimitStore {
       const e = this.live(key, now);
       const used = e?.kind === 'budget' ? e.used : 0;
       if (used + b.cost > b.quota + 1e-9) refuse('budget', i, w.endMs - now);
-      return { key, used, endMs: w.endMs };
+      return { key, used, endMs: w.endMs, entry: e };
     });
     if (refused) return { allowed: false, kind: refused.kind, index: refused.index, retryAfterMs };
 
@@ -113,7 +133,14 @@ export class MemoryStore implements LimitStore {
     const rates: RateState[] = [];
     batch.rates.forEach((r, i) => {
       const d = rateDecisions[i]!;
-      this.put(r.key, { kind: 'rate', tat: d.tat, expiresAt: d.tat });
+      const prev = rateEntries[i];
+      if (prev?.kind === 'rate') {
+        prev.tat = d.tat;
+        prev.expiresAt = d.tat;
+        this.put(r.key, prev, prev, now);
+      } else {
+        this.put(r.key, prev, { kind: 'rate', tat: d.tat, expiresAt: d.tat, movedAt: now }, now);
+      }
       rates.push({ remaining: d.remaining, resetMs: d.resetMs });
     });
     for (const c of batch.concurrency) {
@@ -121,13 +148,20 @@ export class MemoryStore implements LimitStore {
       const leases = e?.kind === 'conc' ? e.leases : new Map<string, number>();
       const expiresAt = now + c.leaseMs;
       for (const m of leaseMembers(batch.leaseId, c.count)) leases.set(m, expiresAt);
-      this.put(c.key, { kind: 'conc', leases, expiresAt: Math.max(expiresAt, e?.expiresAt ?? 0) });
+      this.put(c.key, e, { kind: 'conc', leases, expiresAt: Math.max(expiresAt, e?.expiresAt ?? 0), movedAt: now }, now);
     }
     const budgets: number[] = [];
     batch.budgets.forEach((b, i) => {
       const d = budgetDecisions[i]!;
       const used = d.used + b.cost;
-      this.put(d.key, { kind: 'budget', used, expiresAt: d.endMs + BUDGET_SLACK_MS });
+      const prev = d.entry;
+      if (prev?.kind === 'budget') {
+        prev.used = used;
+        prev.expiresAt = d.endMs + BUDGET_SLACK_MS;
+        this.put(d.key, prev, prev, now);
+      } else {
+        this.put(d.key, prev, { kind: 'budget', used, expiresAt: d.endMs + BUDGET_SLACK_MS, movedAt: now }, now);
+      }
       budgets.push(Math.max(0, b.quota - used));
     });
     return { allowed: true, rates, budgets };

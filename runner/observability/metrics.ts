@@ -52,12 +52,23 @@ abstract class Metric<S> {
 
   /** The state of a series that exists; reading never creates one (nor fills the series cap). */
   protected peek(labels: Labels | undefined): S | undefined {
-    return this.series.get(this.labelValues(labels).join('\u0000'))?.state;
+    return this.series.get(this.keyOf(labels))?.state;
+  }
+
+  /** The series key of a label set: the values joined by NUL, built without an array per call. */
+  private keyOf(labels: Labels | undefined): string {
+    const names = this.labelNames;
+    let key = '';
+    for (let i = 0; i < names.length; i++) {
+      const v = labels?.[names[i]!];
+      if (i > 0) key += '\u0000';
+      if (v !== undefined) key += typeof v === 'string' ? v : String(v);
+    }
+    return key;
   }
 
   protected stateFor(labels: Labels | undefined): S {
-    const values = this.labelValues(labels);
-    let key = values.join('\u0000');
+    let key = this.keyOf(labels);
     let entry = this.series.get(key);
     if (entry === undefined) {
       if (this.series.size >= this.maxSeries) {
@@ -69,7 +80,7 @@ abstract class Metric<S> {
           this.series.set(key, entry);
         }
       } else {
-        entry = { labels: values, state: this.fresh() };
+        entry = { labels: this.labelValues(labels), state: this.fresh() };
         this.series.set(key, entry);
       }
     }

@@ -8,8 +8,15 @@ import { globToRegExp, isGlob } from './glob.js';
 export class PatternIndex<T> {
   private readonly exact = new Map<string, T[]>();
   private readonly globs: Array<{ re: RegExp; value: T }> = [];
+  /**
+   * Lookups by name, so a name seen before costs one Map get instead of every glob's regex.
+   * Names come from clients: bounded, cleared when full (a flood of new names only costs the
+   * regexes it would have cost anyway).
+   */
+  private readonly seen = new Map<string, { exact: readonly T[]; glob: readonly T[] }>();
 
   add(pattern: string, value: T): void {
+    this.seen.clear();
     if (isGlob(pattern)) {
       this.globs.push({ re: globToRegExp(pattern), value });
       return;
@@ -26,12 +33,19 @@ export class PatternIndex<T> {
   }
 
   /** Exact matches first (in insertion order), then glob matches. */
-  lookup(name: string): { exact: readonly T[]; glob: T[] } {
+  lookup(name: string): { readonly exact: readonly T[]; readonly glob: readonly T[] } {
+    const known = this.seen.get(name);
+    if (known !== undefined) return known;
     const exact = this.exact.get(name) ?? EMPTY;
     const glob: T[] = [];
     for (const g of this.globs) if (g.re.test(name)) glob.push(g.value);
-    return { exact: exact as readonly T[], glob };
+    const found = { exact: exact as readonly T[], glob: glob.length === 0 ? (EMPTY as readonly T[]) : glob };
+    if (this.seen.size >= PatternIndex.MAX_SEEN) this.seen.clear();
+    this.seen.set(name, found);
+    return found;
   }
+
+  private static readonly MAX_SEEN = 4096;
 }
 
 const EMPTY: readonly never[] = [];

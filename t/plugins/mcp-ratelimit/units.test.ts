@@ -153,6 +153,25 @@ test('memory store: bounded — beyond max_keys the oldest counters go; sweep dr
   await store.close();
 });
 
+test('memory store: a counter written again after a second moves behind newer keys; within a second it keeps its place', async () => {
+  const clock = clockAt(T0);
+  const store = new MemoryStore({ clock: clock.now, maxKeys: 100 });
+  // Two calls per minute: a present counter that took two refuses the third; an evicted one allows.
+  const call = (key: string) => store.check({ leaseId: 'x', rates: [{ key, intervalMs: 60_000, burst: 2, cost: 1 }], concurrency: [], budgets: [] });
+  await call('r|a');
+  await call('r|b');
+  for (let i = 0; i < 98; i++) await call(`r|fill-${i}`);
+  clock.advance(500);
+  assert.ok((await call('r|b')).allowed, 'second call of b, within a second of its first write: keeps its place');
+  clock.advance(1000);
+  assert.ok((await call('r|a')).allowed, 'second call of a, 1.5 s after its first write: moves to the end');
+  await call('r|new'); // the store is full: the oldest goes
+  assert.equal(store.size, 100);
+  assert.equal((await call('r|a')).allowed, false, 'a kept its counter');
+  assert.equal((await call('r|b')).allowed, true, 'b was the oldest and went');
+  await store.close();
+});
+
 test('breaker: closed → open after N failures → half-open after cool-down → closed on probe success', () => {
   const b = new Breaker({ failures: 3, errorRate: undefined, minCalls: 1, windowMs: 10_000, cooldownMs: 5000, halfOpenProbes: 1 });
   const t = { probe: false };
