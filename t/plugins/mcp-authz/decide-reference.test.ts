@@ -3,10 +3,11 @@
 // documented semantics, on random policies and random call sequences (fast-check). The
 // sequences repeat callers and tools, so every memo is hit as well as filled.
 //
-// Reference semantics (decide.ts): a deny rule of a matching actor wins, exact-name entries
-// before globs; among allowing rules of matching actors exact names beat globs; nothing
-// allows -> default-deny; any chosen grant asking for confirmation makes it confirm, named by
-// the first such grant, else by the first grant.
+// Reference semantics (decide.ts): an identity whose matching actors grant nothing at all is
+// refused as no-grant; a deny rule of a matching actor wins, exact-name entries before globs;
+// every grant that matches applies (exact names, then globs, each in policy order); nothing
+// allows -> default-deny; any grant asking for confirmation makes it confirm, named by the
+// first such grant, else by the first grant.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,12 +69,12 @@ function reference(actors: readonly ActorDoc[], c: Caller, tool: string): { acti
     for (const t of a.allowed) entries.push({ rule: `${a.name}/allowed_tools/${t.name}`, effect: 'allow', pattern: t.name, confirm: t.confirm });
     for (const d of a.denied) entries.push({ rule: `${a.name}/denied_tools/${d}`, effect: 'deny', pattern: d, confirm: false });
   }
+  if (!entries.some((e) => e.effect === 'allow')) return { action: 'deny', rule: 'no-grant' };
   const exact = entries.filter((e) => !isGlob(e.pattern) && e.pattern === tool);
   const glob = entries.filter((e) => isGlob(e.pattern) && globMatches(e.pattern, tool));
   const deny = exact.find((e) => e.effect === 'deny') ?? glob.find((e) => e.effect === 'deny');
   if (deny) return { action: 'deny', rule: deny.rule };
-  const exactGrants = exact.filter((e) => e.effect === 'allow');
-  const grants = exactGrants.length > 0 ? exactGrants : glob.filter((e) => e.effect === 'allow');
+  const grants = [...exact, ...glob].filter((e) => e.effect === 'allow');
   if (grants.length === 0) return { action: 'deny', rule: 'default-deny' };
   const confirming = grants.find((g) => g.confirm);
   return confirming ? { action: 'confirm', rule: confirming.rule } : { action: 'allow', rule: grants[0]!.rule };
