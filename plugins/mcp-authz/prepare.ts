@@ -11,8 +11,12 @@ import type { ListKind } from './filter.js';
 import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
+import { approvalBookOf, type ApprovalBook } from './approvals.js';
+import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
+/** Where the gateway serves its approval page unless the conf says otherwise. */
+export const DEFAULT_APPROVAL_PATH = '/mcp-approvals';
 
 export interface AuthzConf {
   mode?: 'enforce' | 'shadow';
@@ -22,7 +26,14 @@ export interface AuthzConf {
   reload_interval_ms?: number;
   identity?: IdentityConf;
   protected_resource?: ProtectedResourceConf;
-  confirmation?: { secret?: string; ttl_seconds?: number; header?: string; status?: 403 | 428; replay_cache_size?: number };
+  confirmation?: {
+    secret?: string;
+    ttl_seconds?: number;
+    header?: string;
+    replay_cache_size?: number;
+    channels?: { form?: boolean; url?: boolean };
+    approval_page?: { path?: string; public_url?: string };
+  };
   filter_lists?: boolean;
   pinning?: PinConf;
   /** Accept literal secrets (shared_secret, confirmation.secret) instead of references. */
@@ -45,7 +56,13 @@ export interface PreparedAuthz {
   readonly protectedResource: ProtectedResourceConf;
   readonly confirm: ConfirmationTokens;
   readonly confirmHeader: string;
-  readonly confirmStatus: number;
+  /** Confirm through a 2026-07-28 client's own form (input_required with an elicitation). */
+  readonly formChannel: boolean;
+  /** The approval page's path prefix; undefined when URL-mode confirmation is off. */
+  readonly approvalPath: string | undefined;
+  readonly approvalPublicUrl: string | undefined;
+  readonly approvals: ApprovalBook;
+  readonly sessions: SessionCapabilities;
   readonly source: PolicySource | undefined;
   readonly inline: { doc: PolicyDoc; label: string; rulePrefix: string } | undefined;
   /** Compiled policy for the current source version (recompiled lazily after a reload). */
@@ -57,6 +74,8 @@ export interface Carried {
   policy: CompiledPolicy;
   subject: Subject;
   lists: Map<string, ListKind>;
+  /** What this call's initialize declared, remembered under the session id the answer names. */
+  initialize?: ElicitationSupport | undefined;
 }
 
 export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz> {
@@ -88,7 +107,11 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     protectedResource: conf.protected_resource ?? {},
     confirm: new ConfirmationTokens(key, c.ttl_seconds ?? 300, confirmation.replayCache(c.replay_cache_size ?? 100_000)),
     confirmHeader: (c.header ?? 'mcp-confirmation').toLowerCase(),
-    confirmStatus: c.status ?? 428,
+    formChannel: c.channels?.form !== false,
+    approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
+    approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
+    approvals: approvalBookOf(env.state, c.replay_cache_size ?? 100_000),
+    sessions: sessionCapabilitiesOf(env.state),
     source,
     inline,
     compiled,
