@@ -1,6 +1,6 @@
 // node dist/bench/mix.js [--conns 16] [--seconds 3] [--rounds 3]
 //
-// Issue 10's mix benchmark through the APISIX emulator: a realistic agent session mix (70%
+// The mix benchmark through the APISIX emulator: a realistic agent session mix (70%
 // tools/call of tools whose results need no redaction, 15% tools/call of a redacted tool, 10%
 // tools/list, 5% ping) sent by a fixed number of keep-alive HTTP clients, against three routes
 // of one emulator and one spawned runner, alternating in rounds:

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
 
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const rows: string[][] = [['scenario', 'phases', 'conns', 'decisions/s', 'p50 µs', 'p99 µs', 'runner CPU µs/call', 'floor', 'rate vs floor', 'p99 vs floor']];
-    // Issue 10's targets for the five plugins: ≥ 90% of their floor's rate, p99 ≤ 1.3× its p99.
+    // The performance targets for the five plugins: ≥ 90% of their floor's rate, p99 ≤ 1.3× its p99.
     const verdicts: string[] = [];
     for (const c of conns) {
       for (const s of chosen) {
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     for (const r of rows.slice(1)) console.log(line(r));
     if (verdicts.length > 0) {
-      console.log(`\ntargets (issue 10: five plugins ≥ 90% of the floor's rate, p99 ≤ 1.3× the floor's):`);
+      console.log(`\ntargets (five plugins ≥ 90% of the floor's rate, p99 ≤ 1.3× the floor's):`);
       for (const v of verdicts) console.log(`  ${v}`);
     }
     console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB`);

@@ -3,7 +3,7 @@
 // ext-plugin.cmd, secrets passed through `envs` like nginx_config.envs, and an HS256 token
 // for the demo identity signed with the secret the shipped mcp-authz conf reads.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -34,8 +34,13 @@ export interface DemoStack {
   /** The bearer token of DEMO_IDENTITY. */
   token: string;
   tokenIssuer: string;
+  /** Issuer, audience, claim names and secret variable of the shipped mcp-authz conf. */
+  jwt: JwtSettings;
+  /** This run's HS256 secret (fresh per run), in a file only this user can read: for minting tokens and `npm run e2e`. */
+  secretFile: string;
   auditPath: string;
   auditEvents(): Promise<AuditEvent[]>;
+  /** Stops everything; removes the work dir, or with `keepLogs` all of it but the audit and runner logs. */
   stop(): Promise<void>;
 }
 
@@ -63,14 +68,26 @@ export interface DemoStackOptions {
   upstream?: string;
   /** Lifetime of the demo bearer token (jose time span, e.g. '10m', '8h'). */
   tokenLifetime?: string;
+  /** Keep the audit log and the runner's log when stopping (`npm run dev`: the user was reading them). */
+  keepLogs?: boolean;
+}
+
+/** The files `keepLogs` keeps in the work dir. */
+const KEPT_LOGS = new Set(['mcp-audit.log', 'error.log']);
+
+async function removeWorkDir(dir: string, keepLogs: boolean): Promise<void> {
+  if (!keepLogs) return rm(dir, { recursive: true, force: true });
+  for (const name of await readdir(dir)) if (!KEPT_LOGS.has(name)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
 export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoStack> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-demo-'));
   const auditPath = join(dir, 'mcp-audit.log');
-  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
-  const stop = async (): Promise<void> => {
+  const cleanups: (() => Promise<void>)[] = [];
+  // A stack that never started keeps nothing: there is no log a user was reading.
+  const stop = async (keepLogs = opts.keepLogs === true): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+    await removeWorkDir(dir, keepLogs).catch(() => undefined);
   };
   try {
     const sample = await startSampleMcpServer();
@@ -82,7 +99,10 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
     const metricsPort = await freePort();
     envs['MCP_RUNNER_METRICS_PORT'] = String(metricsPort);
     envs['MCP_RUNNER_LOG_LEVEL'] = process.env['MCP_RUNNER_LOG_LEVEL'] ?? 'warn';
-    const emulator = await startEmulator({ routes, cmd: [process.execPath, join(PACKAGE_ROOT, 'dist', 'runner', 'main.js')], envs, port: opts.port });
+    const secretFile = join(dir, 'jwt-secret');
+    await writeFile(secretFile, envs[jwt.secretEnv]!, { mode: 0o600 });
+    // The emulator works in our dir, so its error.log (the runner's output) sits beside the audit log.
+    const emulator = await startEmulator({ routes, cmd: [process.execPath, join(PACKAGE_ROOT, 'dist', 'runner', 'main.js')], envs, port: opts.port, workDir: dir });
     cleanups.push(() => emulator.stop());
     await emulator.waitForRunner(10_000);
     const token = await mintToken(jwt, envs[jwt.secretEnv]!, DEMO_IDENTITY, opts.tokenLifetime);
@@ -95,12 +115,14 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
       routeIds: routes.map((r) => String(r.id)),
       token,
       tokenIssuer: jwt.issuer,
+      jwt,
+      secretFile,
       auditPath,
       auditEvents: () => readJsonLines<AuditEvent>(auditPath),
-      stop,
+      stop: () => stop(),
     };
   } catch (err) {
-    await stop();
+    await stop(false);
     throw err;
   }
 }

@@ -362,10 +362,11 @@ async function shippedLayout(path: string, upstreamPort: number, auditPath: stri
 }
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  // Redis first: when it cannot start, nothing else has been started that would need stopping.
+  const redis = opts.redis === true ? await startRedis() : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'mcp-e2e-'));
   const auditPath = join(dir, 'audit.log');
   const [sse, json, pin, stateful, metricsPort] = await Promise.all([startSampleMcpServer(), startSampleMcpServer({ json: true }), startSampleMcpServer(), startSampleMcpServer({ stateful: true }), freePort()]);
-  const redis = opts.redis === true ? await startRedis() : undefined;
   const shipped = opts.shippedConfig !== undefined ? await shippedLayout(opts.shippedConfig, sse.port, auditPath) : undefined;
   let jwt: Awaited<ReturnType<typeof jwtMinter>>;
   if (shipped !== undefined) {

@@ -1,4 +1,4 @@
-// APISIX's side of the ext-plugin protocol (apisix/plugins/ext-plugin/init.lua, spec §2–4):
+// APISIX's side of the ext-plugin protocol (apisix/plugins/ext-plugin/init.lua, docs/ext-plugin-protocol.md §2–4):
 // per-worker keepalive pools, the two-level conf token cache (worker LRU + shared dict under
 // one global lock), PrepareConf on a second connection, communicate() with its three attempts
 // on CONF_TOKEN_NOT_FOUND, ExtraInfo answering, and the failure classes (503 vs 500).

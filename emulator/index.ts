@@ -109,6 +109,24 @@ function plainAddr(addr: string | undefined): string {
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
+/** Why the emulator could not listen, naming the port; `code` is the system's (EADDRINUSE, EACCES). */
+export class EmulatorListenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly port: number,
+  ) {
+    super(message);
+    this.name = 'EmulatorListenError';
+  }
+}
+
+function listenError(err: unknown, port: number): EmulatorListenError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges this process lacks' : `cannot be listened on (${(err as Error).message})`;
+  return new EmulatorListenError(`127.0.0.1:${port} ${why}`, code, port);
+}
+
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const fileConf: ApisixYaml = typeof opts.config === 'string' ? await loadApisixYaml(opts.config) : opts.config ?? {};
   const ownDir = opts.workDir === undefined;
@@ -268,10 +286,19 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     await proxyToUpstream(upstreamDeps, state, node, res);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    // Nothing started yet but the error log and the work dir: leave nothing behind.
+    upstreamDeps.agent.destroy();
+    upstreamDeps.httpsAgent.destroy();
+    await log.close();
+    if (ownDir) await rm(workDir, { recursive: true, force: true });
+    throw listenError(err, opts.port ?? 0);
+  }
   const port = (server.address() as AddressInfo).port;
 
   let spawner: RunnerSpawner | undefined;

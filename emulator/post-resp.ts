@@ -1,4 +1,4 @@
-// ext-plugin-post-resp (spec §4.4, post-resp.lua): APISIX itself calls the upstream on a new
+// ext-plugin-post-resp (docs/ext-plugin-protocol.md §4.4, post-resp.lua): APISIX itself calls the upstream on a new
 // connection (lua-resty-http: client headers as they are now, client Host, no timeouts from
 // the route, no keepalive), sends HTTPRespCall once the headers arrived, and applies the answer.
 
@@ -102,7 +102,7 @@ function applyAnswerHeaders(target: ResponseHeaders, answer: HTTPRespCallResp, u
 /**
  * lua-resty-http gives no body reader for HEAD, 204 and 304: post-resp prints nothing, sends
  * no headers, and nginx goes on to its normal proxy_pass, calling the upstream a SECOND time
- * (spec §4.4.4, inferred from post-resp.lua; APISIX's TODO says it should answer itself).
+ * (docs/ext-plugin-protocol.md §4.4.4, inferred from post-resp.lua; APISIX's TODO says it should answer itself).
  */
 function hasNoBody(method: string, status: number | undefined): boolean {
   return method === 'HEAD' || status === 204 || status === 304;
@@ -159,7 +159,7 @@ export async function runPostResp(
   } catch (err) {
     if (err instanceof RpcError) {
       // communicate() gives only a status: the upstream body goes out anyway, without the
-      // upstream's headers (spec §2.7); with degradation under the upstream's own status.
+      // upstream's headers (docs/ext-plugin-protocol.md §2.7); with degradation under the upstream's own status.
       if (conf.allow_degradation === true) worker.logDegradation();
       const status = conf.allow_degradation === true ? upstream.statusCode ?? 502 : 503;
       if (hasNoBody(state.method, upstream.statusCode)) {

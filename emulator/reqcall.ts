@@ -1,4 +1,4 @@
-// ext-plugin-pre-req / ext-plugin-post-req (spec §4.2): build the HTTPReqCall from the current
+// ext-plugin-pre-req / ext-plugin-post-req (docs/ext-plugin-protocol.md §4.2): build the HTTPReqCall from the current
 // request state and apply the answer (Stop or Rewrite) exactly as init.lua does.
 
 import { isIPv4, isIPv6 } from 'node:net';

@@ -1,4 +1,4 @@
-// ext-plugin.cmd: spawn the runner like APISIX's privileged agent does (spec §2.2–2.3):
+// ext-plugin.cmd: spawn the runner like APISIX's privileged agent does (docs/ext-plugin-protocol.md §2.2–2.3):
 // scrubbed environment, stdout+stderr merged into error.log at warn level, respawn after an
 // exit (with the runner_exit cache flush), SIGTERM then SIGKILL after 1 s on stop.
 

@@ -1,5 +1,5 @@
 // The runner's own log. When APISIX spawns the runner, stdout and stderr land in APISIX's
-// error.log at warn level (spec §2.3), so production setups point MCP_RUNNER_LOG_FILE at a
+// error.log at warn level (docs/ext-plugin-protocol.md §2.3), so production setups point MCP_RUNNER_LOG_FILE at a
 // file. Nothing here is called per request above debug level.
 
 import pino from 'pino';

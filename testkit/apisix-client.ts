@@ -4,11 +4,10 @@
 // one exchange at a time like APISIX, so the runner is what gets measured).
 
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameReader, encodeFrame, type Frame } from '../runner/protocol/frame.js';
+import { tempDir } from './temp.js';
 import {
   decodeErrResp,
   decodeExtraInfoReq,
@@ -49,9 +48,9 @@ export function answerFrom(data: CallData, phase: 'request' | 'response'): (q: E
   };
 }
 
-/** A fresh socket path in its own temp dir. */
+/** A fresh socket path in its own temp dir, removed after the current test (or file). */
 export function tempSocketPath(name = 'runner.sock'): string {
-  return join(mkdtempSync(join(tmpdir(), 'mcp-proto-')), name);
+  return join(tempDir('mcp-proto-'), name);
 }
 
 /** An HTTPReqCall with test defaults (POST /mcp, JSON, from 127.0.0.1) and the given fields. */

@@ -2,9 +2,6 @@
 // and readers for the JSON-lines file an audit sink writes.
 
 import { readFile } from 'node:fs/promises';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { Host } from '../runner/host/chain.js';
@@ -17,11 +14,13 @@ import { plugin as ratelimit } from '../plugins/mcp-ratelimit/index.js';
 import { plugin as redact } from '../plugins/mcp-redact/index.js';
 import type { AuditEvent } from '../plugins/mcp-audit/event.js';
 import { hostWith, requestCall } from './host-kit.js';
+import { tempDir as makeTempDir } from './temp.js';
 
 export { LATER, TableChannel, carryKeyOf, responseChannel } from './host-kit.js';
 
+/** A fresh temp dir for audit files, removed after the current test (or file). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mcp-audit-'));
+  return makeTempDir('mcp-audit-');
 }
 
 export function reqCall(body: string, headers: TextEntry[] = [], id = 1): HTTPReqCallReq {

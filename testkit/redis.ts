@@ -1,12 +1,40 @@
 // Starts a REAL redis-server for a test on a free 127.0.0.1 port (no persistence) and stops it.
-// A missing redis-server is a test failure, not a skip.
+// A missing redis-server is a test failure, not a skip, and an immediate one: the message says
+// what to install, and the tests that do not need Redis run on.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { accessSync, constants } from 'node:fs';
 import { createConnection } from 'node:net';
+import { delimiter, join } from 'node:path';
 import { freePort } from './local-run.js';
 
-export const REDIS_SERVER_BIN = process.env['REDIS_SERVER_BIN'] ?? '/usr/bin/redis-server';
+const isExecutable = (path: string): boolean => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `REDIS_SERVER_BIN` when set (used as given), else the first executable `redis-server` on PATH. */
+export function findRedisServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const explicit = env['REDIS_SERVER_BIN'];
+  if (explicit !== undefined && explicit !== '') return explicit;
+  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'redis-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export const REDIS_SERVER_BIN = findRedisServer();
+
+export function missingRedisMessage(bin: string | undefined): string {
+  const where = bin === undefined ? 'no redis-server on PATH' : `REDIS_SERVER_BIN=${bin} is not an executable`;
+  return `${where}: the Redis tests need a real redis-server. Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_SERVER_BIN to its path.`;
+}
 
 export interface RedisInstance {
   readonly port: number;
@@ -41,15 +69,17 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(opts: { port?: number; timeoutMs?: number } = {}): Promise<RedisInstance> {
-  try {
-    await access(REDIS_SERVER_BIN, constants.X_OK);
-  } catch {
-    throw new Error(`redis-server not found at ${REDIS_SERVER_BIN}: these tests need a real Redis`);
-  }
+/** Why startRedis would fail at once (what to install), or undefined when redis-server is runnable. */
+export function redisServerProblem(bin: string | undefined = REDIS_SERVER_BIN): string | undefined {
+  return bin !== undefined && isExecutable(bin) ? undefined : missingRedisMessage(bin);
+}
+
+export async function startRedis(opts: { port?: number; timeoutMs?: number; bin?: string } = {}): Promise<RedisInstance> {
+  const bin = opts.bin ?? REDIS_SERVER_BIN;
+  if (bin === undefined || !isExecutable(bin)) throw new Error(missingRedisMessage(bin));
   const port = opts.port ?? (await freePort());
   const child = spawn(
-    REDIS_SERVER_BIN,
+    bin,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

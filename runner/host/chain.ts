@@ -43,7 +43,7 @@ export interface CompiledChain {
   readonly key: string;
   readonly entries: readonly ChainEntry[];
   readonly route: RouteSettings;
-  /** Conf error: the route fails closed at call time (spec §4.1.5). */
+  /** Conf error: the route fails closed at call time (docs/ext-plugin-protocol.md §4.1.5). */
   readonly error: string | undefined;
   readonly hasResponseHandlers: boolean;
   readonly checksResponsePhase: boolean;

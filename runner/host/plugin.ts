@@ -199,7 +199,7 @@ export interface Plugin<Conf = unknown, Prepared = Conf> {
   /**
    * Request phase on a route WITHOUT post-resp ("fast route"): does this call need the
    * response phase? If any plugin says yes, the host refuses the call (it would skip
-   * filtering or redaction). See issue 10's route layout.
+   * filtering or redaction). See the route layout (runner/layout/).
    */
   needsResponsePhase?(ctx: CallContext, conf: Prepared): boolean | Promise<boolean>;
   /**

@@ -1,4 +1,4 @@
-// The route layout (issue 10): the response phase (ext-plugin-post-resp) costs about a third
+// The route layout: the response phase (ext-plugin-post-resp) costs about a third
 // of APISIX's throughput, so only calls whose answers policy must read go to the FULL route.
 // Every other call takes a pre-req-only FAST route that matches it positively with `vars` on
 // post_arg.method / post_arg.params.name. Which calls are fast is decided by asking the real

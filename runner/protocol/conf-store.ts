@@ -1,7 +1,7 @@
-// Conf tokens (spec §4.1): PrepareConf stores a built chain under a fresh token; calls look
+// Conf tokens (docs/ext-plugin-protocol.md §4.1): PrepareConf stores a built chain under a fresh token; calls look
 // the chain up by token. Tokens carry a random per-process generation in the high 12 bits so
 // a token issued by a previous runner process is (almost certainly) unknown here and gets
-// CONF_TOKEN_NOT_FOUND instead of silently running another route's policy (spec §4.1.4).
+// CONF_TOKEN_NOT_FOUND instead of silently running another route's policy (docs/ext-plugin-protocol.md §4.1.4).
 
 import { randomInt } from 'node:crypto';
 import type { TextEntry } from './messages.js';
@@ -11,7 +11,7 @@ const COUNTER_MASK = (1 << COUNTER_BITS) - 1;
 const GENERATION_MASK = 0xfff;
 
 export const DEFAULT_CONF_EXPIRE_SECONDS = 3600;
-/** Tokens live at least this many times APISIX_CONF_EXPIRE_TIME, refreshed on every use (spec §4.1.3). */
+/** Tokens live at least this many times APISIX_CONF_EXPIRE_TIME, refreshed on every use (docs/ext-plugin-protocol.md §4.1.3). */
 export const TTL_FACTOR = 1.2;
 export const DEFAULT_MAX_ENTRIES = 50_000;
 
@@ -52,7 +52,7 @@ function sameConf(a: readonly TextEntry[], b: readonly TextEntry[]): boolean {
   return true;
 }
 
-/** Parses APISIX_CONF_EXPIRE_TIME; unset or empty means 3600 (development mode, spec §2.2). */
+/** Parses APISIX_CONF_EXPIRE_TIME; unset or empty means 3600 (development mode, docs/ext-plugin-protocol.md §2.2). */
 export function confExpireSecondsFromEnv(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return DEFAULT_CONF_EXPIRE_SECONDS;
   const n = Number(value);
@@ -94,7 +94,7 @@ export class ConfStore<C> {
 
   /**
    * Token for a PrepareConf. Same key (and same conf) with a live token → that token,
-   * refreshed; otherwise `build()` runs and a new token is issued (spec §4.1.5).
+   * refreshed; otherwise `build()` runs and a new token is issued (docs/ext-plugin-protocol.md §4.1.5).
    */
   prepare(key: string, conf: readonly TextEntry[], build: () => C): number {
     const now = this.now();

@@ -1,5 +1,5 @@
-// Frame layer (spec §3.1): 1 type byte + 3-byte big-endian body length + body.
-// FrameReader reassembles frames from arbitrary socket chunks (spec §3.4: a frame may
+// Frame layer (docs/ext-plugin-protocol.md §3.1): 1 type byte + 3-byte big-endian body length + body.
+// FrameReader reassembles frames from arbitrary socket chunks (docs/ext-plugin-protocol.md §3.4: a frame may
 // arrive one byte at a time, or several frames in one chunk).
 
 import { MAX_FRAME_BODY, type FrameType } from './messages.js';

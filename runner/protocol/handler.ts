@@ -20,7 +20,7 @@ export interface ExtraInfoChannel {
 export interface CallHost<C> {
   /**
    * Build (or reuse) the chain for a PrepareConf. Must be fast and must not throw: a bad
-   * conf yields a chain that fails closed at call time (spec §4.1.5).
+   * conf yields a chain that fails closed at call time (docs/ext-plugin-protocol.md §4.1.5).
    */
   buildChain(conf: readonly TextEntry[], key: string): C;
   /** Run the request phase. Never rejects: failures become a Stop answer. */

@@ -2,7 +2,7 @@
 // The codec (codec.ts) turns these into FlatBuffers bodies and back; the server and the
 // APISIX emulator in t/ both speak through these types, so neither touches FlatBuffers.
 
-/** Frame type byte (spec §3.1). */
+/** Frame type byte (docs/ext-plugin-protocol.md §3.1). */
 export const enum FrameType {
   Error = 0,
   PrepareConf = 1,
@@ -11,7 +11,7 @@ export const enum FrameType {
   HTTPRespCall = 4,
 }
 
-/** Largest frame body that 3 length bytes can carry (spec §3.1). */
+/** Largest frame body that 3 length bytes can carry (docs/ext-plugin-protocol.md §3.1). */
 export const MAX_FRAME_BODY = 0xffffff;
 
 /** A6.Err.Code */
@@ -101,7 +101,7 @@ export interface HTTPRespCallResp {
   id: number;
   /** 0 = keep the upstream status. */
   status: number;
-  /** Non-empty REPLACES every client response header (spec §4.4.3): always send the full list. */
+  /** Non-empty REPLACES every client response header (docs/ext-plugin-protocol.md §4.4.3): always send the full list. */
   headers: TextEntry[];
   /** Non-empty replaces the body; undefined streams the upstream body. */
   body: Uint8Array | undefined;

@@ -1,47 +1,23 @@
-// The runner's Unix-socket server (spec §2.4, §2.5, §3.3–3.5). APISIX opens many pooled
-// connections and runs one exchange at a time on each; this file owns the per-connection
-// loop and state machine, conf tokens, ExtraInfo round trips, deadlines and graceful close.
+// The runner's Unix-socket server (docs/ext-plugin-protocol.md §2.3, §2.5, §2.6), its lean core: options,
+// counters, accepting connections, the one deadline watchdog, and close with drain.
+// listener.ts owns the socket file (address, stale socket, bind and unlink); connection.ts
+// owns each connection's state machine, conf token lookup and ExtraInfo round trips.
 // It knows nothing about plugins: everything past the token lookup goes to the CallHost.
 
-import { promises as fsp } from 'node:fs';
 import net from 'node:net';
-import {
-  decodeExtraInfoResp,
-  decodeHTTPReqCallReq,
-  decodeHTTPRespCallReq,
-  decodePrepareConfReq,
-  encodeExtraInfoReqFrame,
-  encodeHTTPReqCallRespFrame,
-  encodeHTTPRespCallRespFrame,
-  encodePrepareConfRespFrame,
-  errFrame,
-  peekConfToken,
-} from './codec.js';
 import { ConfStore } from './conf-store.js';
-import { FrameReader } from './frame.js';
-import type { CallHost, ExtraInfoChannel } from './handler.js';
-import {
-  ErrCode,
-  FrameType,
-  type ExtraInfoReq,
-  type ExtraInfoResp,
-  type HTTPReqCallResp,
-  type HTTPRespCallResp,
-} from './messages.js';
+import { Connection, IDLE, type ConnectionOwner } from './connection.js';
+import type { CallHost } from './handler.js';
+import { bindSocket, parseListenAddress, unlinkIfOurs } from './listener.js';
+
+export { parseListenAddress, SOCKET_MODE } from './listener.js';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 50_000;
 export const DEFAULT_CALL_GRACE_MS = 3_000;
-/** APISIX reads every frame with a 60 s timeout (spec §2.6): our answers must come sooner. */
+/** APISIX reads every frame with a 60 s timeout (docs/ext-plugin-protocol.md §2.6): our answers must come sooner. */
 const APISIX_READ_TIMEOUT_MS = 60_000;
 export const DEFAULT_DRAIN_MS = 800;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 150;
-export const SOCKET_MODE = 0o766;
-/** Questions a host may queue on one call before ask() rejects (hosts ask one at a time). */
-const MAX_QUEUED_QUESTIONS = 64;
-/** sun_path holds 108 bytes on Linux (104 on BSDs), including the NUL. */
-const MAX_SOCKET_PATH = 103;
-/** Distinguishes private bind names of several servers in one process. */
-let bindSeq = 0;
 
 /** pino-compatible subset; nothing is logged per call above debug. */
 export interface ProtocolLogger {
@@ -109,40 +85,6 @@ export interface RunnerServer<C = unknown> {
   close(opts?: CloseOptions): Promise<void>;
 }
 
-/** Strips the required 'unix:' prefix of APISIX_LISTEN_ADDRESS (spec §2.1). */
-export function parseListenAddress(address: string | undefined): string {
-  if (address === undefined || address === '') {
-    throw new Error('APISIX_LISTEN_ADDRESS is not set (expected unix:/path/to/runner.sock)');
-  }
-  if (!address.startsWith('unix:') || address.length === 'unix:'.length) {
-    throw new Error(`APISIX_LISTEN_ADDRESS must look like unix:/path/to/runner.sock, got ${JSON.stringify(address)}`);
-  }
-  return address.slice('unix:'.length);
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let st;
-  try {
-    st = await fsp.lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-  await fsp.unlink(path);
-}
-
-function listen(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
 export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServer<C>> {
   const path = parseListenAddress(opts.address);
   const callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -159,19 +101,7 @@ export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServ
   const netServer = net.createServer(core.accept);
   let inode: bigint;
   try {
-    await removeStaleSocket(path);
-    // Node unlinks the path it listened on when the server closes, whoever owns that path by
-    // then; a successor runner may already have bound it (reload race, spec §2.4). So bind a
-    // private name and rename it into place: Node's unlink then hits the private name, and we
-    // remove `path` ourselves only if its inode is still ours.
-    const privatePath = `${path}.${process.pid.toString(36)}.${(bindSeq++).toString(36)}~`;
-    const bindPath = Buffer.byteLength(privatePath) <= MAX_SOCKET_PATH ? privatePath : path;
-    await removeStaleSocket(bindPath);
-    await listen(netServer, bindPath);
-    // Workers may run as another user (nobody) than the runner: they need write access (spec §2.4).
-    await fsp.chmod(bindPath, SOCKET_MODE);
-    if (bindPath !== path) await fsp.rename(bindPath, path);
-    inode = (await fsp.stat(path, { bigint: true })).ino;
+    inode = await bindSocket(netServer, path);
   } catch (err) {
     netServer.close();
     if (opts.store === undefined) store.close();
@@ -192,17 +122,7 @@ export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServ
   };
 }
 
-const IDLE = 0;
-const BUSY = 1;
-const CLOSED = 2;
-
-interface PendingQuestion {
-  question: ExtraInfoReq;
-  resolve: (r: ExtraInfoResp) => void;
-  reject: (e: Error) => void;
-}
-
-class ServerCore<C> {
+class ServerCore<C> implements ConnectionOwner<C> {
   readonly counters: ServerCounters = {
     connectionsOpen: 0,
     connectionsAccepted: 0,
@@ -316,275 +236,3 @@ class ServerCore<C> {
   }
 }
 
-/** Removes the socket only if it is still the one we created (a successor may own the path, spec §2.4). */
-async function unlinkIfOurs(path: string, inode: bigint): Promise<void> {
-  try {
-    const st = await fsp.stat(path, { bigint: true });
-    if (st.ino === inode) await fsp.unlink(path);
-  } catch {
-    // already gone: nothing to clean up
-  }
-}
-
-/** The ExtraInfo channel of one call; stale after the call ends (asks then reject). */
-class CallChannel<C> implements ExtraInfoChannel {
-  constructor(private readonly conn: Connection<C>, private readonly seq: number) {}
-  ask(question: ExtraInfoReq): Promise<ExtraInfoResp> {
-    return this.conn.ask(this.seq, question);
-  }
-}
-
-class Connection<C> {
-  state = IDLE;
-  closeWhenIdle = false;
-  /** Time after which the in-flight call is abandoned. */
-  backstopAt = 0;
-  private readonly reader = new FrameReader();
-  private seq = 0;
-  private callType: FrameType = FrameType.HTTPReqCall;
-  private question: PendingQuestion | undefined;
-  private queue: PendingQuestion[] = [];
-
-  constructor(private readonly core: ServerCore<C>, private readonly socket: net.Socket) {
-    socket.on('data', this.onData);
-    socket.on('drain', this.onDrain);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-  }
-
-  destroy(): void {
-    if (this.state === CLOSED) return;
-    this.markClosed();
-    this.socket.destroy();
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    this.reader.push(chunk);
-    while (this.state !== CLOSED) {
-      let frame;
-      try {
-        frame = this.reader.next();
-      } catch (err) {
-        this.violation(err);
-        return;
-      }
-      if (frame === undefined) return;
-      if (this.state === IDLE) this.dispatch(frame.type, frame.body);
-      else this.onBusyFrame(frame.type, frame.body);
-    }
-  };
-
-  private readonly onDrain = (): void => {
-    this.socket.resume();
-  };
-
-  private readonly onError = (err: Error): void => {
-    this.core.log.debug({ err: err.message }, 'runner connection error');
-  };
-
-  private readonly onClose = (): void => {
-    this.markClosed();
-  };
-
-  private markClosed(): void {
-    if (this.state === CLOSED) return;
-    const wasBusy = this.state === BUSY;
-    this.state = CLOSED;
-    if (wasBusy) this.core.counters.droppedCalls++;
-    if (this.reader.buffered > 0) this.core.counters.truncatedFrames++;
-    if (this.question !== undefined || this.queue.length > 0) {
-      const eof = new Error('connection closed while waiting for ExtraInfo: call dropped');
-      this.question?.reject(eof);
-      this.question = undefined;
-      for (const q of this.queue) q.reject(eof);
-      this.queue = [];
-    }
-    this.core.connectionClosed(this);
-  }
-
-  private violation(err: unknown): void {
-    this.core.counters.protocolErrors++;
-    this.core.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'protocol error: closing runner connection');
-    this.destroy();
-  }
-
-  private write(frame: Buffer): void {
-    // Back-pressure: stop reading until the peer has taken a large answer.
-    if (!this.socket.write(frame)) this.socket.pause();
-  }
-
-  private sendError(code: ErrCode): void {
-    if (code === ErrCode.ConfTokenNotFound) this.core.counters.tokenNotFound++;
-    else if (code === ErrCode.BadRequest) this.core.counters.badRequest++;
-    else this.core.counters.serviceUnavailable++;
-    this.write(errFrame(code));
-  }
-
-  private dispatch(type: number, body: Uint8Array): void {
-    switch (type) {
-      case FrameType.PrepareConf:
-        this.prepareConf(body);
-        return;
-      case FrameType.HTTPReqCall:
-      case FrameType.HTTPRespCall:
-        this.call(type, body);
-        return;
-      default:
-        this.sendError(ErrCode.BadRequest);
-    }
-  }
-
-  private prepareConf(body: Uint8Array): void {
-    const core = this.core;
-    core.counters.prepareConf++;
-    let req;
-    try {
-      req = decodePrepareConfReq(body);
-    } catch (err) {
-      this.violation(err);
-      return;
-    }
-    let token: number;
-    try {
-      token = core.store.prepare(req.key, req.conf, () => core.host.buildChain(req.conf, req.key));
-    } catch (err) {
-      core.log.warn({ err: String(err) }, 'building a plugin chain failed');
-      this.sendError(ErrCode.ServiceUnavailable);
-      return;
-    }
-    this.write(encodePrepareConfRespFrame({ confToken: token }));
-  }
-
-  private call(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array): void {
-    const core = this.core;
-    if (type === FrameType.HTTPReqCall) core.counters.httpReqCalls++;
-    else core.counters.httpRespCalls++;
-    let chain: C | undefined;
-    try {
-      // Token first, before decoding anything else or asking for data (spec §4.1.4).
-      chain = core.store.get(peekConfToken(type, body));
-    } catch (err) {
-      this.violation(err);
-      return;
-    }
-    if (chain === undefined) {
-      this.sendError(ErrCode.ConfTokenNotFound);
-      return;
-    }
-    const now = Date.now();
-    const deadline = now + core.callTimeoutMs;
-    let work: Promise<HTTPReqCallResp | HTTPRespCallResp>;
-    try {
-      if (type === FrameType.HTTPReqCall) {
-        const req = decodeHTTPReqCallReq(body);
-        this.begin(type, deadline);
-        work = core.host.onRequest(chain, req, new CallChannel(this, this.seq), deadline);
-      } else {
-        const req = decodeHTTPRespCallReq(body);
-        this.begin(type, deadline);
-        work = core.host.onResponse(chain, req, new CallChannel(this, this.seq), deadline);
-      }
-    } catch (err) {
-      if (this.state === IDLE) this.violation(err);
-      else this.onHostFailure(err);
-      return;
-    }
-    work.then(this.onAnswer, this.onHostFailure);
-  }
-
-  private begin(type: FrameType, deadline: number): void {
-    this.state = BUSY;
-    this.seq++;
-    this.callType = type;
-    this.backstopAt = deadline + this.core.callGraceMs;
-    this.core.callStarted(this);
-  }
-
-  private readonly onAnswer = (answer: HTTPReqCallResp | HTTPRespCallResp): void => {
-    if (this.state !== BUSY) return; // connection gone: the answer cannot be delivered
-    let frame: Buffer;
-    try {
-      frame =
-        this.callType === FrameType.HTTPReqCall
-          ? encodeHTTPReqCallRespFrame(answer as HTTPReqCallResp)
-          : encodeHTTPRespCallRespFrame(answer as HTTPRespCallResp);
-    } catch (err) {
-      // Typically an answer over 16 MiB (spec §4.5).
-      this.core.log.warn({ err: String(err) }, 'answer could not be encoded');
-      this.end(undefined, ErrCode.ServiceUnavailable);
-      return;
-    }
-    this.end(frame, undefined);
-  };
-
-  private readonly onHostFailure = (err: unknown): void => {
-    if (this.state !== BUSY) return;
-    this.core.log.warn({ err: String(err) }, 'host failed a call');
-    this.end(undefined, ErrCode.ServiceUnavailable);
-  };
-
-  private end(frame: Buffer | undefined, code: ErrCode | undefined): void {
-    this.state = IDLE;
-    // Only build the Error (a stack capture) when a question is actually left pending.
-    if (this.question !== undefined || this.queue.length > 0) {
-      const stale = new Error('ExtraInfo asked after the call was answered');
-      this.question?.reject(stale);
-      this.question = undefined;
-      for (const q of this.queue) q.reject(stale);
-      this.queue = [];
-    }
-    if (frame !== undefined) this.write(frame);
-    else this.sendError(code ?? ErrCode.ServiceUnavailable);
-    this.core.callEnded(this);
-    if (this.closeWhenIdle) {
-      // Draining: the answer is flushed, then FIN; nothing more is read on this connection.
-      this.markClosed();
-      this.socket.end();
-    }
-  }
-
-  ask(seq: number, question: ExtraInfoReq): Promise<ExtraInfoResp> {
-    if (this.state !== BUSY || seq !== this.seq) {
-      return Promise.reject(new Error('ExtraInfo asked outside its call (call finished or connection closed)'));
-    }
-    return new Promise<ExtraInfoResp>((resolve, reject) => {
-      const pending: PendingQuestion = { question, resolve, reject };
-      if (this.question === undefined) this.sendQuestion(pending);
-      else if (this.queue.length < MAX_QUEUED_QUESTIONS) this.queue.push(pending);
-      else reject(new Error('too many ExtraInfo questions queued on one call'));
-    });
-  }
-
-  private sendQuestion(pending: PendingQuestion): void {
-    let frame: Buffer;
-    try {
-      frame = encodeExtraInfoReqFrame(pending.question);
-    } catch (err) {
-      pending.reject(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    this.core.counters.extraInfoQuestions++;
-    this.question = pending;
-    this.write(frame);
-  }
-
-  /** In BUSY the only legal frame is the type-3 answer to our question (spec §3.4). */
-  private onBusyFrame(type: number, body: Uint8Array): void {
-    const pending = this.question;
-    if (type !== FrameType.ExtraInfo || pending === undefined) {
-      this.violation(new Error(`frame type ${type} arrived while a call was in flight`));
-      return;
-    }
-    let answer: ExtraInfoResp;
-    try {
-      answer = decodeExtraInfoResp(body);
-    } catch (err) {
-      this.violation(err);
-      return;
-    }
-    this.question = undefined;
-    const next = this.queue.shift();
-    if (next !== undefined) this.sendQuestion(next);
-    pending.resolve(answer);
-  }
-}

@@ -1,4 +1,4 @@
-// Issues 7 and 9: the @modelcontextprotocol/conformance server scenarios, run directly against
+// MCP conformance: the @modelcontextprotocol/conformance server scenarios, run directly against
 // an MCP server and through the gateway (APISIX emulator, pre-req + post-resp, all five plugins
 // permissive). No scenario that passes directly may fail through. A second run adds a plugin
 // that reads every response body, which is what deadlocks server→client requests (sampling,
@@ -64,6 +64,11 @@ describe(`MCP conformance ${CONFORMANCE_VERSION} server scenarios: direct vs thr
       const t = byName.get(d.scenario)!;
       if (t.verdict !== 'pass') regressions.push(`${d.scenario}: ${t.verdict} (${t.reason ?? ''})`);
       else if (successIds(t).join() !== successIds(d).join()) regressions.push(`${d.scenario}: successful checks differ: direct [${successIds(d).join(', ')}] through [${successIds(t).join(', ')}]`);
+    }
+    // A scenario that shows nothing working directly (only warnings) must show the same through.
+    for (const d of direct.filter((r) => r.verdict === 'inconclusive')) {
+      const t = byName.get(d.scenario)!;
+      if (t.verdict !== 'inconclusive' && t.verdict !== 'pass') regressions.push(`${d.scenario}: inconclusive directly, ${t.verdict} through (${t.reason ?? ''})`);
     }
     assert.deepEqual(regressions, [], 'scenarios that pass directly but not through the gateway');
 

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisServerProblem } from '../../testkit/redis.js';
 import { AUDIENCE, ISSUER, REPO_ROOT, startEverythingServer, startFaultUpstream, startLocalStack, faultRoutes, type LocalStack } from '../../e2e/harness.js';
 import { SCENARIOS, SkipScenario, missingNeed } from '../../e2e/scenarios.js';
 
@@ -17,9 +18,17 @@ let shipped: LocalStack | undefined;
 let everything: Awaited<ReturnType<typeof startEverythingServer>>;
 let faults: Awaited<ReturnType<typeof startFaultUpstream>>;
 
+// Without redis-server the Redis route is left out (its scenarios skip for want of it), the
+// rest run, and the test below fails with what to install.
+const redisProblem = redisServerProblem();
+
 before(async () => {
   [everything, faults] = await Promise.all([startEverythingServer(), startFaultUpstream()]);
-  stack = await startLocalStack({ redis: true, everything: { port: everything.port }, extraRoutes: faultRoutes(faults.port) });
+  stack = await startLocalStack({ redis: redisProblem === undefined, everything: { port: everything.port }, extraRoutes: faultRoutes(faults.port) });
+});
+
+test('redis-server is installed (the Redis scenarios need it)', () => {
+  assert.equal(redisProblem, undefined);
 });
 
 after(async () => {

@@ -16,8 +16,11 @@ after(async () => {
 });
 
 test('a limit in Redis counts calls across two runner processes', async () => {
-  const [redis, server] = await Promise.all([startRedis(), startSampleMcpServer({ json: true })]);
-  cleanups.push(() => redis.stop(), () => server.close());
+  // Redis first: without redis-server this fails at once with what to install, nothing started.
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const server = await startSampleMcpServer({ json: true });
+  cleanups.push(() => server.close());
   const conf = [
     { name: 'mcp-route', value: JSON.stringify({ server: 'sample-tools' }) },
     {

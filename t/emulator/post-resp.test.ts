@@ -1,4 +1,4 @@
-// ext-plugin-post-resp re-proxying (spec §4.4, §2.7) and the plain proxy path.
+// ext-plugin-post-resp re-proxying (docs/ext-plugin-protocol.md §4.4, §2.7) and the plain proxy path.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -224,7 +224,7 @@ test('post-resp failures: upstream down → 502 without the runner; runner down 
 
     const strict = await request(`${r.emu.url}/strict`);
     assert.equal(strict.status, 503);
-    assert.match(strict.body, /"url":"\/strict"/, 'the unmodified upstream body leaks (spec §2.7)');
+    assert.match(strict.body, /"url":"\/strict"/, 'the unmodified upstream body leaks (docs/ext-plugin-protocol.md §2.7)');
     assert.equal(strict.headers['x-mixed-case'], undefined);
     assert.equal(strict.headers['mcp-session-id'], undefined);
     assert.match(String(strict.headers['content-type']), /^text\/plain/);

@@ -1,4 +1,4 @@
-// HTTPReqCall input and Stop/Rewrite application (spec §4.2), and APISIX routing.
+// HTTPReqCall input and Stop/Rewrite application (docs/ext-plugin-protocol.md §4.2), and APISIX routing.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

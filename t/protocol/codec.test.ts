@@ -8,7 +8,7 @@ import { MESSAGE_CASES, plain } from '../../testkit/protocol-arbitraries.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[^0-9a-f]/gi, ''), 'hex');
 
-// Spec §6.2: the PrepareConf body APISIX's Lua builder produces for the §6.1 route.
+// docs/ext-plugin-protocol.md §6.2: the PrepareConf body APISIX's Lua builder produces for the §6.1 route.
 const SPEC_PREPARE_BODY = hex(`
   0c 00 00 00 08 00 0c 00 04 00 08 00 08 00 00 00 08 00 00 00 50 00 00 00 01 00 00 00 0c 00 00 00
   08 00 0c 00 08 00 04 00 08 00 00 00 08 00 00 00 24 00 00 00 18 00 00 00
@@ -20,7 +20,7 @@ const SPEC_PREPARE = {
   key: 'route#1#ext-plugin-pre-req#42',
 };
 
-test('spec §6.2: the 136-byte PrepareConf body decodes to the §6.1 example', () => {
+test('docs/ext-plugin-protocol.md §6.2: the 136-byte PrepareConf body decodes to the §6.1 example', () => {
   assert.equal(SPEC_PREPARE_BODY.length, 136);
   assert.deepEqual(encodeFrame(FrameType.PrepareConf, SPEC_PREPARE_BODY).subarray(0, 4), hex('01 00 00 88'));
   assert.deepEqual(codec.decodePrepareConfReq(SPEC_PREPARE_BODY), SPEC_PREPARE);
@@ -28,7 +28,7 @@ test('spec §6.2: the 136-byte PrepareConf body decodes to the §6.1 example', (
   assert.deepEqual(Buffer.from(codec.encodePrepareConfReq(SPEC_PREPARE)), SPEC_PREPARE_BODY);
 });
 
-test('spec §6.2: runner answer frames are byte-exact', () => {
+test('docs/ext-plugin-protocol.md §6.2: runner answer frames are byte-exact', () => {
   assert.deepEqual(
     codec.encodePrepareConfRespFrame({ confToken: 1 }),
     hex('01 00 00 14 0c 00 00 00 00 00 06 00 08 00 04 00 06 00 00 00 01 00 00 00'),

@@ -1,4 +1,4 @@
-// The runner's protocol server against real Unix sockets, playing APISIX (spec §8.1 cases
+// The runner's protocol server against real Unix sockets, playing APISIX (docs/ext-plugin-protocol.md §8.1 cases
 // that concern the runner side).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,7 +148,7 @@ test('one connection carries many exchanges of mixed types', async () => {
   });
 });
 
-test('PrepareConf on a second connection while the first sits idle (spec §2.5)', async () => {
+test('PrepareConf on a second connection while the first sits idle (docs/ext-plugin-protocol.md §2.5)', async () => {
   await withServer(async ({ connect }) => {
     const c1 = await connect(); // opened by the call, no frame yet
     const c2 = await connect(); // the token lookup's own connection
@@ -325,7 +325,7 @@ test('socket: stale file replaced, mode 0766, non-socket refused, cleanup only o
   const a = await startServer<TestChain>({ address: `unix:${path}`, host: hostA });
   assert.equal(statSync(path).mode & 0o777, 0o766);
 
-  // A successor starts on the same path before A has exited (reload race, spec §2.4).
+  // A successor starts on the same path before A has exited (reload race, docs/ext-plugin-protocol.md §2.4).
   const hostB = new TestHost();
   const b = await startServer<TestChain>({ address: `unix:${path}`, host: hostB });
   await a.close();

@@ -119,8 +119,11 @@ export interface Check {
 
 export interface ScenarioResult {
   scenario: string;
-  /** pass: no FAILURE check; fail: some FAILURE; timeout: killed; error: no results written. */
-  verdict: 'pass' | 'fail' | 'timeout' | 'error';
+  /**
+   * pass: some SUCCESS check and no FAILURE; inconclusive: neither (only warnings or skips, so
+   * nothing was shown to work); fail: some FAILURE; timeout: killed; error: no results written.
+   */
+  verdict: 'pass' | 'inconclusive' | 'fail' | 'timeout' | 'error';
   checks: Check[];
   ms: number;
   /** Short reason for a non-pass (first failing check, or the CLI's last words). */
@@ -152,9 +155,13 @@ export async function runScenario(t: Tooling, url: string, scenario: string, tim
 
 const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/;
 
-function verdictOf(scenario: string, checks: Check[], ms: number): ScenarioResult {
+export function verdictOf(scenario: string, checks: Check[], ms: number): ScenarioResult {
   const failed = checks.filter((c) => c.status === 'FAILURE');
   if (failed.length > 0) return { scenario, verdict: 'fail', checks, ms, reason: `${failed[0]!.id}: ${(failed[0]!.errorMessage ?? '').slice(0, 160)}` };
+  if (!checks.some((c) => c.status === 'SUCCESS')) {
+    const said = checks.map((c) => `${c.id} ${c.status}${c.errorMessage ? `: ${c.errorMessage.slice(0, 80)}` : ''}`).join('; ');
+    return { scenario, verdict: 'inconclusive', checks, ms, reason: `no successful check (${said})` };
+  }
   return { scenario, verdict: 'pass', checks, ms };
 }
 
@@ -211,7 +218,7 @@ function cell(r: ScenarioResult | undefined): string {
   if (r.verdict === 'timeout') return `TIMEOUT (${Math.round(r.ms / 1000)} s)`;
   if (r.verdict === 'error') return 'ERROR';
   const w = count(r, 'WARNING');
-  return `${r.verdict === 'pass' ? 'pass' : 'FAIL'} ${count(r, 'SUCCESS')}✓${count(r, 'FAILURE') > 0 ? ` ${count(r, 'FAILURE')}✗` : ''}${w > 0 ? ` ${w}⚠` : ''}`;
+  return `${r.verdict === 'pass' ? 'pass' : r.verdict === 'inconclusive' ? 'inconclusive' : 'FAIL'} ${count(r, 'SUCCESS')}✓${count(r, 'FAILURE') > 0 ? ` ${count(r, 'FAILURE')}✗` : ''}${w > 0 ? ` ${w}⚠` : ''}`;
 }
 
 /** A markdown table: scenario | <column> ... (✓ successful checks, ✗ failed, ⚠ warnings). */
@@ -223,7 +230,8 @@ export function table(columns: Record<string, readonly ScenarioResult[]>): strin
   for (const s of scenarios) lines.push(`| ${s} | ${names.map((n) => cell(by[n]!.get(s))).join(' | ')} |`);
   const totals = names.map((n) => {
     const rs = columns[n]!;
-    return `${rs.filter((r) => r.verdict === 'pass').length}/${rs.length} pass`;
+    const inconclusive = rs.filter((r) => r.verdict === 'inconclusive').length;
+    return `${rs.filter((r) => r.verdict === 'pass').length}/${rs.length} pass${inconclusive > 0 ? `, ${inconclusive} inconclusive` : ''}`;
   });
   lines.push(`| **total** | ${totals.join(' | ')} |`);
   return lines.join('\n');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJwt, jwtVerify } from 'jose';
-import { CLIENT_SECRET, SERVER, callEcho, startUserStack, type UserStack } from './user-stack.js';
+import { CLIENT_SECRET, SERVER, callEcho, startUserStack, type UserStack } from '../../../testkit/credential-user-stack.js';
 
 let s: UserStack;
 /** Every token and secret value the tests saw: none may appear in a log or audit line. */

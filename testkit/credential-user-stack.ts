@@ -7,11 +7,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { PACKAGE_ROOT } from '../../../runner/host/schema-file.js';
-import { startSampleMcpServer, type SampleServer } from '../../../examples/sample-mcp-server.js';
-import { startEmulator, type Emulator, type RouteConf } from '../../../emulator/index.js';
-import { freePort, readJsonLines } from '../../../testkit/local-run.js';
-import { startTokenServer, type TokenServer } from '../../../testkit/token-server.js';
+import { PACKAGE_ROOT } from '../runner/host/schema-file.js';
+import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
+import { startEmulator, type Emulator, type RouteConf } from '../emulator/index.js';
+import { freePort, readJsonLines } from '../testkit/local-run.js';
+import { startTokenServer, type TokenServer } from '../testkit/token-server.js';
 
 export const ISSUER = 'https://idp.cred.test';
 export const AUDIENCE = 'mcp-gateway';
