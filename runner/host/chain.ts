@@ -20,6 +20,7 @@ import { log } from '../log.js';
 import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
+import { DEFAULT_ANSWERS, mapRefusal, parseAnswerSettings, toolResultBody } from './answer-map.js';
 import { RunnerState } from './state.js';
 
 /** Header the host adds upstream to tie the response phase to the request phase of one call. */
@@ -154,7 +155,7 @@ export class Host implements CallHost<CompiledChain> {
     const names = conf.map((e) => e.name);
     const entries: ChainEntry[] = [];
     const errors: string[] = [];
-    let route: RouteSettings = { server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false };
+    let route: RouteSettings = { server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false, answers: DEFAULT_ANSWERS };
     for (const item of conf) {
       let value: unknown;
       try {
@@ -245,6 +246,7 @@ export class Host implements CallHost<CompiledChain> {
     let answer: HTTPReqCallResp;
     let outcome: PhaseResult['outcome'];
     if (stop) {
+      stop = mapRefusal(stop, chain.route.answers, stoppedBy);
       answer = { id: call.id, action: await this.stopAction(ctx, stop) };
       outcome = failed ? 'error' : 'stop';
     } else {
@@ -357,7 +359,7 @@ export class Host implements CallHost<CompiledChain> {
     let body: Uint8Array | undefined;
     if (stop.rpcError) {
       const { ids, batch } = await this.replyIds(ctx, stop);
-      body = jsonRpcErrorBody(ids, batch, stop.rpcError);
+      body = toolResultBody(stop, ctx.route.answers, ctx.mcpParsed && (await ctx.mcpParsed.catch(() => undefined))) ?? jsonRpcErrorBody(ids, batch, stop.rpcError);
       headers.push({ name: 'content-type', value: 'application/json' });
     } else if (stop.body !== undefined) {
       body = typeof stop.body === 'string' ? encoder.encode(stop.body) : stop.body;
@@ -582,7 +584,10 @@ function parseRouteSettings(value: unknown): RouteSettings | string {
   if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 16_000_000)) {
     return `${ROUTE_ENTRY}: /max_body_bytes must be an integer from 1 to 16000000`;
   }
+  const answers = parseAnswerSettings(v['answers']);
+  if (typeof answers === 'string') return answers;
   return {
+    answers,
     server: v['server'] as string | undefined,
     postResp: (v['post_resp'] as boolean | undefined) ?? false,
     maxBodyBytes: (max as number | undefined) ?? DEFAULT_MAX_BODY,
@@ -590,7 +595,7 @@ function parseRouteSettings(value: unknown): RouteSettings | string {
   };
 }
 
-const ROUTE_KEYS = new Set(['server', 'post_resp', 'max_body_bytes', 'validate_body']);
+const ROUTE_KEYS = new Set(['server', 'post_resp', 'max_body_bytes', 'validate_body', 'answers']);
 
 /** Upstream headers as the client should get them: APISIX replaces all headers with this list. */
 export function finalHeaders(upstream: readonly TextEntry[], edits: ReadonlyMap<string, string | undefined> | undefined, bodyReplaced: boolean): TextEntry[] {

@@ -6,6 +6,7 @@
 import type { TextEntry } from '../protocol/messages.js';
 import type { JsonRpcError, JsonRpcId, McpRequestBody, McpResponseBody } from '../mcp/types.js';
 import type { RunnerState } from './state.js';
+import type { AnswerSettings } from './answer-map.js';
 
 /** Who is calling. Filled by mcp-authz (or by another plugin that establishes identity). */
 export interface Identity {
@@ -103,6 +104,8 @@ export interface RouteSettings {
   readonly maxBodyBytes: number;
   /** Parse and validate every POST body as JSON-RPC even when no plugin reads it. */
   readonly validateBody: boolean;
+  /** How denials, limits and confirmation requests are answered (runner/host/answer-map.ts). */
+  readonly answers: AnswerSettings;
 }
 
 /** Per-HTTP-call context shared by the plugins of one chain. */
