@@ -177,11 +177,11 @@ const policy: Scenario[] = [
   },
   {
     group: 'policy',
-    name: 'denied call: 403 JSON-RPC error naming the rule; the server never sees it',
+    name: 'denied call: HTTP 200 with a JSON-RPC error naming the rule; the server never sees it',
     async run(t) {
       const id = uniq('deny');
       const a = await toolCall(ep(t, 'main'), t.expect.deniedTool, { customer_id: 'c-1' }, bearer(await mintFor(t)), id);
-      assert.equal(a.status, 403);
+      assert.equal(a.status, 200);
       const e = rpcError(a);
       assert.equal(e.code, -32003);
       assert.equal(e.data?.['rule'], t.expect.deniedRule);
@@ -189,7 +189,7 @@ const policy: Scenario[] = [
       if (t.local) assert.equal(serverSawCall(t, id).length, 0, 'the denied call reached the server');
       // Unknown tools fall to default deny.
       const d = await toolCall(ep(t, 'main'), 'hr.payroll_export', {}, bearer(await mintFor(t)));
-      assert.equal(d.status, 403);
+      assert.equal(d.status, 200);
       assert.equal(rpcError(d).data?.['rule'], 'default-deny');
       // The SDK client surfaces the refusal as an error that names the rule.
       const client = await mcpClient(ep(t, 'main'), { headers: bearer(await mintFor(t)) });
@@ -205,7 +205,7 @@ const policy: Scenario[] = [
     name: 'another application is denied the same tool',
     async run(t) {
       const a = await toolCall(ep(t, 'main'), t.expect.allowedTool, t.expect.allowedArgs, bearer(await t.jwt.mint({ app: 'unknown-app', environment: t.expect.environment })));
-      assert.equal(a.status, 403);
+      assert.equal(a.status, 200);
       assert.equal(rpcError(a).data?.['rule'], 'default-deny');
     },
   },
@@ -217,7 +217,7 @@ const policy: Scenario[] = [
       const headers = bearer(await mintFor(t, uniq('confirmer')));
       const args = { customer_id: 'c-1001', subject: `Printer on fire ${uniq('s')}` };
       const first = await toolCall(url, t.expect.confirmTool, args, headers);
-      assert.ok(first.status === 428 || first.status === 403, `status ${first.status}`);
+      assert.ok(first.status === 200, `status ${first.status}`);
       const e = rpcError(first);
       assert.equal(e.code, -32010);
       const token = e.data?.['token'];
@@ -282,7 +282,7 @@ const policy: Scenario[] = [
       try {
         assert.ok(!(await list('pin')).includes(tool), 'the changed tool is removed from the list');
         const call = await toolCall(ep(t, 'pin'), tool, { query: 'acme' }, headers);
-        assert.equal(call.status, 403);
+        assert.equal(call.status, 200);
         assert.equal(rpcError(call).data?.['rule'], `pinning/${tool}`);
         // flag mode: still listed and callable.
         assert.ok((await list('pinflag')).includes(tool));
@@ -324,7 +324,7 @@ async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<voi
   for (let i = 0; i < n; i++) rpcResult(await toolCall(url, t.expect.limitTool, { query: `q${i}` }, headers));
   const id = uniq('over');
   const over = await toolCall(url, t.expect.limitTool, { query: 'one too many' }, headers, id);
-  assert.equal(over.status, 429);
+  assert.equal(over.status, 200);
   const retry = Number(over.headers.get('retry-after'));
   assert.ok(Number.isInteger(retry) && retry >= 1, `Retry-After: ${over.headers.get('retry-after')}`);
   const e = rpcError(over);
@@ -337,7 +337,7 @@ async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<voi
 }
 
 const limits: Scenario[] = [
-  { group: 'limits', name: 'memory store: over the limit answers 429 with Retry-After and a JSON-RPC error with the id', needs: ['known-limit'], run: (t) => limitScenario(t, 'main') },
+  { group: 'limits', name: 'memory store: over the limit answers a JSON-RPC error (HTTP 200) with Retry-After and a JSON-RPC error with the id', needs: ['known-limit'], run: (t) => limitScenario(t, 'main') },
   {
     group: 'limits',
     name: 'Redis store: the same limit through real Redis; counters live in Redis',
@@ -512,9 +512,9 @@ const interop: Scenario[] = [
         await client.close();
       }
       const env = await toolCall(ep(t, 'everything'), 'get-env', {}, headers);
-      assert.equal(env.status, 403);
+      assert.equal(env.status, 200);
       const toggle = await toolCall(ep(t, 'everything'), 'toggle-simulated-logging', {}, headers);
-      assert.equal(toggle.status, 403);
+      assert.equal(toggle.status, 200);
       assert.match(rpcError(toggle).message, /not for agents/);
     },
   },
