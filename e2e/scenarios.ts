@@ -191,10 +191,10 @@ const policy: Scenario[] = [
       const d = await toolCall(ep(t, 'main'), 'hr.payroll_export', {}, bearer(await mintFor(t)));
       assert.equal(d.status, 200);
       assert.equal(rpcError(d).data?.['rule'], 'default-deny');
-      // The SDK client surfaces the refusal as an error that names the rule.
+      // The SDK client raises its protocol error (McpError) with the code and the rule in data.
       const client = await mcpClient(ep(t, 'main'), { headers: bearer(await mintFor(t)) });
       try {
-        await assert.rejects(client.callTool({ name: t.expect.deniedTool, arguments: { customer_id: 'c-1' } }), (err: Error) => err.message.includes(t.expect.deniedRule));
+        await assert.rejects(client.callTool({ name: t.expect.deniedTool, arguments: { customer_id: 'c-1' } }), (err: Error & { code?: number; data?: { rule?: string } }) => err.name === 'McpError' && err.code === -32003 && err.data?.rule === t.expect.deniedRule);
       } finally {
         await client.close();
       }
