@@ -3,6 +3,7 @@
 // Only variables listed in APISIX's nginx_config.envs reach us, so every setting has a default.
 
 import { Host } from './host/chain.js';
+import { carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
 import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
@@ -38,9 +39,15 @@ async function main(): Promise<void> {
     log.error({ err: (err as Error).message }, 'tracing not installed');
     return undefined;
   });
+  let carry: CarryLimits | undefined;
+  try {
+    carry = carryLimitsFromEnv();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'carry limits from the environment ignored: defaults apply');
+  }
   // This runner's own state (policy files, caches, stores): plugins get it at prepare.
   const state = new RunnerState();
-  const host = new Host({ registry, state });
+  const host = new Host({ registry, state, carry });
   const server = await startServer({
     address,
     host,
@@ -50,6 +57,7 @@ async function main(): Promise<void> {
   exposeRunnerCounters(server.counters);
   exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
   exposeGauge('mcp_runner_carried_calls', 'Request-phase states waiting for their response phase', () => host.carriedCalls);
+  exposeGauge('mcp_runner_carried_bytes', 'Estimated bytes held by request-phase states waiting for their response phase', () => host.carriedBytes);
   const metrics = await ensureMetricsEndpointFromEnv().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'metrics endpoint not started');
     return undefined;

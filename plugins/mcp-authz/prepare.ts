@@ -13,32 +13,13 @@ import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
 import { approvalBookOf, type ApprovalBook } from './approvals.js';
 import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
+import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
 /** Where the gateway serves its approval page unless the conf says otherwise. */
 export const DEFAULT_APPROVAL_PATH = '/mcp-approvals';
 
-export interface AuthzConf {
-  mode?: 'enforce' | 'shadow';
-  server?: string;
-  policy_file?: string;
-  policy?: Record<string, unknown>;
-  reload_interval_ms?: number;
-  identity?: IdentityConf;
-  protected_resource?: ProtectedResourceConf;
-  confirmation?: {
-    secret?: string;
-    ttl_seconds?: number;
-    header?: string;
-    replay_cache_size?: number;
-    channels?: { form?: boolean; url?: boolean };
-    approval_page?: { path?: string; public_url?: string };
-  };
-  filter_lists?: boolean;
-  pinning?: PinConf;
-  /** Accept literal secrets (shared_secret, confirmation.secret) instead of references. */
-  allow_literal_secrets?: boolean;
-}
+export type { AuthzConf } from './conf.js';
 
 export interface PreparedAuthz {
   readonly shadow: boolean;
@@ -105,12 +86,12 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     pins: pinStoreOf(env.state, pinning.max_entries ?? 10_000),
     identity: await prepareIdentity(conf.identity, { allowLiteralSecrets, jwksSets: env.state.own('mcp-authz/jwks', () => new RemoteJwksSets()) }),
     protectedResource: conf.protected_resource ?? {},
-    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? 300, confirmation.replayCache(c.replay_cache_size ?? 100_000)),
-    confirmHeader: (c.header ?? 'mcp-confirmation').toLowerCase(),
+    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? CONFIRMATION_DEFAULTS.ttlSeconds, confirmation.replayCache(c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize)),
+    confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
     formChannel: c.channels?.form !== false,
     approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
     approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
-    approvals: approvalBookOf(env.state, c.replay_cache_size ?? 100_000),
+    approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
     sessions: sessionCapabilitiesOf(env.state),
     source,
     inline,
