@@ -69,7 +69,7 @@ test('filtering + redaction: lists and redacted tools stay on the full route, th
   assert.equal(approvals.uri, '/mcp-approvals/*');
   assert.deepEqual(approvals.methods, ['GET', 'POST']);
   assert.equal(approvals.plugins['ext-plugin-post-resp'], undefined);
-  assert.deepEqual(approvals.plugins['ext-plugin-pre-req'].conf.map((e) => e.name), ['mcp-route', 'mcp-audit', 'mcp-authz']);
+  assert.deepEqual(approvals.plugins['ext-plugin-pre-req'].conf.map((e) => e.name), ['mcp-route', 'mcp-authz']);
 
   assert.ok(explanation.includes('tools/list -> full: mcp-authz needs the response phase (probe: tools/list)'), explanation.join('\n'));
   assert.ok(explanation.includes('tools/call crm.lookup_customer -> full: mcp-redact needs the response phase'));
@@ -145,7 +145,7 @@ test('cli: layout --out writes both formats; explain and usage errors', async ()
     const gw = join(PACKAGE_ROOT, 'conf/gateway.yaml');
     assert.equal(await main(['layout', '--gateway', gw, '--base-dir', PACKAGE_ROOT, '--out', dir], (l) => lines.push(l), (l) => errs.push(l)), 0, errs.join('\n'));
     assert.match(await readFile(join(dir, 'apisix.yaml'), 'utf8'), /^routes:\n[\s\S]*\n#END\n$/m);
-    assert.equal((await readdir(join(dir, 'admin'))).length, 5);
+    assert.equal((await readdir(join(dir, 'admin'))).length, 6);
     lines.length = 0;
     assert.equal(await main(['layout', `--gateway=${gw}`, '--base-dir', PACKAGE_ROOT, '--format', 'explain'], (l) => lines.push(l)), 0);
     assert.ok(lines.includes('tools/call db.run_query -> full: mcp-ratelimit needs the response phase'), lines.join('\n'));
