@@ -73,3 +73,11 @@ test('answer mapping: statuses per route, data names plugin and next step, 401 u
   assert.match(body.result.content[0].text, /^Refused by mcp-authz \(rule r\): no\./);
   assert.equal(toolResultBody(mapRefusal(deny, DEFAULT_ANSWERS, 'x'), DEFAULT_ANSWERS, call), undefined);
 });
+
+test('the arguments a reviewer sees pass the shared redaction engine; the call keeps its own', async () => {
+  const { shownArguments } = await import('../../plugins/mcp-authz/shown.js');
+  const args = { customer: 'c-1', card: '4111 1111 1111 1111', password: 'hunter2' };
+  const shown = JSON.stringify(shownArguments(args));
+  assert.ok(!shown.includes('4111 1111 1111 1111') && !shown.includes('hunter2') && shown.includes('c-1'), shown);
+  assert.equal(args.password, 'hunter2', 'the original is not edited');
+});
