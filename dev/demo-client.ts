@@ -4,6 +4,7 @@
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { sseMessages } from '../e2e/harness.js';
 
 export interface HttpExchange {
@@ -77,9 +78,18 @@ export class DemoClient {
     throw new Error('the gateway let the call through');
   }
 
-  /** The gateway's refusal behind an SDK error; rethrows errors that are not an HTTP refusal. */
+  /**
+   * The gateway's refusal behind an SDK error: the SDK's own protocol error (McpError, with
+   * code and data, for answers in MCP's terms), else an HTTP refusal; rethrows anything else.
+   */
   refusalOf(err: unknown): Refusal {
     const last = this.last;
+    if (err instanceof McpError && last !== undefined) {
+      const prefix = `MCP error ${err.code}: `;
+      const message = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+      const data = typeof err.data === 'object' && err.data !== null ? (err.data as Record<string, unknown>) : undefined;
+      return { status: last.status, headers: last.headers, error: { code: err.code, message, ...(data ? { data } : {}) } };
+    }
     if (last === undefined || last.status < 400) throw err;
     return { status: last.status, headers: last.headers, error: jsonRpcError(last) };
   }

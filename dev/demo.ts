@@ -182,7 +182,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       const reachedServer = st.sample.seen.slice(before).some((x) => JSON.stringify(x.body ?? null).includes(DENIED_TOOL));
       facts.denied = { ...refusal, reachedServer };
       const e = refusal.error;
-      r.check(refusal.status === 403 && e?.code === -32003, `HTTP ${refusal.status}, JSON-RPC error ${e?.code ?? '?'}: ${quote(e?.message ?? '')}`);
+      r.check(refusal.status === 200 && e?.code === -32003, `HTTP ${refusal.status}, JSON-RPC error ${e?.code ?? '?'}: ${quote(e?.message ?? '')}`);
       r.check(typeof e?.data?.['rule'] === 'string', `rule ${s.yellow(String(e?.data?.['rule']))}`);
       r.check(!reachedServer, 'the MCP server never saw the call');
     });
@@ -237,7 +237,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       const retryAfter = refusal.headers.get('retry-after');
       const e = refusal.error;
       r.check(allowedBefore > 0, `${allowedBefore} calls allowed, then`);
-      r.check(refusal.status === 429 && Number(retryAfter) >= 1, `HTTP ${refusal.status}, Retry-After: ${retryAfter ?? '(none)'} s`);
+      r.check(refusal.status === 200 && Number(retryAfter) >= 1, `HTTP ${refusal.status}, Retry-After: ${retryAfter ?? '(none)'} s`);
       r.check(e?.code === -32029, `JSON-RPC error ${e?.code ?? '?'}: ${quote(e?.message ?? '')} (limit ${s.yellow(String(e?.data?.['limit']))})`);
     });
 

@@ -210,11 +210,11 @@ const policy: Scenario[] = [
   },
   {
     group: 'policy',
-    name: 'denied call: 403 JSON-RPC error naming the rule; the server never sees it',
+    name: 'denied call: HTTP 200 with a JSON-RPC error naming the rule; the server never sees it',
     async run(t) {
       const id = uniq('deny');
       const a = await toolCall(ep(t, 'main'), t.expect.deniedTool, { customer_id: 'c-1' }, bearer(await mintFor(t)), id);
-      assert.equal(a.status, 403);
+      assert.equal(a.status, 200);
       const e = rpcError(a);
       assert.equal(e.code, -32003);
       assert.equal(e.data?.['rule'], t.expect.deniedRule);
@@ -222,12 +222,12 @@ const policy: Scenario[] = [
       if (t.local?.upstreams) assert.equal((await serverSawCall(t, id)).length, 0, 'the denied call reached the server');
       // Unknown tools fall to default deny.
       const d = await toolCall(ep(t, 'main'), 'hr.payroll_export', {}, bearer(await mintFor(t)));
-      assert.equal(d.status, 403);
+      assert.equal(d.status, 200);
       assert.equal(rpcError(d).data?.['rule'], 'default-deny');
-      // The SDK client surfaces the refusal as an error that names the rule.
+      // The SDK client raises its protocol error (McpError) with the code and the rule in data.
       const client = await mcpClient(ep(t, 'main'), { headers: bearer(await mintFor(t)) });
       try {
-        await assert.rejects(client.callTool({ name: t.expect.deniedTool, arguments: { customer_id: 'c-1' } }), (err: Error) => err.message.includes(t.expect.deniedRule));
+        await assert.rejects(client.callTool({ name: t.expect.deniedTool, arguments: { customer_id: 'c-1' } }), (err: Error & { code?: number; data?: { rule?: string } }) => err.name === 'McpError' && err.code === -32003 && err.data?.rule === t.expect.deniedRule);
       } finally {
         await client.close();
       }
@@ -238,7 +238,7 @@ const policy: Scenario[] = [
     name: 'another application is denied the same tool',
     async run(t) {
       const a = await toolCall(ep(t, 'main'), t.expect.allowedTool, t.expect.allowedArgs, bearer(await t.jwt.mint({ app: 'unknown-app', environment: t.expect.environment })));
-      assert.equal(a.status, 403);
+      assert.equal(a.status, 200);
       // It holds no grant on this server at all, so it is refused before any tool rule.
       assert.equal(rpcError(a).data?.['rule'], 'no-grant');
     },
@@ -251,7 +251,7 @@ const policy: Scenario[] = [
       const headers = bearer(await mintFor(t, uniq('confirmer')));
       const args = { customer_id: 'c-1001', subject: `Printer on fire ${uniq('s')}` };
       const first = await toolCall(url, t.expect.confirmTool, args, headers);
-      assert.ok(first.status === 428 || first.status === 403, `status ${first.status}`);
+      assert.ok(first.status === 200, `status ${first.status}`);
       const e = rpcError(first);
       assert.equal(e.code, -32010);
       const token = e.data?.['token'];
@@ -314,7 +314,7 @@ const policy: Scenario[] = [
       try {
         assert.ok(!(await list('pin')).includes(tool), 'the changed tool is removed from the list');
         const call = await toolCall(ep(t, 'pin'), tool, { query: 'acme' }, headers);
-        assert.equal(call.status, 403);
+        assert.equal(call.status, 200);
         assert.equal(rpcError(call).data?.['rule'], `pinning/${tool}`);
         // flag mode: still listed and callable.
         assert.ok((await list('pinflag')).includes(tool));
@@ -356,7 +356,7 @@ async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<voi
   for (let i = 0; i < n; i++) rpcResult(await toolCall(url, t.expect.limitTool, { query: `q${i}` }, headers));
   const id = uniq('over');
   const over = await toolCall(url, t.expect.limitTool, { query: 'one too many' }, headers, id);
-  assert.equal(over.status, 429);
+  assert.equal(over.status, 200);
   const retry = Number(over.headers.get('retry-after'));
   assert.ok(Number.isInteger(retry) && retry >= 1, `Retry-After: ${over.headers.get('retry-after')}`);
   const e = rpcError(over);
@@ -369,7 +369,7 @@ async function limitScenario(t: Target, endpoint: 'main' | 'redis'): Promise<voi
 }
 
 const limits: Scenario[] = [
-  { group: 'limits', name: 'memory store: over the limit answers 429 with Retry-After and a JSON-RPC error with the id', needs: ['known-limit'], run: (t) => limitScenario(t, 'main') },
+  { group: 'limits', name: 'memory store: over the limit answers a JSON-RPC error (HTTP 200) with Retry-After and a JSON-RPC error with the id', needs: ['known-limit'], run: (t) => limitScenario(t, 'main') },
   {
     group: 'limits',
     name: 'Redis store: the same limit through real Redis; counters live in Redis',
@@ -546,9 +546,9 @@ const interop: Scenario[] = [
         await client.close();
       }
       const env = await toolCall(ep(t, 'everything'), 'get-env', {}, headers);
-      assert.equal(env.status, 403);
+      assert.equal(env.status, 200);
       const toggle = await toolCall(ep(t, 'everything'), 'toggle-simulated-logging', {}, headers);
-      assert.equal(toggle.status, 403);
+      assert.equal(toggle.status, 200);
       assert.match(rpcError(toggle).message, /not for agents/);
     },
   },

@@ -61,6 +61,8 @@ export interface AuditEvent {
   redactions?: { where: string; counts: Record<string, number> }[];
   credential?: { action: string; detail?: Record<string, JsonValue> };
   decisions: { plugin: string; action: string; rule?: string }[];
+  /** A risky call's confirmation: who approved or refused what, when, through which channel. */
+  approval?: ApprovalFacts;
   result: AuditResult;
   http_status?: number;
   jsonrpc_error_code?: number;
@@ -68,6 +70,19 @@ export interface AuditEvent {
   latency_ms: number;
   completion: Completion;
 }
+
+export interface ApprovalFacts {
+  outcome: 'approved' | 'refused' | 'requested';
+  channel: string;
+  approver?: string;
+  requester?: string;
+  approval_id?: string;
+  tool?: string;
+  decided_at: string;
+}
+
+/** Decision actions of the approval channels (the page's approve/refuse). */
+const APPROVAL_ACTIONS = new Set(['approve', 'refuse']);
 
 export interface EventOptions {
   includeListCalls: boolean;
@@ -187,7 +202,15 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
     const entry: { plugin: string; action: string; rule?: string } = { plugin: d.plugin, action: d.action };
     if (d.rule !== undefined) entry.rule = d.rule;
     ev.decisions.push(entry);
-    if (DECISION_ACTIONS.has(d.action)) {
+    const channel = d.detail?.['channel'];
+    if (typeof channel === 'string' && (APPROVAL_ACTIONS.has(d.action) || d.detail?.['confirmed'] === true || d.action === 'deny' || d.action === 'confirm')) {
+      ev.approval = approvalFacts(d, channel);
+    }
+    if (APPROVAL_ACTIONS.has(d.action)) {
+      ev.decision = { plugin: d.plugin, action: d.action };
+      if (d.rule !== undefined) ev.decision.rule = d.rule;
+      if (d.reason !== undefined) ev.decision.reason = d.reason;
+    } else if (DECISION_ACTIONS.has(d.action)) {
       ev.decision = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.decision.rule = d.rule;
       if (d.reason !== undefined) ev.decision.reason = redactEcho(d.reason, 256);
@@ -213,6 +236,20 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
     }
   }
   if (redactions.length > 0) ev.redactions = redactions;
+}
+
+function approvalFacts(d: DecisionRecord, channel: string): ApprovalFacts {
+  const text = (k: string): string | undefined => {
+    const v = d.detail?.[k];
+    return typeof v === 'string' ? v.slice(0, 200) : undefined;
+  };
+  const outcome = d.action === 'approve' || d.detail?.['confirmed'] === true ? 'approved' : d.action === 'confirm' ? 'requested' : 'refused';
+  const facts: ApprovalFacts = { outcome, channel, decided_at: new Date().toISOString() };
+  for (const [k, field] of [['approver', 'approver'], ['requester', 'requester'], ['approval_id', 'approval_id'], ['tool', 'tool']] as const) {
+    const v = text(k) ?? (k === 'tool' ? text('target') : undefined);
+    if (v !== undefined) facts[field] = v;
+  }
+  return facts;
 }
 
 function applyIdentity(ev: AuditEvent, id: Identity | undefined): void {
@@ -264,6 +301,15 @@ export function buildEvents(
     return ev;
   };
   const events: AuditEvent[] = [];
+  // A decision on the approval page is a call of its own: one event, whatever the body was.
+  if (decisions.some((d) => APPROVAL_ACTIONS.has(d.action))) {
+    const ev = base();
+    ev.kind = 'approval';
+    applyDecisions(ev, decisions);
+    if (ev.approval?.tool !== undefined) ev.tool = ev.approval.tool;
+    events.push(ev);
+    return events;
+  }
   if (body === undefined || !body.ok) {
     if (failed || (whenBodyUnknown && body === undefined)) {
       const ev = base();

@@ -71,7 +71,9 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
     };
   }
   // A body the host refuses (StopError) propagates: the host answers it, onDone reports it.
-  state.body = await ctx.mcp();
+  // A form post (the gateway's approval page) is not JSON-RPC: the plugin that serves it reads
+  // it; its decision records still become an event.
+  if (!isFormPost(ctx)) state.body = await ctx.mcp();
   if (p.tracing && tracingActive()) {
     const started = startServerSpan(ctx, p.routeKey, facts.server, state.body, remote, startedEpochMs);
     const span = started.span;
@@ -91,6 +93,10 @@ async function onRequest(ctx: CallContext, p: PreparedAudit): Promise<StopOutcom
     }
   }
   return undefined;
+}
+
+function isFormPost(ctx: CallContext): boolean {
+  return ctx.request.method === 'POST' && (ctx.request.header('content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
 
 function requestDone(ctx: CallContext, p: PreparedAudit, state: RequestState, r: PhaseResult): void {

@@ -204,9 +204,31 @@ export interface McpAuthzConf {
      */
     header?: string;
     /**
-     * HTTP status of the confirmation-required answer.
+     * How a risky call is confirmed, chosen by what the client declared: 'form' for 2026-07-28 clients that declare form elicitation (an input_required answer with an approve/deny form), 'url' for clients that declare URL-mode elicitation (error -32042 pointing at the gateway's approval page). Clients with neither get a confirmation token. The HTTP status of these answers is the route's (mcp-route answers.confirm).
      */
-    status?: 403 | 428;
+    channels?: {
+      /**
+       * Offer the in-client form to 2026-07-28 clients.
+       */
+      form?: boolean;
+      /**
+       * Offer the approval page to clients with URL-mode elicitation (the route layout must route approval_page.path to this conf).
+       */
+      url?: boolean;
+    };
+    /**
+     * The approval page mcp-authz serves in pre-req for URL-mode confirmation.
+     */
+    approval_page?: {
+      /**
+       * Path prefix of the page (an approval lives at <path>/<id>).
+       */
+      path?: string;
+      /**
+       * Origin the user's browser reaches the gateway at (default: the call's own Host and X-Forwarded-Proto).
+       */
+      public_url?: string;
+    };
     /**
      * Maximum remembered used tokens (single-use); when full of unexpired tokens new confirmations are refused.
      */

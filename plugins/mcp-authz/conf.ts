@@ -13,10 +13,9 @@ export const confSchema: JsonSchema = loadSchema(CONF_SCHEMA_FILE);
 export type AuthzConf = McpAuthzConf;
 export type ConfirmationConf = NonNullable<AuthzConf['confirmation']>;
 
-/** A confirmation token lives 5 minutes, arrives in this header, and is asked for with 428. */
+/** A confirmation token lives 5 minutes and arrives in this header (its HTTP status is the route's: mcp-route answers.confirm). */
 export const CONFIRMATION_DEFAULTS = {
   ttlSeconds: 300,
   header: 'mcp-confirmation',
-  status: 428,
   replayCacheSize: 100_000,
 } as const;

@@ -24,6 +24,8 @@ export interface ConfirmBinding {
 
 interface Payload {
   jti: string;
+  /** The server's own requestState this gateway state wraps (form confirmation only). */
+  inner?: string;
   sub: string;
   srv: string;
   tool: string;
@@ -104,7 +106,10 @@ export async function confirmationKeyFrom(secret: string | undefined, allowLiter
   };
 }
 
-export type VerifyResult = { ok: true } | { ok: false; reason: string };
+export type VerifyResult = { ok: true; inner?: string | undefined } | { ok: false; reason: string };
+
+/** Prefix of the gateway's own requestState (form confirmation): never a token, never a server's state. */
+export const STATE_PREFIX = 'mcpg1';
 
 /** The HMAC key, read per use so a rotated secret file takes effect without a restart. */
 export type ConfirmationKey = Uint8Array | (() => Uint8Array | undefined);
@@ -123,24 +128,25 @@ export class ConfirmationTokens {
   ) {}
 
   /** Throws ConfirmationKeyUnavailable when the configured secret cannot be read. */
-  issue(b: ConfirmBinding): { token: string; expiresAt: number } {
+  issue(b: ConfirmBinding, prefix: string = PREFIX, inner?: string): { token: string; expiresAt: number } {
     const key = this.currentKey();
     if (key === undefined) throw new ConfirmationKeyUnavailable('confirmation secret unavailable');
     const iat = Math.floor(this.now() / 1000);
     const payload: Payload = { jti: randomUUID(), sub: b.caller, srv: b.server, tool: b.tool, args: canonicalHash(b.args ?? {}), iat, exp: iat + this.ttlSeconds };
+    if (inner !== undefined) payload.inner = inner;
     const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-    return { token: `${PREFIX}.${body}.${this.sign(key, body)}`, expiresAt: payload.exp };
+    return { token: `${prefix}.${body}.${this.sign(key, body, prefix)}`, expiresAt: payload.exp };
   }
 
-  /** Check a token against the call it must approve, and use it up. */
-  verify(token: string, b: ConfirmBinding): VerifyResult {
+  /** Check a token (or the gateway's requestState) against the call it must approve, and use it up. */
+  verify(token: string, b: ConfirmBinding, prefix: string = PREFIX): VerifyResult {
     const parts = token.split('.');
-    if (parts.length !== 3 || parts[0] !== PREFIX) return { ok: false, reason: 'malformed confirmation token' };
+    if (parts.length !== 3 || parts[0] !== prefix) return { ok: false, reason: 'malformed confirmation token' };
     const key = this.currentKey();
     if (key === undefined) return { ok: false, reason: 'confirmation secret unavailable' };
     const body = parts[1]!;
     const given = Buffer.from(parts[2]!, 'base64url');
-    const expected = Buffer.from(this.sign(key, body), 'base64url');
+    const expected = Buffer.from(this.sign(key, body, prefix), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'confirmation token signature is invalid' };
     let p: Payload;
     try {
@@ -156,14 +162,29 @@ export class ConfirmationTokens {
     const used = this.replay.consume(p.jti, p.exp * 1000, nowMs);
     if (used === 'replayed') return { ok: false, reason: 'confirmation token was already used' };
     if (used === 'full') return { ok: false, reason: 'too many confirmations in flight; retry later' };
-    return { ok: true };
+    return typeof p.inner === 'string' ? { ok: true, inner: p.inner } : { ok: true };
+  }
+
+  /** An HMAC of `text` under the confirmation key (CSRF tokens of the approval page). */
+  mac(text: string): string {
+    const key = this.currentKey();
+    if (key === undefined) throw new ConfirmationKeyUnavailable('confirmation secret unavailable');
+    return createHmac('sha256', key).update(`mac|${text}`).digest('base64url');
+  }
+
+  checkMac(text: string, given: string): boolean {
+    const key = this.currentKey();
+    if (key === undefined) return false;
+    const expected = Buffer.from(createHmac('sha256', key).update(`mac|${text}`).digest('base64url'));
+    const got = Buffer.from(given);
+    return got.length === expected.length && timingSafeEqual(got, expected);
   }
 
   private currentKey(): Uint8Array | undefined {
     return typeof this.key === 'function' ? this.key() : this.key;
   }
 
-  private sign(key: Uint8Array, body: string): string {
-    return createHmac('sha256', key).update(`${PREFIX}.${body}`).digest('base64url');
+  private sign(key: Uint8Array, body: string, prefix: string): string {
+    return createHmac('sha256', key).update(`${prefix}.${body}`).digest('base64url');
   }
 }

@@ -11,10 +11,14 @@ import type { ListKind } from './filter.js';
 import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
+import { approvalBookOf, type ApprovalBook } from './approvals.js';
+import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
 import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 import { toolHintsOf, type ToolHintStore } from './tool-hints.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
+/** Where the gateway serves its approval page unless the conf says otherwise. */
+export const DEFAULT_APPROVAL_PATH = '/mcp-approvals';
 
 export type { AuthzConf } from './conf.js';
 
@@ -36,7 +40,13 @@ export interface PreparedAuthz {
   readonly protectedResource: ProtectedResourceConf;
   readonly confirm: ConfirmationTokens;
   readonly confirmHeader: string;
-  readonly confirmStatus: number;
+  /** Confirm through a 2026-07-28 client's own form (input_required with an elicitation). */
+  readonly formChannel: boolean;
+  /** The approval page's path prefix; undefined when URL-mode confirmation is off. */
+  readonly approvalPath: string | undefined;
+  readonly approvalPublicUrl: string | undefined;
+  readonly approvals: ApprovalBook;
+  readonly sessions: SessionCapabilities;
   readonly source: PolicySource | undefined;
   readonly inline: { doc: PolicyDoc; label: string; rulePrefix: string } | undefined;
   /** Compiled policy for the current source version (recompiled lazily after a reload). */
@@ -50,6 +60,8 @@ export interface Carried {
   lists: Map<string, ListKind>;
   /** A 2026-07-28+ request: its list answers speak ttlMs/cacheScope. */
   modern: boolean;
+  /** What this call's initialize declared, remembered under the session id the answer names. */
+  initialize?: ElicitationSupport | undefined;
 }
 
 export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz> {
@@ -82,7 +94,11 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     protectedResource: conf.protected_resource ?? {},
     confirm: new ConfirmationTokens(key, c.ttl_seconds ?? CONFIRMATION_DEFAULTS.ttlSeconds, confirmation.replayCache(c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize)),
     confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
-    confirmStatus: c.status ?? CONFIRMATION_DEFAULTS.status,
+    formChannel: c.channels?.form !== false,
+    approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
+    approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
+    approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
+    sessions: sessionCapabilitiesOf(env.state),
     source,
     inline,
     compiled,

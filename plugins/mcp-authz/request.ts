@@ -16,6 +16,10 @@ import { decideSubscriptions } from './subscriptions.js';
 import { isModernRevision } from '../../runner/mcp/revision.js';
 import { isMetadataRequest, metadataDocument, metadataUrl, wwwAuthenticate } from './prm.js';
 import { currentPolicy, PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
+import { isApprovalRequest, serveApprovalPage } from './approval-page.js';
+import { callerKey } from './caller.js';
+import { bindingOf, channelFor, formElicitation, takeFormAnswer, urlElicitation } from './confirm-flow.js';
+import { declaredInInitialize } from './client-caps.js';
 
 /** The MCP server of this call: the plugin conf's, else the route's. */
 function serverOf(ctx: CallContext, p: PreparedAuthz): string | undefined {
@@ -37,11 +41,6 @@ function subjectOf(policy: CompiledPolicy, identity: Identity, server: string | 
   return subject;
 }
 
-/** The caller a confirmation token is bound to. */
-function callerKey(id: Identity): string {
-  return `${id.source}:${id.tenant ?? ''}:${id.user ?? id.subject ?? id.app ?? 'anonymous'}`;
-}
-
 function confirmationFromMeta(msg: McpMessage): { token: string | undefined; present: boolean } {
   const meta = msg.params['_meta'];
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta) || !(CONFIRMATION_META_KEY in meta)) return { token: undefined, present: false };
@@ -61,7 +60,7 @@ function stripConfirmationMeta(msg: McpMessage): void {
 
 interface Refusal {
   index: number;
-  decision: Decision;
+  decision: Decision & { channel?: string };
   token?: { token: string; expiresAt: number } | undefined;
 }
 
@@ -93,6 +92,8 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
       body: JSON.stringify(metadataDocument(p.protectedResource, ctx.request)),
     };
   }
+
+  if (isApprovalRequest(ctx.request, p)) return serveApprovalPage(ctx, p, currentPolicy(p));
 
   const who = await establishIdentity(ctx.request, p.identity);
   if (!who.ok) {
@@ -139,9 +140,10 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   const headerToken = ctx.request.header(p.confirmHeader);
   let headerTokenUsed = false;
   let bodyModified = false;
+  let initialize: Carried['initialize'];
 
   body.messages.forEach((msg, index) => {
-    let d = decideMessage(policy, subject, msg);
+    let d: Decision & { channel?: string } = decideMessage(policy, subject, msg);
     if (d.effect !== 'deny' && msg.kind === 'subscriptions/listen') d = decideSubscriptions(policy, subject, msg) ?? d;
     if (d.effect !== 'deny' && d.kind === 'tool' && p.pinMode !== 'off' && p.pins.isBlocked(pinServer, d.target)) {
       d = { ...d, effect: 'deny', rule: `pinning/${d.target}`, reason: `tool '${d.target}' changed since it was pinned` };
@@ -151,19 +153,40 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
       stripConfirmationMeta(msg);
       bodyModified = true;
     }
+    // The gateway's own form state leaves the request whatever the decision now is.
+    const form = d.kind === 'tool' ? takeFormAnswer(p, bindingOf(identity, server ?? '', d.target, msg), msg) : { kind: 'none' as const };
+    if (form.kind !== 'none') bodyModified = true;
     if (d.effect === 'confirm') {
       const token = meta.token ?? (headerTokenUsed ? undefined : headerToken);
-      if (token !== undefined) {
+      const binding = bindingOf(identity, server ?? '', d.target, msg);
+      if (form.kind === 'approved') {
+        ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved by the user in the client', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'form', approver: callerKey(identity) } });
+        return;
+      }
+      if (form.kind === 'refused') {
+        d = { ...d, effect: 'deny', reason: `${form.reason}: ${d.target} was not run`, channel: 'form' };
+      } else if (form.kind === 'invalid') {
+        d = { ...d, reason: `${form.reason}; confirmation required again` };
+      } else if (token !== undefined) {
         if (token === headerToken) headerTokenUsed = true;
-        const binding = { caller: callerKey(identity), server: server ?? '', tool: d.target, args: msg.arguments ?? {} };
         const v = p.confirm.verify(token, binding);
         if (v.ok) {
-          ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'confirmed by the user', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true } });
+          ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'confirmed by the user', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'token' } });
           return;
         }
         d = { ...d, reason: `${v.reason}; confirmation required again` };
+      } else if (p.approvalPath !== undefined) {
+        const settled = p.approvals.settle(binding);
+        if (settled?.outcome === 'approved') {
+          ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved on the approval page', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'url', approval_id: settled.approval.id, approver: settled.approval.decidedBy ?? '' } });
+          return;
+        }
+        if (settled?.outcome === 'denied') {
+          d = { ...d, effect: 'deny', reason: `refused by ${settled.approval.decidedBy ?? 'the approver'} on the approval page: ${d.target} was not run`, channel: 'url' };
+        }
       }
     }
+    if (msg.kind === 'initialize') initialize = declaredInInitialize(msg);
     if (d.effect === 'allow') {
       ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: d.reason, messageIndex: index, detail: detailOf(d) });
       return;
@@ -184,20 +207,21 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
     }
   }
 
-  if (p.filterLists || p.pinMode !== 'off') {
+  if (p.filterLists || p.pinMode !== 'off' || (initialize !== undefined && p.approvalPath !== undefined)) {
     const lists = listRequests(body.messages);
     if (lists && p.pinMode === 'off') {
       // A list the actor sees whole is not read: nothing to filter, and SSE keeps streaming.
       for (const [id, kind] of lists) if (seesEverything(policy, subject, USE_KIND[kind])) lists.delete(id);
     }
     const modern = body.messages.some((m) => isModernRevision(m.revision ?? undefined));
-    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map(), modern } satisfies Carried);
+    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map(), modern, initialize } satisfies Carried);
   }
   return undefined;
 }
 
-function detailOf(d: Decision): Record<string, JsonValue> {
+function detailOf(d: Decision & { channel?: string }): Record<string, JsonValue> {
   const detail: Record<string, JsonValue> = { kind: d.kind, target: redactEcho(d.target) };
+  if (d.channel !== undefined) detail['channel'] = d.channel;
   if (d.access !== undefined) detail['access'] = d.access;
   if (d.risk !== undefined) detail['risk'] = d.risk;
   return detail;
@@ -208,6 +232,17 @@ const reasonOf = (d: Decision): string => redactEcho(d.reason, 256);
 
 /** One refusal for the whole body: any deny refuses the batch; confirmations get tokens. */
 function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): StopOutcome {
+  // One risky call from a client that can show its user a form or a page: ask there.
+  const only = refusals[0]!;
+  if (!denied && !batch && refusals.length === 1 && only.decision.kind === 'tool') {
+    const msg = messages[only.index]!;
+    const channel = channelFor(ctx, p, msg);
+    if (channel === 'form') return formElicitation(ctx, p, identity, server, msg, only.decision);
+    if (channel === 'url') {
+      const answer = urlElicitation(ctx, p, identity, server, msg, only.decision);
+      if (answer !== undefined) return answer;
+    }
+  }
   for (const r of refusals) {
     if (!denied && r.decision.effect === 'confirm') {
       const msg = messages[r.index]!;
@@ -253,7 +288,7 @@ function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: 
   }
   return {
     action: 'stop',
-    status: p.confirmStatus,
+    status: 428,
     rpcError: { code: JsonRpcErrorCode.ConfirmationRequired, message: `user confirmation required: ${reasonOf(first.decision)}`, data },
   };
 }

@@ -9,11 +9,17 @@ import { narrowCacheScopes } from '../../runner/mcp/cache.js';
 import { toolDefinitionHash } from './pinning.js';
 import { hintsOf } from './tool-hints.js';
 import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
+import { SESSION_HEADER } from './client-caps.js';
 
 export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  if (!carried || !ctx.response) return;
+  if (carried.initialize !== undefined && ctx.response.status < 300) {
+    const session = ctx.response.header(SESSION_HEADER);
+    if (session !== undefined && session.length <= 256) p.sessions.remember(session, carried.initialize);
+  }
   // A list in an error-status answer is still a list the client can read: filter it all the same.
-  if (!carried || !ctx.response || carried.lists.size === 0) return;
+  if (carried.lists.size === 0) return;
   const body = await ctx.mcpResponse();
   const unreadable = await listAnswerProblem(ctx, body);
   if (unreadable !== undefined) {
@@ -75,13 +81,19 @@ export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Ou
 
 /** Fast routes (no post-resp): refuse list calls we would have to filter. */
 export async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
-  if (!(p.filterLists && !p.shadow) && p.pinMode === 'off') return false;
+  // URL-mode confirmation learns a session's capabilities from its initialize answer.
+  const learnsSessions = p.approvalPath !== undefined;
+  if (!(p.filterLists && !p.shadow) && p.pinMode === 'off' && !learnsSessions) return false;
   // After onRequest (the runtime guard) the carried lists are exactly what will be read; without
   // it (the layout command's synthetic calls) any list call counts.
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
+  // A session learned on a fast route is only a lost convenience (its client gets tokens), never
+  // a skipped check: the runtime guard does not refuse initialize, the layout routes it fully.
   if (carried !== undefined) return carried.lists.size > 0;
   const body = await ctx.mcp();
-  return body.ok && listRequests(body.messages) !== undefined;
+  if (!body.ok) return false;
+  if (learnsSessions && body.messages.some((m) => m.kind === 'initialize')) return true;
+  return ((p.filterLists && !p.shadow) || p.pinMode !== 'off') && listRequests(body.messages) !== undefined;
 }
 
 export function needsResponseBody(ctx: CallContext): boolean {

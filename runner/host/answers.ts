@@ -10,6 +10,7 @@ import { requestIdsOf } from '../mcp/parse.js';
 import { CALL_HEADER } from './carry.js';
 import type { CallContextImpl } from './context.js';
 import type { StopOutcome } from './plugin.js';
+import { toolResultBody } from './answer-map.js';
 
 /** Connection-level headers that never pass from the upstream answer to the client. */
 const HOP_BY_HOP = new Set([
@@ -51,7 +52,7 @@ export async function stopAction(ctx: CallContextImpl, stop: StopOutcome): Promi
   let body: Uint8Array | undefined;
   if (stop.rpcError) {
     const { ids, batch } = await replyIds(ctx, stop);
-    body = jsonRpcErrorBody(ids, batch, stop.rpcError);
+    body = toolResultBody(stop, ctx.route.answers, ctx.mcpParsed && (await ctx.mcpParsed.catch(() => undefined))) ?? jsonRpcErrorBody(ids, batch, stop.rpcError);
     headers.push({ name: 'content-type', value: 'application/json' });
   } else if (stop.body !== undefined) {
     body = typeof stop.body === 'string' ? encoder.encode(stop.body) : stop.body;

@@ -15,6 +15,7 @@ import { DeadlineError, withDeadline } from './deadlines.js';
 import { chainEntry, isPromiseLike, isReady, ready, type ChainEntry } from './prepare.js';
 import { resumptionCheck } from './resumption.js';
 import { DEFAULT_ROUTE_SETTINGS, ROUTE_ENTRY, routeSettingsParser } from './route-settings.js';
+import { mapRefusal } from './answer-map.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
 import { enforceRoutingHeaders } from './header-agreement.js';
@@ -171,6 +172,7 @@ export class Host implements CallHost<CompiledChain> {
     let answer: HTTPReqCallResp;
     let outcome: PhaseResult['outcome'];
     if (stop) {
+      stop = mapRefusal(stop, chain.route.answers, stoppedBy);
       answer = { id: call.id, action: await stopAction(ctx, stop) };
       outcome = failed ? 'error' : 'stop';
     } else {

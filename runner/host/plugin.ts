@@ -6,6 +6,7 @@
 import type { TextEntry } from '../protocol/messages.js';
 import type { JsonRpcError, JsonRpcId, McpRequestBody, McpResponseBody } from '../mcp/types.js';
 import type { RunnerState } from './state.js';
+import type { AnswerSettings } from './answer-map.js';
 
 /** Who is calling. Filled by mcp-authz (or by another plugin that establishes identity). */
 export interface Identity {
@@ -108,6 +109,8 @@ export interface RouteSettings {
    * plugins never read. When false they are refused on chains that may read answers.
    */
   readonly allowResumption: boolean;
+  /** How denials, limits and confirmation requests are answered (runner/host/answer-map.ts). */
+  readonly answers: AnswerSettings;
 }
 
 /** Per-HTTP-call context shared by the plugins of one chain. */

@@ -25,4 +25,25 @@ export interface McpRouteConf {
    * Pass requests that resume an SSE stream (a Last-Event-ID header). The server replays that stream's events, answers included, and the gateway does not read them: no list filtering, no pinning, no result redaction. When false, such a request is refused with 403 (JSON-RPC error, rule resumption-unread) on any route whose chain has a plugin that may read answers. Set it only where no plugin needs to read what the server sends.
    */
   allow_resumption?: boolean;
+  /**
+   * How refusals reach MCP clients. By default policy denials, limits and confirmation-token requests answer HTTP 200 with a JSON-RPC error (code, message, data with rule, plugin, next step and refusal kind), so SDK clients raise their protocol error with code and data. 401 and 403 insufficient_scope (WWW-Authenticate) are never remapped; elicitation answers (-32042, input_required) are always 200.
+   */
+  answers?: {
+    /**
+     * HTTP status of policy denials (JSON-RPC -32003).
+     */
+    denied?: 200 | 403;
+    /**
+     * HTTP status of limits (JSON-RPC -32029); Retry-After and RateLimit headers are sent either way.
+     */
+    limited?: 200 | 429;
+    /**
+     * HTTP status of confirmation-token requests (JSON-RPC -32010).
+     */
+    confirm?: 200 | 403 | 428;
+    /**
+     * A denied or limited tools/call (not a batch): a JSON-RPC error, or a tool result with isError: true and a readable text the model sees.
+     */
+    tool_call_refusals?: 'error' | 'result';
+  };
 }

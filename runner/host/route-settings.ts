@@ -4,6 +4,7 @@
 
 import type { ValidateFunction } from 'ajv';
 import type { RouteSettings } from './plugin.js';
+import { DEFAULT_ANSWERS, parseAnswerSettings } from './answer-map.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
 import { loadSchema } from './schema-file.js';
 import type { McpRouteConf } from './route-conf.generated.js';
@@ -18,7 +19,7 @@ export type RouteConf = McpRouteConf;
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 
 /** What a route without an mcp-route entry gets. */
-export const DEFAULT_ROUTE_SETTINGS: RouteSettings = Object.freeze({ server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false, allowResumption: false });
+export const DEFAULT_ROUTE_SETTINGS: RouteSettings = Object.freeze({ server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false, allowResumption: false, answers: DEFAULT_ANSWERS });
 
 /** Compiles the mcp-route validator once, with the registry's ajv (so defaults and formats match). */
 export function routeSettingsParser(registry: PluginRegistry): (value: unknown) => RouteSettings | string {
@@ -28,6 +29,8 @@ export function routeSettingsParser(registry: PluginRegistry): (value: unknown) 
   const validate = ((id !== undefined ? registry.ajv.getSchema(id) : undefined) ?? registry.ajv.compile(schema)) as ValidateFunction<RouteConf>;
   return (value) => {
     if (!validate(value)) return formatConfErrors(ROUTE_ENTRY, validate.errors);
+    const answers = parseAnswerSettings(value.answers);
+    if (typeof answers === 'string') return answers;
     // ajv filled in the schema's defaults; the fallbacks name the same values for the compiler.
     return {
       server: value.server,
@@ -35,6 +38,7 @@ export function routeSettingsParser(registry: PluginRegistry): (value: unknown) 
       maxBodyBytes: value.max_body_bytes ?? DEFAULT_ROUTE_SETTINGS.maxBodyBytes,
       validateBody: value.validate_body ?? DEFAULT_ROUTE_SETTINGS.validateBody,
       allowResumption: value.allow_resumption ?? DEFAULT_ROUTE_SETTINGS.allowResumption,
+      answers,
     };
   };
 }

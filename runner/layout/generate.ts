@@ -276,6 +276,7 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
       fastTools2026: `mcp-${g.server}-fast-tools-2026`,
       session: `mcp-${g.server}-session`,
       prm: `mcp-${g.server}-prm`,
+      approvals: `mcp-${g.server}-approvals`,
     };
     const base = (id: string, desc: string, uri: string, methods: string[], priority: number): Omit<ApisixRoute, 'plugins'> => {
       const r: Omit<ApisixRoute, 'plugins'> = { id, name: id, desc, uri, methods, priority, upstream: {} };
@@ -351,6 +352,16 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
         plugins: { 'ext-plugin-pre-req': pre(routeSettings(g, false, false), [entry(authz.name, authz.conf)]) },
       });
       explanation.push(`${ids.prm}: GET /.well-known/oauth-protected-resource*, pre-req only, mcp-authz answers it`);
+      const page = approvalPagePath(authz.conf);
+      if (page !== undefined) {
+        const audit = g.plugins.find((p) => p.name === 'mcp-audit');
+        const pageChain = [...(audit ? [entry(audit.name, audit.conf)] : []), entry(authz.name, authz.conf)];
+        routes.push({
+          ...base(ids.approvals, `${g.server}: the approval page of risky calls (URL-mode elicitation), answered by mcp-authz`, `${page}/*`, ['GET', 'POST'], 0),
+          plugins: { 'ext-plugin-pre-req': pre(routeSettings(g, false, false), pageChain) },
+        });
+        explanation.push(`${ids.approvals}: GET/POST ${page}/*, pre-req only, mcp-authz answers it (approvals are audited)`);
+      }
     }
     if (placeheld.length > 0) explanation.push(`note: unset secret references were given placeholders for the check only: ${placeheld.map((n) => `$env://${n}`).join(', ')}`);
     return { routes: routes.map((r) => ordered(r, g)), explanation };
@@ -358,6 +369,13 @@ export async function generateLayout(g: GatewayDoc, opts: LayoutOptions): Promis
     for (const n of placeheld) delete process.env[n];
     await host.shutdown();
   }
+}
+
+/** Where mcp-authz serves its approval page, or undefined when URL-mode confirmation is off. */
+function approvalPagePath(conf: unknown): string | undefined {
+  const c = (conf as { confirmation?: { channels?: { url?: boolean }; approval_page?: { path?: string } } } | undefined)?.confirmation;
+  if (c?.channels?.url === false) return undefined;
+  return (c?.approval_page?.path ?? '/mcp-approvals').replace(/\/+$/, '');
 }
 
 /** Readable key order (matchers, then plugins, then upstream); each route gets its own copies. */

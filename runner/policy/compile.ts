@@ -59,6 +59,8 @@ export interface CompiledPolicy {
   readonly methodsDeny: GlobSet;
   readonly riskConfirm: ReadonlySet<Risk>;
   readonly riskDeny: ReadonlySet<Risk>;
+  /** Roles whose holders may approve another user's risky call on the approval page. */
+  readonly approverRoles: ReadonlySet<string>;
   /** server ('*' = any) -> tool -> sha256 hex of the canonical definition. */
   readonly pins: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** Tool name or glob -> read or write, for grants with access: read. */
@@ -85,6 +87,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
   let methodsDefault: 'allow' | 'deny' = 'allow';
   const riskConfirm = new Set<Risk>();
   const riskDeny = new Set<Risk>();
+  const approverRoles = new Set<string>();
   const pins = new Map<string, Map<string, string>>();
   const toolRegistry = new PatternIndex<RegistryEntry>();
   const usedNames = new Set<string>();
@@ -110,6 +113,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
     methodsDeny.push(...(doc.methods?.deny ?? []));
     for (const r of doc.risk?.confirm ?? []) riskConfirm.add(r);
     for (const r of doc.risk?.deny ?? []) riskDeny.add(r);
+    for (const r of doc.confirmation?.approver_roles ?? []) approverRoles.add(r);
     for (const [server, map] of Object.entries(doc.pins ?? {})) {
       const target = pins.get(server) ?? new Map<string, string>();
       for (const [tool, pin] of Object.entries(map)) target.set(tool, pin.slice('sha256:'.length));
@@ -245,6 +249,7 @@ export function compilePolicy(docs: ReadonlyArray<{ doc: PolicyDoc; label: strin
     methodsDeny: new GlobSet(methodsDeny),
     riskConfirm,
     riskDeny,
+    approverRoles,
     pins,
     toolRegistry,
     ruleCount,

@@ -62,6 +62,7 @@ export interface PolicyDoc {
   version?: number;
   methods?: { default?: 'allow' | 'deny'; allow?: string[]; deny?: string[] };
   risk?: { confirm?: Risk[]; deny?: Risk[] };
+  confirmation?: { approver_roles?: string[] };
   actors?: ActorPolicyDoc[];
   /** The requirements document's per-actor shape: one actor entry or a list of them. */
   mcp_tool_policy?: ActorPolicyDoc | ActorPolicyDoc[];

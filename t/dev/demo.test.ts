@@ -30,12 +30,12 @@ test('runDemo: every step behaves as the demo claims', async () => {
 
   assert.match(f.allowedText ?? '', /Subscription of c-1001: active/);
 
-  assert.equal(f.denied?.status, 403);
+  assert.equal(f.denied?.status, 200);
   assert.equal(f.denied?.error?.code, -32003);
   assert.equal(f.denied?.error?.data?.['rule'], `support-agent/denied_tools/${DENIED_TOOL}`);
   assert.equal(f.denied?.reachedServer, false);
 
-  assert.equal(f.confirmation?.first.status, 428);
+  assert.equal(f.confirmation?.first.status, 200);
   assert.equal(f.confirmation?.first.error?.code, -32010);
   assert.equal(typeof f.confirmation?.first.error?.data?.['token'], 'string');
   assert.match(f.confirmation?.retryText ?? '', /^Case TCK-\d+ opened: Refund/);
@@ -48,7 +48,7 @@ test('runDemo: every step behaves as the demo claims', async () => {
 
   const limit = f.rateLimit;
   assert.ok(limit !== undefined && limit.allowedBefore > 0);
-  assert.equal(limit.refusal.status, 429);
+  assert.equal(limit.refusal.status, 200);
   assert.ok(Number(limit.refusal.headers.get('retry-after')) >= 1, `Retry-After ${limit.refusal.headers.get('retry-after')}`);
   assert.equal(limit.refusal.error?.code, -32029);
   assert.equal(limit.refusal.error?.data?.['limit'], 'per-user');

@@ -40,9 +40,9 @@ test('plugins run in conf order and the first Stop ends the chain with a JSON-RP
   assert.deepEqual(order, ['b', 'a']);
   const stop = res.action as StopAction;
   assert.equal(stop.type, 'stop');
-  assert.equal(stop.status, 403);
+  assert.equal(stop.status, 200);
   assert.deepEqual(stop.headers, [{ name: 'content-type', value: 'application/json' }]);
-  assert.deepEqual(JSON.parse(dec.decode(stop.body)), { jsonrpc: '2.0', id: 42, error: { code: -32003, message: 'a said no' } });
+  assert.deepEqual(JSON.parse(dec.decode(stop.body)), { jsonrpc: '2.0', id: 42, error: { code: -32003, message: 'a said no', data: { plugin: 'a', next: 'do not retry: the gateway policy does not allow this call; tell the user or choose another tool', refusal: 'denied' } } });
 });
 
 test('an empty chain answers pass without asking APISIX anything', async () => {
@@ -232,7 +232,7 @@ test('on a fast route (no post-resp) a call that needs the response phase is ref
   const fast = h.buildChain([{ name: 'filter', value: '{}' }], 'fast');
   const list = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
   const res = await h.onRequest(fast, call(list), new TableChannel({}, list), later);
-  assert.equal((res.action as StopAction).status, 403);
+  assert.equal((res.action as StopAction).status, 200);
   const ok = await h.onRequest(fast, call(TOOLS_CALL), new TableChannel({}, TOOLS_CALL), later);
   assert.equal(ok.action, undefined);
   const full = h.buildChain([{ name: 'mcp-route', value: '{"post_resp":true}' }, { name: 'filter', value: '{}' }], 'full');

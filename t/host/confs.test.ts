@@ -55,7 +55,7 @@ test('mcp-route is validated by its schema: errors name the field, defaults appl
   assert.match(error([]) ?? '', /^mcp-route: \/ must be object/);
   const chain = h.buildChain([{ name: 'mcp-route', value: '{"server":"crm"}' }], 'ok');
   assert.equal(chain.error, undefined);
-  assert.deepEqual(chain.route, { server: 'crm', postResp: false, maxBodyBytes: 8 * 1024 * 1024, validateBody: false, allowResumption: false });
+  assert.deepEqual(chain.route, { server: 'crm', postResp: false, maxBodyBytes: 8 * 1024 * 1024, validateBody: false, allowResumption: false, answers: { denied: 200, limited: 200, confirm: 200, toolCallRefusals: 'error' } });
   // A second host on the same registry compiles the route schema without a duplicate-$id error.
   const registry = new PluginRegistry();
   new Host({ registry }).shutdown().catch(() => undefined);

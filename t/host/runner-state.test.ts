@@ -91,15 +91,15 @@ test('each host has its own runner state and policy service', () => {
 test('a confirmation token consumed on one runner is not consumed on the other', async () => {
   const args = { title: 'refund order 42' };
   const asked = stopOf(await call(runnerA, 'ticket.create', args));
-  assert.equal(asked.status, 428);
+  assert.equal(asked.status, 200);
   assert.ok(asked.token);
   const approval = [{ name: 'mcp-confirmation', value: asked.token }];
 
   assert.ok(passed(await call(runnerA, 'ticket.create', args, approval)), 'the approved retry passes on A');
-  assert.equal(stopOf(await call(runnerA, 'ticket.create', args, approval)).status, 428, 'A refuses the replay');
+  assert.equal(stopOf(await call(runnerA, 'ticket.create', args, approval)).status, 200, 'A refuses the replay');
 
   assert.ok(passed(await call(runnerB, 'ticket.create', args, approval)), "B's replay cache never saw the token");
-  assert.equal(stopOf(await call(runnerB, 'ticket.create', args, approval)).status, 428, 'B refuses its own replay');
+  assert.equal(stopOf(await call(runnerB, 'ticket.create', args, approval)).status, 200, 'B refuses its own replay');
 });
 
 test('a tool blocked by pinning on one runner is not blocked on the other', async () => {
@@ -110,7 +110,7 @@ test('a tool blocked by pinning on one runner is not blocked on the other', asyn
   assert.deepEqual(await listTools(runnerA, [lookup, echo]), ['crm.lookup', 'mirror.echo']);
   assert.deepEqual(await listTools(runnerA, [lookup, rugPull]), ['crm.lookup'], 'A pinned the first definition and blocks the change');
   const denied = stopOf(await call(runnerA, 'mirror.echo', { text: 'hi' }));
-  assert.equal(denied.status, 403);
+  assert.equal(denied.status, 200);
   assert.equal(denied.rule, 'pinning/mirror.echo');
 
   assert.ok(passed(await call(runnerB, 'mirror.echo', { text: 'hi' })), 'nothing is blocked on B');

@@ -27,7 +27,7 @@ const settings = (r: ApisixRoute, phase: 'ext-plugin-pre-req' | 'ext-plugin-post
 
 test('filtering + redaction: lists and redacted tools stay on the full route, the rest is fast', async () => {
   const { routes, explanation } = await generateLayout(filteringGateway(), { baseDir: PACKAGE_ROOT });
-  assert.deepEqual(routes.map((r) => r.id), ['mcp-sample-tools-full', 'mcp-sample-tools-fast-methods', 'mcp-sample-tools-fast-tools', 'mcp-sample-tools-fast-methods-2026', 'mcp-sample-tools-fast-tools-2026', 'mcp-sample-tools-session', 'mcp-sample-tools-prm']);
+  assert.deepEqual(routes.map((r) => r.id), ['mcp-sample-tools-full', 'mcp-sample-tools-fast-methods', 'mcp-sample-tools-fast-tools', 'mcp-sample-tools-fast-methods-2026', 'mcp-sample-tools-fast-tools-2026', 'mcp-sample-tools-session', 'mcp-sample-tools-prm', 'mcp-sample-tools-approvals']);
 
   const full = byId(routes, 'mcp-sample-tools-full');
   assert.deepEqual(full.methods, ['POST']);
@@ -45,7 +45,9 @@ test('filtering + redaction: lists and redacted tools stay on the full route, th
   const fastMethods = (methods.vars![0] as [string, string, string[]])[2];
   assert.deepEqual((methods.vars![0] as unknown[]).slice(0, 2), ['post_arg.method', 'in']);
   for (const listMethod of ['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']) assert.ok(!fastMethods.includes(listMethod), listMethod);
-  for (const m of ['initialize', 'ping', 'notifications/initialized', 'resources/read', 'prompts/get', 'completion/complete']) assert.ok(fastMethods.includes(m), m);
+  // initialize takes the full route: mcp-authz learns the session's elicitation capabilities from its answer.
+  assert.ok(!fastMethods.includes('initialize'), 'initialize');
+  for (const m of ['ping', 'notifications/initialized', 'resources/read', 'prompts/get', 'completion/complete']) assert.ok(fastMethods.includes(m), m);
   assert.ok(!fastMethods.includes('tools/call'), 'tools/call is decided per tool');
 
   const tools = byId(routes, 'mcp-sample-tools-fast-tools');
@@ -77,6 +79,11 @@ test('filtering + redaction: lists and redacted tools stay on the full route, th
   const prm = byId(routes, 'mcp-sample-tools-prm');
   assert.equal(prm.uri, '/.well-known/oauth-protected-resource*');
   assert.deepEqual(prm.plugins['ext-plugin-pre-req'].conf.map((e) => e.name), ['mcp-route', 'mcp-authz']);
+  const approvals = byId(routes, 'mcp-sample-tools-approvals');
+  assert.equal(approvals.uri, '/mcp-approvals/*');
+  assert.deepEqual(approvals.methods, ['GET', 'POST']);
+  assert.equal(approvals.plugins['ext-plugin-post-resp'], undefined);
+  assert.deepEqual(approvals.plugins['ext-plugin-pre-req'].conf.map((e) => e.name), ['mcp-route', 'mcp-authz']);
 
   assert.ok(explanation.includes('tools/list -> full: mcp-authz needs the response phase (probe: tools/list)'), explanation.join('\n'));
   assert.ok(explanation.includes('tools/call crm.lookup_customer -> full: mcp-redact needs the response phase'));
@@ -87,7 +94,7 @@ test('filtering + redaction: lists and redacted tools stay on the full route, th
 test('all-permissive policy: every method and tool is fast; the full route stays the default', async () => {
   const { routes } = await generateLayout(permissiveGateway(), { baseDir: PACKAGE_ROOT });
   const methods = byId(routes, 'mcp-open-tools-fast-methods');
-  assert.deepEqual(methods.vars, [['post_arg.method', 'in', [...CLIENT_METHODS]]]);
+  assert.deepEqual(methods.vars, [['post_arg.method', 'in', CLIENT_METHODS.filter((m) => m !== 'initialize')]]);
   assert.equal(methods.uri, '/tools/mcp');
   assert.deepEqual(methods.hosts, ['mcp.example.test']);
   assert.deepEqual(byId(routes, 'mcp-open-tools-fast-tools').vars, [['post_arg.method', '==', 'tools/call'], ['post_arg.params.name', 'in', TOOLS]]);
@@ -101,7 +108,7 @@ test('a plugin that needs the response phase for every call: no fast route at al
   const g = permissiveGateway();
   g.plugins.push({ name: 'mcp-credential', conf: { credential: { type: 'none' }, strip_response_headers: ['set-cookie'] } });
   const { routes, explanation } = await generateLayout(g, { baseDir: PACKAGE_ROOT });
-  assert.deepEqual(routes.map((r) => r.id), ['mcp-open-tools-full', 'mcp-open-tools-session', 'mcp-open-tools-prm']);
+  assert.deepEqual(routes.map((r) => r.id), ['mcp-open-tools-full', 'mcp-open-tools-session', 'mcp-open-tools-prm', 'mcp-open-tools-approvals']);
   assert.ok(byId(routes, 'mcp-open-tools-session').plugins['ext-plugin-post-resp'], 'the session route keeps post-resp rather than refusing every GET');
   assert.ok(explanation.includes('tools/call debug.echo -> full: mcp-credential needs the response phase'));
 });
@@ -152,7 +159,7 @@ test('cli: layout --out writes both formats; explain and usage errors', async ()
     const gw = join(PACKAGE_ROOT, 'conf/gateway.yaml');
     assert.equal(await main(['layout', '--gateway', gw, '--base-dir', PACKAGE_ROOT, '--out', dir], (l) => lines.push(l), (l) => errs.push(l)), 0, errs.join('\n'));
     assert.match(await readFile(join(dir, 'apisix.yaml'), 'utf8'), /^routes:\n[\s\S]*\n#END\n$/m);
-    assert.equal((await readdir(join(dir, 'admin'))).length, 7);
+    assert.equal((await readdir(join(dir, 'admin'))).length, 8);
     lines.length = 0;
     assert.equal(await main(['layout', `--gateway=${gw}`, '--base-dir', PACKAGE_ROOT, '--format', 'explain'], (l) => lines.push(l)), 0);
     assert.ok(lines.includes('tools/call db.run_query -> full: mcp-ratelimit needs the response phase'), lines.join('\n'));

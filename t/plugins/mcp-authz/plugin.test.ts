@@ -170,34 +170,34 @@ test('allowed call passes; identity and the allow decision are on the context', 
   assert.deepEqual(seen.decisions.map((d) => [d.plugin, d.action, d.rule, d.messageIndex]), [['mcp-authz', 'allow', 'support/allowed_tools/crm.lookup', 0]]);
 });
 
-test('denied call: 403 Forbidden naming the rule; default deny too', async () => {
+test('denied call: HTTP 200 with a JSON-RPC Forbidden error naming the rule, the plugin and the next step; default deny too', async () => {
   const s = stopOf(await run([authzConf()], call('crm.delete', {}, 5), await bearer()));
-  assert.equal(s.status, 403);
-  assert.deepEqual(s.json, { jsonrpc: '2.0', id: 5, error: { code: -32003, message: "tool 'crm.delete' is denied", data: { rule: 'support/denied_tools/crm.delete', reason: "tool 'crm.delete' is denied" } } });
+  assert.equal(s.status, 200);
+  assert.deepEqual(s.json, { jsonrpc: '2.0', id: 5, error: { code: -32003, message: "tool 'crm.delete' is denied", data: { rule: 'support/denied_tools/crm.delete', reason: "tool 'crm.delete' is denied", plugin: 'mcp-authz', next: 'do not retry: the gateway policy does not allow this call; tell the user or choose another tool', refusal: 'denied' } } });
   assert.equal(seen.decisions.length, 0, 'the chain stopped at authz');
   const d = stopOf(await run([authzConf()], call('hr.payroll'), await bearer()));
   assert.equal(d.json.error.data.rule, 'default-deny');
   const other = stopOf(await run([authzConf()], call('crm.lookup'), await bearer({ azp: 'other-app' })));
-  assert.equal(other.status, 403);
+  assert.equal(other.status, 200);
 });
 
 test('batch: one denied element refuses the whole batch, one error per request id', async () => {
   const batch = [call('crm.lookup', {}, 1), { jsonrpc: '2.0', method: 'notifications/progress', params: {} }, call('crm.delete', {}, 2), rpc(3, 'ping')];
   const s = stopOf(await run([authzConf()], batch, await bearer()));
-  assert.equal(s.status, 403);
+  assert.equal(s.status, 200);
   assert.ok(Array.isArray(s.json));
   assert.deepEqual(s.json.map((e: { id: unknown }) => e.id), [1, 2, 3]);
   for (const e of s.json) {
     assert.equal(e.error.code, -32003);
-    assert.deepEqual(e.error.data, { rule: 'support/denied_tools/crm.delete', reason: "tool 'crm.delete' is denied", messageIndex: 2 });
+    assert.deepEqual(e.error.data, { rule: 'support/denied_tools/crm.delete', reason: "tool 'crm.delete' is denied", messageIndex: 2, plugin: 'mcp-authz', next: 'do not retry: the gateway policy does not allow this call; tell the user or choose another tool', refusal: 'denied' });
   }
 });
 
-test('confirmation: 428 with a token; the approved retry passes once (header), replay asks again', async () => {
+test('confirmation: a token (HTTP 200, -32010); the approved retry passes once (header), replay asks again', async () => {
   const conf = authzConf({ confirmation: { secret: 'x'.repeat(40) }, allow_literal_secrets: true });
   const args = { title: 'Printer on fire' };
   const first = stopOf(await run([conf], call('ticket.create', args, 11), await bearer()));
-  assert.equal(first.status, 428);
+  assert.equal(first.status, 200);
   assert.equal(first.json.error.code, -32010);
   const data = first.json.error.data;
   assert.equal(data.rule, 'support/allowed_tools/ticket.create');
@@ -207,7 +207,7 @@ test('confirmation: 428 with a token; the approved retry passes once (header), r
 
   // Other arguments: the token does not fit.
   const wrong = stopOf(await run([conf], call('ticket.create', { title: 'rm -rf' }, 12), [...(await bearer()), { name: 'mcp-confirmation', value: data.token }]));
-  assert.equal(wrong.status, 428);
+  assert.equal(wrong.status, 200);
   assert.match(wrong.json.error.message, /issued for other arguments/);
 
   const ok = await run([conf], call('ticket.create', args, 13), [...(await bearer()), { name: 'mcp-confirmation', value: data.token }]);
@@ -217,7 +217,7 @@ test('confirmation: 428 with a token; the approved retry passes once (header), r
   assert.ok(ok.action?.type === 'rewrite' && ok.action.headers.some((h) => h.name === 'mcp-confirmation' && h.value === undefined));
 
   const replay = stopOf(await run([conf], call('ticket.create', args, 14), [...(await bearer()), { name: 'mcp-confirmation', value: data.token }]));
-  assert.equal(replay.status, 428);
+  assert.equal(replay.status, 200);
   assert.match(replay.json.error.message, /already used/);
 
   // Another user cannot use alice's token.
@@ -338,12 +338,12 @@ test('a list the actor sees whole is not read (SSE keeps streaming) and may take
   const filtered = await listRoundTrip(authzConf({ policy: allButOne }), answer, 'application/json');
   assert.equal(TableChannel.respBodyAsks, 1);
   assert.ok(!dec.decode(filtered.res.body).includes('hr.payroll'));
-  assert.equal(stopOf(await run([authzConf({ policy: allButOne })], rpc(1, 'tools/list'), await bearer())).status, 403);
+  assert.equal(stopOf(await run([authzConf({ policy: allButOne })], rpc(1, 'tools/list'), await bearer())).status, 200);
 });
 
 test('fast route (no post-resp): a list call is refused rather than left unfiltered', async () => {
   const s = stopOf(await run([authzConf()], rpc(1, 'tools/list'), await bearer()));
-  assert.equal(s.status, 403);
+  assert.equal(s.status, 200);
   assert.equal(s.json.error.data.rule, 'needs-response-phase');
 });
 
@@ -363,7 +363,7 @@ test('pinning (trust on first use): a changed definition is removed and later ca
   assert.equal(mismatch?.detail?.['blocked'], true);
 
   const denied = stopOf(await run([conf], call('mirror.echo', { text: 'hi' }), await bearer()));
-  assert.equal(denied.status, 403);
+  assert.equal(denied.status, 200);
   assert.equal(denied.json.error.data.rule, 'pinning/mirror.echo');
 
   // The original definition comes back: unblocked.
