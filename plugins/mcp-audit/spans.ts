@@ -5,6 +5,7 @@
 import { ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
 import type { CallContext, PhaseResult } from '../../runner/host/plugin.js';
 import type { McpRequestBody } from '../../runner/mcp/types.js';
+import { PROTOCOL_VERSION_HEADER, SESSION_HEADER } from '../../runner/mcp/revision.js';
 import { gatewayTracer, parentContext } from '../../runner/observability/telemetry.js';
 import type { AuditEvent, AuditResult } from './event.js';
 import { errorType, GATEWAY_ATTR, operationAttributes, operationFacts, SEMCONV, spanName } from './semconv.js';
@@ -34,7 +35,7 @@ export function startServerSpan(
   startedEpochMs: number,
 ): { span: Span; operation: Attributes; name: string } {
   const op = operationFacts(body);
-  const operation = operationAttributes(op, ctx.request.header('mcp-session-id'), ctx.request.header('mcp-protocol-version'));
+  const operation = operationAttributes(op, ctx.request.header(SESSION_HEADER), ctx.request.header(PROTOCOL_VERSION_HEADER));
   const name = spanName(op);
   const attrs: Attributes = { ...operation, [GATEWAY_ATTR.route]: routeKey };
   if (server !== undefined) attrs[GATEWAY_ATTR.server] = server;

@@ -8,9 +8,9 @@
 import type { RunnerState } from '../../runner/host/state.js';
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 
-export const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
-export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
-export const SESSION_HEADER = 'mcp-session-id';
+import { CLIENT_CAPABILITIES_META_KEY, SESSION_HEADER } from '../../runner/mcp/revision.js';
+
+export { SESSION_HEADER };
 
 export interface ElicitationSupport {
   readonly form: boolean;

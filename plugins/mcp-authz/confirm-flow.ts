@@ -10,7 +10,8 @@ import type { CallContext, Identity, StopOutcome } from '../../runner/host/plugi
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { approvalUrl } from './approval-page.js';
 import { callerKey, displayName } from './caller.js';
-import { declaredInRequest, PROTOCOL_VERSION_META_KEY, SESSION_HEADER, type ElicitationSupport } from './client-caps.js';
+import { declaredInRequest, SESSION_HEADER, type ElicitationSupport } from './client-caps.js';
+import { isModernRevision } from '../../runner/mcp/revision.js';
 import { STATE_PREFIX, type ConfirmBinding } from './confirm.js';
 import type { Decision } from './decide.js';
 import { PLUGIN_NAME, type PreparedAuthz } from './prepare.js';
@@ -28,10 +29,7 @@ function isObject(v: JsonValue | undefined): v is JsonObject {
 }
 
 function isModern(m: McpMessage): boolean {
-  const meta = m.params['_meta'];
-  if (!isObject(meta)) return false;
-  const v = meta[PROTOCOL_VERSION_META_KEY];
-  return typeof v === 'string' && v >= '2026-07-28';
+  return isModernRevision(m.revision ?? undefined);
 }
 
 /** The channel for one risky call: what the request (2026) or its session (2025) declared. */

@@ -13,7 +13,11 @@ export const LEGACY_REVISION = '2025-11-25';
 export const MODERN_REVISION = '2026-07-28';
 
 export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
+/** Where a 2026-07-28 request declares what its client can do (elicitation forms, URLs...). */
+export const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
 export const PROTOCOL_VERSION_HEADER = 'mcp-protocol-version';
+/** The 2025-11-25 session header (no sessions from 2026-07-28 on). */
+export const SESSION_HEADER = 'mcp-session-id';
 export const METHOD_HEADER = 'mcp-method';
 export const NAME_HEADER = 'mcp-name';
 export const PARAM_HEADER_PREFIX = 'mcp-param-';
