@@ -4,10 +4,38 @@
 // server used.
 
 import { hash } from 'node:crypto';
+import { quoteJson } from './json-text.js';
+
+/** Quoted object keys with their colon: argument and definition keys repeat call after call. */
+const quotedKeys = new Map<string, string>();
+const MAX_QUOTED_KEYS = 1024;
+
+function keyText(k: string): string {
+  let text = quotedKeys.get(k);
+  if (text === undefined) {
+    text = quoteJson(k) + ':';
+    // Bounded: a caller sending ever-new keys only empties the memo.
+    if (quotedKeys.size >= MAX_QUOTED_KEYS) quotedKeys.clear();
+    quotedKeys.set(k, text);
+  }
+  return text;
+}
 
 export function canonicalJson(value: unknown): string {
-  // undefined (absent) is written as null so the hash never throws on odd input.
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  switch (typeof value) {
+    case 'string':
+      return quoteJson(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      // undefined (absent) is written as null so the hash never throws on odd input.
+      return JSON.stringify(value) ?? 'null';
+  }
+  if (value === null) return 'null';
   // One string built in place (no part arrays); keys are sorted only when they are not already.
   if (Array.isArray(value)) {
     let out = '[';
@@ -27,12 +55,12 @@ export function canonicalJson(value: unknown): string {
   }
   let out = '{';
   let first = true;
-  for (const k of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
     const v = obj[k];
     if (v === undefined) continue;
-    if (!first) out += ',';
+    out += (first ? '' : ',') + keyText(k) + canonicalJson(v);
     first = false;
-    out += JSON.stringify(k) + ':' + canonicalJson(v);
   }
   return out + '}';
 }
