@@ -8,7 +8,7 @@ import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../ru
 import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
 import { inputRequiredAnswers, roundOf, type RoundBook } from '../../runner/mcp/mrtr.js';
 import type { McpResponseBody } from '../../runner/mcp/types.js';
-import { redactEcho } from '../../runner/redact/index.js';
+import { echoed } from './echo.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -213,7 +213,7 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
     } else if (DECISION_ACTIONS.has(d.action)) {
       ev.decision = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.decision.rule = d.rule;
-      if (d.reason !== undefined) ev.decision.reason = redactEcho(d.reason, 256);
+      if (d.reason !== undefined) ev.decision.reason = echoed(d.reason, 256);
     } else if (d.action === 'limit' || d.action.startsWith('breaker') || d.action.startsWith('circuit')) {
       ev.limit = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.limit.rule = d.rule;
@@ -330,9 +330,9 @@ export function buildEvents(
     if (m.method !== undefined) ev.method = m.method;
     if (m.id !== undefined) ev.jsonrpc_id = m.id;
     // Request values echoed into the event: redacted and cut short (a "tool name" can hold anything).
-    if (m.toolName !== undefined) ev.tool = redactEcho(m.toolName);
-    if (m.resourceUri !== undefined) ev.resource_uri = redactEcho(m.resourceUri, 512);
-    if (m.promptName !== undefined) ev.prompt = redactEcho(m.promptName);
+    if (m.toolName !== undefined) ev.tool = echoed(m.toolName);
+    if (m.resourceUri !== undefined) ev.resource_uri = echoed(m.resourceUri, 512);
+    if (m.promptName !== undefined) ev.prompt = echoed(m.promptName);
     if (typeof m.revision === 'string') ev.protocol_version = m.revision;
     const round = roundOf(m, opts.rounds);
     if (round !== undefined) {
