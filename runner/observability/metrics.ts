@@ -67,7 +67,47 @@ abstract class Metric<S> {
     return key;
   }
 
+  /**
+   * Series states by label value, one Map level per label name. A lookup hashes each value
+   * (short strings, mostly the same instances call after call) instead of building and
+   * hashing a joined key. Holds only series stored under their own key (bounded by the cap).
+   */
+  private readonly byValue = new Map<string, unknown>();
+
   protected stateFor(labels: Labels | undefined): S {
+    const names = this.labelNames;
+    let level = this.byValue;
+    for (let i = 0; i < names.length; i++) {
+      const v = labels?.[names[i]!];
+      const next = level.get(v === undefined ? '' : typeof v === 'string' ? v : String(v));
+      if (next === undefined) return this.indexedStateFor(labels);
+      if (i === names.length - 1) return next as S;
+      level = next as Map<string, unknown>;
+    }
+    return this.indexedStateFor(labels);
+  }
+
+  /** The series of a label set through its joined key (created if new), then indexed by value. */
+  private indexedStateFor(labels: Labels | undefined): S {
+    const state = this.keyedStateFor(labels);
+    const names = this.labelNames;
+    if (names.length === 0 || this.series.get(this.keyOf(labels))?.state !== state) return state;
+    let level = this.byValue;
+    for (let i = 0; i < names.length; i++) {
+      const v = labels?.[names[i]!];
+      const text = v === undefined ? '' : typeof v === 'string' ? v : String(v);
+      if (i === names.length - 1) {
+        level.set(text, state);
+        break;
+      }
+      let next = level.get(text) as Map<string, unknown> | undefined;
+      if (next === undefined) level.set(text, (next = new Map()));
+      level = next;
+    }
+    return state;
+  }
+
+  private keyedStateFor(labels: Labels | undefined): S {
     let key = this.keyOf(labels);
     let entry = this.series.get(key);
     if (entry === undefined) {
