@@ -172,7 +172,8 @@ export class Host implements CallHost<CompiledChain> {
     let answer: HTTPReqCallResp;
     let outcome: PhaseResult['outcome'];
     if (stop) {
-      stop = mapRefusal(stop, chain.route.answers, stoppedBy);
+      // Only a POST carries JSON-RPC requests a 200 error can answer; a GET stream or a DELETE keeps its HTTP status.
+      if (ctx.request.method === 'POST') stop = mapRefusal(stop, chain.route.answers, stoppedBy);
       answer = { id: call.id, action: await stopAction(ctx, stop) };
       outcome = failed ? 'error' : 'stop';
     } else {
