@@ -24,7 +24,8 @@ import { RunnerState } from './state.js';
 
 /** Header the host adds upstream to tie the response phase to the request phase of one call. */
 export const CALL_HEADER = 'x-mcp-gateway-call';
-const CALL_VAR = 'http_x_mcp_gateway_call';
+/** The APISIX variable under which the response phase reads CALL_HEADER back. */
+export const CALL_VAR = 'http_x_mcp_gateway_call';
 /** The route-settings entry of a conf list; handled here, not a plugin. */
 export const ROUTE_ENTRY = 'mcp-route';
 
@@ -56,6 +57,8 @@ export interface HostOptions {
   /** How long request-phase state waits for its response phase (ms). */
   carryTtlMs?: number;
   maxCarried?: number;
+  /** Prefix of this process's carry keys: a multi-process runner names the owning process in it. */
+  carryKeyPrefix?: string;
 }
 
 /** Bounded, expiring store of request-phase state awaiting the response phase. */
@@ -119,11 +122,13 @@ export class Host implements CallHost<CompiledChain> {
   /** Chains by conf content, so a route's new version with the same conf reuses prepared state. */
   private readonly byContent = new Map<string, CompiledChain>();
   private errorLogBudget = { windowStart: 0, count: 0 };
+  private readonly carryKeyPrefix: string;
 
   constructor(opts: HostOptions) {
     this.registry = opts.registry;
     this.state = opts.state ?? new RunnerState();
     this.carried = new CarryStore(opts.carryTtlMs ?? 120_000, opts.maxCarried ?? 100_000);
+    this.carryKeyPrefix = opts.carryKeyPrefix ?? '';
   }
 
   get carriedCalls(): number {
@@ -334,7 +339,7 @@ export class Host implements CallHost<CompiledChain> {
     }
     const headers: TextEntry[] = [];
     if (chain.route.postResp && chain.hasResponseHandlers) {
-      const carryKey = randomHex16();
+      const carryKey = this.carryKeyPrefix + randomHex16();
       this.carried.put(carryKey, {
         callId: ctx.callId,
         identity: ctx.identity,

@@ -18,6 +18,7 @@ import {
 } from './codec.js';
 import type { ConfStore } from './conf-store.js';
 import { FrameReader } from './frame.js';
+import { Relay, drainingStop, withheldResponse, type RelayEnds, type ResponseRouter, type TokenAuthority } from './relay.js';
 import type { CallHost, ExtraInfoChannel } from './handler.js';
 import {
   ErrCode,
@@ -25,7 +26,9 @@ import {
   type ExtraInfoReq,
   type ExtraInfoResp,
   type HTTPReqCallResp,
+  type HTTPRespCallReq,
   type HTTPRespCallResp,
+  type TextEntry,
 } from './messages.js';
 import type { ProtocolLogger, ServerCounters } from './server.js';
 
@@ -40,6 +43,12 @@ export interface ConnectionOwner<C> {
   readonly callTimeoutMs: number;
   readonly callGraceMs: number;
   readonly log: ProtocolLogger;
+  /** Multi-process runner: the primary numbers tokens and knows every process's. */
+  readonly authority: TokenAuthority | undefined;
+  /** Multi-process runner: response phases go to the process that ran their request phase. */
+  readonly router: ResponseRouter | undefined;
+  /** Draining: request phases are refused, response phases still served. */
+  readonly draining: boolean;
   callStarted(conn: Connection<C>): void;
   callEnded(conn: Connection<C>): void;
   connectionClosed(conn: Connection<C>): void;
@@ -57,13 +66,22 @@ interface PendingQuestion {
 
 /** The ExtraInfo channel of one call; stale after the call ends (asks then reject). */
 class CallChannel<C> implements ExtraInfoChannel {
-  constructor(private readonly conn: Connection<C>, private readonly seq: number) {}
+  constructor(
+    private readonly conn: Connection<C>,
+    private readonly seq: number,
+    /** A variable the router already asked for this call, answered without a round trip. */
+    private readonly knownVar?: string,
+    private readonly knownAnswer?: ExtraInfoResp,
+  ) {}
   ask(question: ExtraInfoReq): Promise<ExtraInfoResp> {
+    if (this.knownAnswer !== undefined && question.type === 'var' && question.name === this.knownVar) {
+      return Promise.resolve(this.knownAnswer);
+    }
     return this.conn.ask(this.seq, question);
   }
 }
 
-export class Connection<C> {
+export class Connection<C> implements RelayEnds {
   state = IDLE;
   closeWhenIdle = false;
   /** Time after which the in-flight call is abandoned. */
@@ -73,8 +91,11 @@ export class Connection<C> {
   private callType: FrameType = FrameType.HTTPReqCall;
   private question: PendingQuestion | undefined;
   private queue: PendingQuestion[] = [];
+  private relay: Relay | undefined;
+  private relayedCallId = 0;
 
-  constructor(private readonly core: ConnectionOwner<C>, private readonly socket: net.Socket) {
+  /** `routed`: response phases may be relayed to their owner (not on connections from peers). */
+  constructor(private readonly core: ConnectionOwner<C>, private readonly socket: net.Socket, private readonly routed = true) {
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
@@ -119,6 +140,8 @@ export class Connection<C> {
     if (this.state === CLOSED) return;
     const wasBusy = this.state === BUSY;
     this.state = CLOSED;
+    this.relay?.abort();
+    this.relay = undefined;
     if (wasBusy) this.core.counters.droppedCalls++;
     if (this.reader.buffered > 0) this.core.counters.truncatedFrames++;
     if (this.question !== undefined || this.queue.length > 0) {
@@ -173,6 +196,10 @@ export class Connection<C> {
       this.violation(err);
       return;
     }
+    if (core.authority !== undefined) {
+      this.prepareShared(core.authority, req.key, req.conf);
+      return;
+    }
     let token: number;
     try {
       token = core.store.prepare(req.key, req.conf, () => core.host.buildChain(req.conf, req.key));
@@ -184,22 +211,91 @@ export class Connection<C> {
     this.write(encodePrepareConfRespFrame({ confToken: token }));
   }
 
+  /** The primary numbers the token, so every process resolves it (runner/cluster/). */
+  private prepareShared(authority: TokenAuthority, key: string, conf: TextEntry[]): void {
+    this.begin(FrameType.PrepareConf, Date.now() + this.core.callTimeoutMs);
+    const seq = this.seq;
+    authority.prepare(key, conf).then(
+      (token) => {
+        if (this.state !== BUSY || seq !== this.seq) return;
+        try {
+          this.core.store.adopt(token, key, conf, () => this.core.host.buildChain(conf, key));
+        } catch (err) {
+          this.core.log.warn({ err: String(err) }, 'building a plugin chain failed');
+          this.end(undefined, ErrCode.ServiceUnavailable);
+          return;
+        }
+        this.end(encodePrepareConfRespFrame({ confToken: token }), undefined);
+      },
+      (err: unknown) => {
+        if (this.state !== BUSY || seq !== this.seq) return;
+        this.core.log.warn({ err: String(err) }, 'the primary did not answer a PrepareConf');
+        this.end(undefined, ErrCode.ServiceUnavailable);
+      },
+    );
+  }
+
+  /** A token this process has not seen: another process may have issued it (ask the primary). */
+  private resolveToken(authority: TokenAuthority, type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, token: number, body: Uint8Array): void {
+    this.begin(type, Date.now() + this.core.callTimeoutMs);
+    const seq = this.seq;
+    authority.lookup(token).then(
+      (found) => {
+        if (this.state !== BUSY || seq !== this.seq) return;
+        this.settle();
+        if (found === undefined) {
+          this.sendError(ErrCode.ConfTokenNotFound);
+          this.closeIfDraining();
+          return;
+        }
+        let chain: C;
+        try {
+          chain = this.core.store.adopt(token, found.key, found.conf, () => this.core.host.buildChain(found.conf, found.key));
+        } catch (err) {
+          this.core.log.warn({ err: String(err) }, 'building a plugin chain failed');
+          this.sendError(ErrCode.ServiceUnavailable);
+          this.closeIfDraining();
+          return;
+        }
+        this.run(type, body, chain);
+      },
+      (err: unknown) => this.onHostFailure(err),
+    );
+  }
+
+  /** Back to IDLE without an answer written (the caller writes or runs the call next). */
+  private settle(): void {
+    this.state = IDLE;
+    this.core.callEnded(this);
+  }
+
+  private closeIfDraining(): void {
+    if (!this.closeWhenIdle || this.state !== IDLE) return;
+    this.markClosed();
+    this.socket.end();
+  }
+
   private call(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array): void {
     const core = this.core;
     if (type === FrameType.HTTPReqCall) core.counters.httpReqCalls++;
     else core.counters.httpRespCalls++;
     let chain: C | undefined;
+    let token: number;
     try {
       // Token first, before decoding anything else or asking for data (docs/ext-plugin-protocol.md §4.1.4).
-      chain = core.store.get(peekConfToken(type, body));
+      token = peekConfToken(type, body);
+      chain = core.store.get(token);
     } catch (err) {
       this.violation(err);
       return;
     }
-    if (chain === undefined) {
-      this.sendError(ErrCode.ConfTokenNotFound);
-      return;
-    }
+    if (chain !== undefined) this.run(type, body, chain);
+    else if (core.authority !== undefined) this.resolveToken(core.authority, type, token, body);
+    else this.sendError(ErrCode.ConfTokenNotFound);
+  }
+
+  private run(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array, chain: C): void {
+    const core = this.core;
     const now = Date.now();
     const deadline = now + core.callTimeoutMs;
     let work: Promise<HTTPReqCallResp | HTTPRespCallResp>;
@@ -207,10 +303,19 @@ export class Connection<C> {
       if (type === FrameType.HTTPReqCall) {
         const req = decodeHTTPReqCallReq(body);
         this.begin(type, deadline);
+        // Draining: no new request phase (its response phase may find us gone, §2.7).
+        if (core.draining) {
+          this.onAnswer(drainingStop(req.id));
+          return;
+        }
         work = core.host.onRequest(chain, req, new CallChannel(this, this.seq), deadline);
       } else {
         const req = decodeHTTPRespCallReq(body);
         this.begin(type, deadline);
+        if (core.router !== undefined && this.routed) {
+          this.route(core.router, chain, req, body, deadline);
+          return;
+        }
         work = core.host.onResponse(chain, req, new CallChannel(this, this.seq), deadline);
       }
     } catch (err) {
@@ -219,6 +324,53 @@ export class Connection<C> {
       return;
     }
     work.then(this.onAnswer, this.onHostFailure);
+  }
+
+  /** Answers here, or relays the exchange to the process that ran the request phase. */
+  private route(router: ResponseRouter, chain: C, req: HTTPRespCallReq, body: Uint8Array, deadline: number): void {
+    const seq = this.seq;
+    this.ask(seq, { type: 'var', name: router.varName }).then((known) => {
+      if (this.state !== BUSY || seq !== this.seq) return;
+      const owner = router.ownerOf(known.result);
+      const local = (): void => {
+        this.core.host.onResponse(chain, req, new CallChannel(this, seq, router.varName, known), deadline).then(this.onAnswer, this.onHostFailure);
+      };
+      if (owner === undefined) {
+        local();
+        return;
+      }
+      owner.acquire().then(
+        (socket) => {
+          if (this.state !== BUSY || seq !== this.seq) {
+            owner.release(socket, true);
+            return;
+          }
+          this.relayedCallId = req.id;
+          this.relay = new Relay(this, owner, socket, router.varName, known);
+          this.relay.start(FrameType.HTTPRespCall, body);
+        },
+        (err: unknown) => {
+          // Owner unreachable: its state is lost with it; the host here fails the call closed.
+          this.core.log.warn({ err: String(err) }, 'owner process unreachable: response phase answered here');
+          if (this.state === BUSY && seq === this.seq) local();
+        },
+      );
+    }, this.onHostFailure);
+  }
+
+  relayToApisix(frame: Buffer): void {
+    if (this.state === BUSY) this.write(frame);
+  }
+
+  relayFinished(frame: Buffer): void {
+    this.relay = undefined;
+    if (this.state === BUSY) this.end(frame, undefined);
+  }
+
+  relayFailed(reason: string): void {
+    this.relay = undefined;
+    this.core.log.warn({ reason }, 'relayed response phase failed: answer withheld');
+    this.onAnswer(withheldResponse(this.relayedCallId));
   }
 
   private begin(type: FrameType, deadline: number): void {
@@ -299,6 +451,10 @@ export class Connection<C> {
 
   /** In BUSY the only legal frame is the type-3 answer to our question (docs/ext-plugin-protocol.md §3.4). */
   private onBusyFrame(type: number, body: Uint8Array): void {
+    if (this.relay !== undefined) {
+      if (!this.relay.fromApisix(type, body)) this.violation(new Error(`frame type ${type} arrived while a call was relayed`));
+      return;
+    }
     const pending = this.question;
     if (type !== FrameType.ExtraInfo || pending === undefined) {
       this.violation(new Error(`frame type ${type} arrived while a call was in flight`));
