@@ -47,6 +47,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const slots: Slot[] = [];
   let stopping = false;
   let next = 0;
+  /** Connections accepted while no worker was ready (all restarting): handed over when one is. */
+  const waiting: net.Socket[] = [];
+  let firstReady: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => (firstReady = resolve));
 
   const send = (worker: Worker, msg: ToWorker, handle?: net.Socket): void => {
     if (!worker.isConnected()) return;
@@ -69,6 +73,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       case 'ready':
         slot.peerPath = msg.peerPath;
         broadcastPeers();
+        firstReady?.();
+        for (let s = waiting.shift(); s !== undefined; s = waiting.shift()) if (!s.destroyed) send(worker, { t: 'conn' }, s);
         return;
       case 'prepare':
         send(worker, { t: 'prepared', n: msg.n, token: registry.prepare(msg.key, msg.conf, () => true) });
@@ -121,7 +127,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const netServer = net.createServer({ pauseOnConnect: true }, (socket) => {
     const worker = pickWorker();
     if (worker === undefined) {
-      socket.destroy(); // APISIX sees a failed exchange (503) and retries on a new connection
+      // Bounded: past this many, APISIX sees a failed exchange (503) rather than a long wait.
+      if (waiting.length < 1024) waiting.push(socket);
+      else socket.destroy();
       return;
     }
     send(worker, { t: 'conn' }, socket);
@@ -132,6 +140,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     slots.push(slot);
     fork(slot);
   }
+  // Bind once a worker serves: a connection before that would only wait.
+  await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   const inode = await bindSocket(netServer, path);
   log.info({ address: opts.address, workers: opts.workers, pid: process.pid }, 'mcp runner primary listening');
 
