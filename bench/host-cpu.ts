@@ -9,6 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '../runner/host/chain.js';
+import { log } from '../runner/log.js';
 import { PluginRegistry, loadPlugins } from '../runner/host/registry.js';
 import type { ExtraInfoChannel } from '../runner/protocol/handler.js';
 import { decodeHTTPReqCallReq, decodeHTTPRespCallReq } from '../runner/protocol/codec.js';
@@ -35,6 +36,9 @@ class DataChannel implements ExtraInfoChannel {
 }
 
 async function main(): Promise<void> {
+  // The plugins run in this process: their info lines (policy loaded, ...) would land in the
+  // table. The runner process of `npm run bench` is quiet the same way.
+  log.level = process.env['MCP_RUNNER_LOG_LEVEL'] ?? 'warn';
   const calls = Number(arg('calls', '20000'));
   const rounds = Number(arg('rounds', '3'));
   const conc = Number(arg('conc', '16'));

@@ -5,7 +5,8 @@
 // (runner/cluster/); 1 is a single process serving the socket itself.
 
 import { availableParallelism } from 'node:os';
-import { CALL_VAR, Host } from './host/chain.js';
+import { Host } from './host/chain.js';
+import { CALL_VAR, carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
 import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
@@ -77,9 +78,15 @@ async function serve(address: string, confExpireSeconds: number, link: WorkerLin
     log.error({ err: (err as Error).message }, 'tracing not installed');
     return undefined;
   });
+  let carry: CarryLimits | undefined;
+  try {
+    carry = carryLimitsFromEnv();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'carry limits from the environment ignored: defaults apply');
+  }
   // This runner's own state (policy files, caches, stores): plugins get it at prepare.
   const state = new RunnerState();
-  const host = new Host({ registry, state, carryKeyPrefix: link?.carryKeyPrefix });
+  const host = new Host({ registry, state, carry, carryKeyPrefix: link?.carryKeyPrefix });
   const server: RunnerServer<CompiledChain> = await startServer({
     address,
     host,
@@ -95,6 +102,7 @@ async function serve(address: string, confExpireSeconds: number, link: WorkerLin
   exposeRunnerCounters(server.counters);
   exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
   exposeGauge('mcp_runner_carried_calls', 'Request-phase states waiting for their response phase', () => host.carriedCalls);
+  exposeGauge('mcp_runner_carried_bytes', 'Estimated bytes held by request-phase states waiting for their response phase', () => host.carriedBytes);
   const metrics = await ensureMetricsEndpointFromEnv().catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'metrics endpoint not started');
     return undefined;

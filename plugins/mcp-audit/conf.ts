@@ -2,38 +2,17 @@
 // defaults applied at prepare. Defaults live here too because the host's validator may not
 // fill them in.
 
-export type SinkType = 'file' | 'stdout' | 'http';
+import type { JsonSchema } from '../../runner/host/plugin.js';
+import { loadSchema } from '../../runner/host/schema-file.js';
+import type { McpAuditConf } from './conf.generated.js';
 
-export interface SinkConf {
-  type?: SinkType;
-  /** file: path of the JSON-lines file. */
-  path?: string;
-  /** http: collector URL. */
-  url?: string;
-  format?: 'json_lines' | 'otlp_json';
-  /** http: extra request headers; values may be `$env://NAME`. */
-  headers?: Record<string, string>;
-  batch_max_events?: number;
-  flush_interval_ms?: number;
-  timeout_ms?: number;
-  max_buffered_events?: number;
-  /** http: where events still unsent at shutdown are appended. */
-  fallback_path?: string;
-}
+/** The conf type is generated from the schema (conf.generated.ts), never written by hand. */
+export type AuditConf = McpAuditConf;
+export type SinkConf = NonNullable<AuditConf['sink']>;
+export type SinkType = NonNullable<SinkConf['type']>;
 
-export interface AuditConf {
-  server?: string;
-  include_list_calls?: boolean;
-  include_all_methods?: boolean;
-  log_argument_values?: boolean;
-  max_argument_value_bytes?: number;
-  response_phase?: 'auto' | 'expected' | 'none';
-  response_lease_seconds?: number;
-  on_sink_failure?: 'fail_open' | 'fail_closed';
-  sink?: SinkConf;
-  tracing?: { enabled?: boolean; propagate?: boolean };
-  metrics?: { enabled?: boolean };
-}
+export const CONF_SCHEMA_FILE = 'mcp-audit.conf.schema.json';
+export const confSchema: JsonSchema = loadSchema(CONF_SCHEMA_FILE);
 
 export const DEFAULT_FILE_PATH = 'logs/mcp-audit.log';
 

@@ -12,12 +12,11 @@
 
 import type { CallContext, Plugin, PrepareEnv, PhaseResult, StopOutcome } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode, type McpRequestBody } from '../../runner/mcp/types.js';
 import { closeMetricsEndpointFromEnv, ensureMetricsEndpointFromEnv } from '../../runner/observability/prometheus.js';
 import { formatTraceparent, parseTraceparent } from '../../runner/observability/telemetry.js';
 import type { Span } from '@opentelemetry/api';
-import { resolveSinkConf, type AuditConf } from './conf.js';
+import { confSchema, resolveSinkConf, type AuditConf } from './conf.js';
 import { buildEvents, finish, requestResult, responseResult, type CallFacts } from './event.js';
 import { initOtelInstruments } from './instruments.js';
 import { auditBuffersOf, type AuditBuffers, type Pending, type PreparedAudit } from './pending.js';
@@ -233,7 +232,7 @@ async function shutdown(state: RunnerState): Promise<void> {
 
 export const plugin: Plugin<AuditConf, PreparedAudit> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-audit.conf.schema.json'),
+  confSchema,
   prepare,
   onRequest,
   onResponse,

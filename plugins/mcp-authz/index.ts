@@ -10,7 +10,7 @@
 //   request.ts   the request phase     response.ts  the response phase
 
 import type { Plugin } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
+import { confSchema } from './conf.js';
 import { formatAjvErrors, PolicyError } from '../../runner/policy/index.js';
 import { PLUGIN_NAME, prepare, type AuthzConf, type PreparedAuthz } from './prepare.js';
 import { onRequest } from './request.js';
@@ -20,7 +20,7 @@ export { currentPolicy, PLUGIN_NAME, type AuthzConf, type PreparedAuthz } from '
 
 export const plugin: Plugin<AuthzConf, PreparedAuthz> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-authz.conf.schema.json'),
+  confSchema,
   prepare,
   onRequest,
   onResponse,

@@ -11,23 +11,11 @@ import type { ListKind } from './filter.js';
 import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
+import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
 
-export interface AuthzConf {
-  mode?: 'enforce' | 'shadow';
-  server?: string;
-  policy_file?: string;
-  policy?: Record<string, unknown>;
-  reload_interval_ms?: number;
-  identity?: IdentityConf;
-  protected_resource?: ProtectedResourceConf;
-  confirmation?: { secret?: string; ttl_seconds?: number; header?: string; status?: 403 | 428; replay_cache_size?: number };
-  filter_lists?: boolean;
-  pinning?: PinConf;
-  /** Accept literal secrets (shared_secret, confirmation.secret) instead of references. */
-  allow_literal_secrets?: boolean;
-}
+export type { AuthzConf } from './conf.js';
 
 export interface PreparedAuthz {
   readonly shadow: boolean;
@@ -86,9 +74,9 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     pins: pinStoreOf(env.state, pinning.max_entries ?? 10_000),
     identity: await prepareIdentity(conf.identity, { allowLiteralSecrets, jwksSets: env.state.own('mcp-authz/jwks', () => new RemoteJwksSets()) }),
     protectedResource: conf.protected_resource ?? {},
-    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? 300, confirmation.replayCache(c.replay_cache_size ?? 100_000)),
-    confirmHeader: (c.header ?? 'mcp-confirmation').toLowerCase(),
-    confirmStatus: c.status ?? 428,
+    confirm: new ConfirmationTokens(key, c.ttl_seconds ?? CONFIRMATION_DEFAULTS.ttlSeconds, confirmation.replayCache(c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize)),
+    confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
+    confirmStatus: c.status ?? CONFIRMATION_DEFAULTS.status,
     source,
     inline,
     compiled,

@@ -2,51 +2,25 @@
 // Everything that can be decided once (header names, secret handles, signing settings,
 // the server map) is decided here; a call only reads secrets from memory and sets headers.
 
+import type { JsonSchema } from '../../runner/host/plugin.js';
+import { loadSchema } from '../../runner/host/schema-file.js';
 import type { PrepareEnv } from '../../runner/host/plugin.js';
 import { isSecretRef, secretFromConf, type SecretHandle } from '../../runner/secrets/index.js';
 import { AUTHZ_PLUGIN } from './authz-gate.js';
-import { compileDynamic, type DynamicCredential, type DynamicSpec } from './dynamic.js';
-import { IdentityMinter, type IdentityAlg } from './identity-token.js';
+import { compileDynamic, type DynamicCredential } from './dynamic.js';
+import { IdentityMinter } from './identity-token.js';
+import type { IdentityToken, McpCredentialConf, Server } from './conf.generated.js';
 
 export const PLUGIN_NAME = 'mcp-credential';
 
-export type CredentialSpec =
-  | { type: 'bearer'; token: string }
-  | { type: 'api_key'; header: string; value: string; prefix?: string }
-  | { type: 'basic'; username: string; password: string }
-  | { type: 'none' }
-  | DynamicSpec;
+/** The conf type is generated from the schema (conf.generated.ts), never written by hand. */
+export type CredentialConf = McpCredentialConf;
+export type ServerCredentialConf = Server;
+export type CredentialSpec = NonNullable<CredentialConf['credential']>;
+export type IdentityTokenConf = IdentityToken;
 
-export interface IdentityTokenConf {
-  signing_key: string;
-  alg?: IdentityAlg;
-  kid?: string;
-  issuer: string;
-  audience?: string;
-  ttl_seconds?: number;
-  header?: string;
-  cache_size?: number;
-  on_missing_identity?: 'deny' | 'skip';
-}
-
-export interface ServerCredentialConf {
-  credential?: CredentialSpec;
-  identity_token?: IdentityTokenConf;
-  strip_request_headers?: string[];
-}
-
-export interface CredentialConf {
-  server?: string;
-  servers?: Record<string, ServerCredentialConf>;
-  credential?: CredentialSpec;
-  identity_token?: IdentityTokenConf;
-  strip_request_headers?: string[];
-  strip_response_headers?: string[];
-  allow_literal_secrets?: boolean;
-  allow_before_authz?: boolean;
-  allow_without_authz?: boolean;
-  unavailable_status?: 500 | 503;
-}
+export const CONF_SCHEMA_FILE = 'mcp-credential.conf.schema.json';
+export const confSchema: JsonSchema = loadSchema(CONF_SCHEMA_FILE);
 
 /** Client headers that always carry the client's own credentials. */
 export const DEFAULT_STRIPPED_REQUEST_HEADERS: readonly string[] = ['authorization', 'cookie', 'proxy-authorization'];
@@ -209,7 +183,10 @@ function compileEntry(
   return { server, injection, dynamic, minter, stripRequest, stripResponse };
 }
 
-function isDynamic(spec: CredentialSpec): spec is DynamicSpec {
+/** The credentials the gateway obtains per call (dynamic.ts), as the schema allows them. */
+type DynamicCredentialSpec = Extract<CredentialSpec, { type: 'token_exchange' | 'client_credentials' | 'per_user' }>;
+
+function isDynamic(spec: CredentialSpec): spec is DynamicCredentialSpec {
   return spec.type === 'token_exchange' || spec.type === 'client_credentials' || spec.type === 'per_user';
 }
 

@@ -14,11 +14,11 @@
 // the upstream (RFC 8693). No credential value is ever logged or recorded.
 
 import type { CallContext, Outcome, Plugin } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
 import { missingAllow } from './authz-gate.js';
 import { countFailure } from './instruments.js';
 import {
+  confSchema,
   MIN_SCANNED_SECRET_LENGTH,
   PLUGIN_NAME,
   prepareCredential,
@@ -30,7 +30,6 @@ import {
 
 export type { CredentialConf, PreparedCredential } from './conf.js';
 
-const confSchema = loadSchema('mcp-credential.conf.schema.json');
 
 /** The entry for this call: the conf's server, else the route's server, else the route-level one. */
 function selectEntry(ctx: CallContext, p: PreparedCredential): { entry: PreparedEntry | undefined; server: string | undefined } {

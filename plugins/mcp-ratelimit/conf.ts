@@ -1,97 +1,23 @@
-// The operator-facing conf shape (schemas/mcp-ratelimit.conf.schema.json is the source of truth;
-// these types mirror it for the compiler).
+// The operator-facing conf shape. schemas/mcp-ratelimit.conf.schema.json is the source of
+// truth: the conf type is generated from it (conf.generated.ts); the names below pick its parts.
 
-export type Dimension =
-  | 'user'
-  | 'agent'
-  | 'app'
-  | 'tenant'
-  | 'environment'
-  | 'tool'
-  | 'server'
-  | 'method'
-  | 'ip'
-  | 'route';
+import type { JsonSchema } from '../../runner/host/plugin.js';
+import { loadSchema } from '../../runner/host/schema-file.js';
+import type { By, Match, McpRatelimitConf, Missing } from './conf.generated.js';
 
-export type MissingPolicy = 'shared' | 'skip';
+export const CONF_SCHEMA_FILE = 'mcp-ratelimit.conf.schema.json';
+export const confSchema: JsonSchema = loadSchema(CONF_SCHEMA_FILE);
 
-export interface MatchConf {
-  methods?: string[];
-  tools?: string[];
-}
-
-interface Keyed {
-  name: string;
-  by?: Dimension[];
-  match?: MatchConf;
-  missing?: MissingPolicy;
-}
-
-export interface RateLimitConf extends Keyed {
-  requests: number;
-  per: 'second' | 'minute' | 'hour' | 'day' | number;
-  burst?: number;
-}
-
-export interface ConcurrencyConf extends Keyed {
-  max: number;
-  lease_seconds?: number;
-}
-
-export interface BudgetConf extends Keyed {
-  quota: number;
-  period: 'day' | 'month';
-  costs?: Record<string, number>;
-  default_cost?: number;
-}
-
-export interface BreakerConf {
-  name: string;
-  scope?: 'server' | 'tool';
-  match?: MatchConf;
-  failures?: number;
-  error_rate?: number;
-  min_calls?: number;
-  window_seconds?: number;
-  cooldown_seconds?: number;
-  half_open_probes?: number;
-  count_jsonrpc_errors?: boolean;
-  count_tool_errors?: boolean;
-}
-
-export interface StoreConf {
-  type: 'memory' | 'redis';
-  url?: string;
-  key_prefix?: string;
-  command_timeout_ms?: number;
-  max_keys?: number;
-}
-
-export interface IdentityConf {
-  headers?: { user?: string; agent?: string; app?: string; tenant?: string };
-  consumer_name?: boolean;
-  unverified_jwt?: {
-    allow_unverified: true;
-    header?: string;
-    claims: { user?: string; agent?: string; app?: string; tenant?: string };
-  };
-}
+export type RatelimitConf = McpRatelimitConf;
+export type Dimension = By[number];
+export type MissingPolicy = Missing;
+export type MatchConf = Match;
+export type RateLimitConf = NonNullable<RatelimitConf['limits']>[number];
+export type ConcurrencyConf = NonNullable<RatelimitConf['concurrency']>[number];
+export type BudgetConf = NonNullable<RatelimitConf['budgets']>[number];
+export type BreakerConf = NonNullable<RatelimitConf['breakers']>[number];
+export type StoreConf = NonNullable<RatelimitConf['store']>;
+export type IdentityConf = NonNullable<RatelimitConf['identity']>;
 
 /** The limit sections, shared by the route conf and the policy file. */
-export interface LimitSections {
-  limits?: RateLimitConf[];
-  concurrency?: ConcurrencyConf[];
-  budgets?: BudgetConf[];
-  breakers?: BreakerConf[];
-}
-
-export interface RatelimitConf extends LimitSections {
-  server?: string;
-  store?: StoreConf;
-  on_store_error?: 'fail_open' | 'fail_closed';
-  identity?: IdentityConf;
-  headers_on_allow?: boolean;
-  policy_file?: string;
-  /** mcp-authz's policy file: its route entries' `limits` apply too (see policy-routes.ts). */
-  authz_policy_file?: string;
-}
+export type LimitSections = Pick<RatelimitConf, 'limits' | 'concurrency' | 'budgets' | 'breakers'>;

@@ -5,10 +5,9 @@
 
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
 import { PLUGIN_NAME } from './answers.js';
 import { BreakerSets } from './breaker.js';
-import type { RatelimitConf } from './conf.js';
+import { confSchema, type RatelimitConf } from './conf.js';
 import { resolveCaller, type CallFacts } from './keys.js';
 import { compileLimits, loadPolicyFile, mergeSections, type CompiledLimits } from './limits.js';
 import { PolicyLimits } from './policy-routes.js';
@@ -21,7 +20,7 @@ import type { LimitStore } from './store.js';
 export type { RatelimitConf } from './conf.js';
 export type { PreparedRatelimit } from './request.js';
 
-export const confSchema = loadSchema('mcp-ratelimit.conf.schema.json');
+export { confSchema } from './conf.js';
 
 export interface RatelimitPluginOptions {
   /** Milliseconds since the epoch, for breakers and the memory store (tests inject one). */

@@ -3,7 +3,7 @@
 // found is recorded for audit as types and counts only, never values.
 
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
-import { loadSchema } from '../../runner/host/schema-file.js';
+import { confSchema, DEFAULT_SCOPE, type RedactConf } from './conf.js';
 import { isJsonRpcResponse, jsonRpcMessagesOf } from '../../runner/mcp/response.js';
 import { compileGlobs } from '../../runner/util/glob.js';
 import { JsonRpcErrorCode, type JsonObject, type JsonRpcId, type McpMessage } from '../../runner/mcp/types.js';
@@ -19,22 +19,7 @@ export type { Mode, Redaction, Tally } from './redactor.js';
 
 export const PLUGIN_NAME = 'mcp-redact';
 
-export type RedactMethod = 'tools/call' | 'prompts/get' | 'resources/read';
-
-export interface RedactConf {
-  detectors?: DetectorName[];
-  tax_ids?: TaxIdKind[];
-  mode?: Mode;
-  modes?: Partial<Record<DetectorName, Mode>>;
-  fields?: { keys?: string[]; paths?: string[]; mode?: Mode };
-  hash_salt?: string;
-  arguments?: boolean;
-  results?: boolean;
-  tools?: string[];
-  methods?: RedactMethod[];
-  /** mcp-authz's policy file: route entries' data_policy.redact apply too (see policy.ts). */
-  policy_file?: string;
-}
+export type { RedactConf, RedactMethod } from './conf.js';
 
 export interface PreparedRedact {
   readonly redaction: Redaction;
@@ -69,10 +54,10 @@ export async function prepareRedact(conf: RedactConf, env: PrepareEnv): Promise<
   const policy = conf.policy_file !== undefined ? await PolicyRedaction.open(env.state.policies, conf.policy_file, conf, redaction, salt) : undefined;
   return {
     redaction,
-    arguments: conf.arguments ?? true,
-    results: conf.results ?? true,
-    methods: new Set(conf.methods ?? ['tools/call']),
-    toolInScope: compileGlobs(conf.tools ?? ['*']),
+    arguments: conf.arguments ?? DEFAULT_SCOPE.arguments,
+    results: conf.results ?? DEFAULT_SCOPE.results,
+    methods: new Set(conf.methods ?? DEFAULT_SCOPE.methods),
+    toolInScope: compileGlobs(conf.tools ?? DEFAULT_SCOPE.tools),
     policy,
   };
 }
@@ -245,7 +230,7 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
 
 export const plugin: Plugin<RedactConf, PreparedRedact> = {
   name: PLUGIN_NAME,
-  confSchema: loadSchema('mcp-redact.conf.schema.json'),
+  confSchema,
   prepare: prepareRedact,
   onRequest,
   onResponse,

@@ -8,6 +8,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_PLUGINS } from '../host/registry.js';
+import { CARRY_SETTINGS } from '../host/carry.js';
 import { PACKAGE_ROOT } from '../host/schema-file.js';
 
 type Schema = { [key: string]: unknown };
@@ -33,11 +34,12 @@ const MAX_DEPTH = 8;
 
 const isObject = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Schema files in reading order: plugin confs (runner order), policy, audit event, the rest. */
+/** Schema files in reading order: plugin confs (runner order), route settings, policy, audit event, the rest. */
 export function orderSchemaFiles(files: readonly string[]): string[] {
   const rank = (f: string): number => {
     const plugin = BUILTIN_PLUGINS.findIndex((p) => f === `${p}.conf.schema.json`);
     if (plugin >= 0) return plugin;
+    if (f === 'mcp-route.conf.schema.json') return 50;
     if (f === 'mcp-policy.schema.json') return 100;
     if (f === 'audit-event.schema.json') return 101;
     return 200;
@@ -270,8 +272,31 @@ export function renderReference(schemas: readonly SchemaFile[]): string {
   return out.join('\n');
 }
 
+/** The runner's own settings that are not in a conf: the carry store's limits. */
+export function renderRunnerSettings(): string {
+  const out: string[] = [
+    '<a id="runner-carry-settings"></a>',
+    '',
+    '## Runner settings: calls waiting for their response phase',
+    '',
+    "On a post-resp route the runner keeps each call's request-phase state (identity, decisions, the parsed request) until the",
+    'response phase of the same call. It never drops a waiting call to make room: an answer whose state is gone would pass',
+    'unfiltered. So when the store is full, new calls on post-resp routes are refused with 503 (JSON-RPC error, reason',
+    '`carry-full`, `Retry-After: 1`), and an answer that arrives after its state expired (or after a runner restart) is',
+    'withheld with 502 (JSON-RPC error, reason `carry-lost`). Both are counted in `mcp_runner_carry_failures_total{reason}`',
+    'and logged; `mcp_runner_carried_calls` and `mcp_runner_carried_bytes` show what the store holds. These are environment',
+    "variables of the runner: list the ones you set in APISIX's `nginx_config.envs`.",
+    '',
+    '| Variable | Default | Description |',
+    '|---|---|---|',
+  ];
+  for (const s of CARRY_SETTINGS) out.push(`| \`${s.env}\` | \`${s.default}\` | ${cell(s.description)} |`);
+  out.push('');
+  return out.join('\n');
+}
+
 export async function generateReference(root: string = PACKAGE_ROOT): Promise<string> {
-  return renderReference(await loadReferenceSchemas(root));
+  return `${renderReference(await loadReferenceSchemas(root))}\n${renderRunnerSettings()}`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -3,42 +3,31 @@
 // It knows the plugin contract and nothing about FlatBuffers (the protocol layer encodes).
 
 import type { CallHost, ExtraInfoChannel } from '../protocol/handler.js';
-import type {
-  HTTPReqCallReq,
-  HTTPReqCallResp,
-  HTTPRespCallReq,
-  HTTPRespCallResp,
-  RewriteAction,
-  StopAction,
-  TextEntry,
-} from '../protocol/messages.js';
-import { JsonRpcErrorCode, type JsonRpcId } from '../mcp/types.js';
-import { jsonRpcErrorBody } from '../mcp/errors.js';
-import { requestIdsOf, serializeRequestBody } from '../mcp/parse.js';
+import type { HTTPReqCallReq, HTTPReqCallResp, HTTPRespCallReq, HTTPRespCallResp, RewriteAction, TextEntry } from '../protocol/messages.js';
+import { serializeRequestBody } from '../mcp/parse.js';
 import { serializeResponseBody } from '../mcp/response.js';
 import { log } from '../log.js';
-import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16, type CarriedCall } from './context.js';
+import { defaultRegistry } from '../observability/metrics.js';
+import { CallContextImpl, RequestView, ResponseView, StopError, randomHex16 } from './context.js';
+import { carryFull, carryLost, deadlinePassed, finalHeaders, headerRewrite, fastRouteRefusal, misconfigured, pluginFailed, replaceResponse, stopAction } from './answers.js';
+import { CALL_HEADER, CALL_VAR, CarryStore, DEFAULT_CARRY_TTL_MS, DEFAULT_MAX_CARRIED, DEFAULT_MAX_CARRIED_BYTES, type CarriedRequest, type CarryLimits } from './carry.js';
+import { DeadlineError, withDeadline } from './deadlines.js';
+import { chainEntry, isPromiseLike, isReady, ready, type ChainEntry } from './prepare.js';
+import { DEFAULT_ROUTE_SETTINGS, ROUTE_ENTRY, routeSettingsParser } from './route-settings.js';
 import type { Outcome, PhaseResult, Plugin, RouteSettings, StopOutcome } from './plugin.js';
 import { formatConfErrors, type PluginRegistry } from './registry.js';
 import { RunnerState } from './state.js';
 
-/** Header the host adds upstream to tie the response phase to the request phase of one call. */
-export const CALL_HEADER = 'x-mcp-gateway-call';
-/** The APISIX variable under which the response phase reads CALL_HEADER back. */
-export const CALL_VAR = 'http_x_mcp_gateway_call';
-/** The route-settings entry of a conf list; handled here, not a plugin. */
-export const ROUTE_ENTRY = 'mcp-route';
+export { CALL_HEADER } from './carry.js';
+export { ROUTE_ENTRY } from './route-settings.js';
+export { finalHeaders } from './answers.js';
 
-const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
-
-interface ChainEntry {
-  readonly name: string;
-  readonly plugin: Plugin<unknown, unknown>;
-  prepared: unknown;
-  /** Set while an async prepare() is running. */
-  pending: Promise<unknown> | undefined;
-  error: string | undefined;
-}
+/** Why the host withheld an answer or refused a call on its own account (a metric label). */
+const carryFailures = defaultRegistry.counter({
+  name: 'mcp_runner_carry_failures_total',
+  help: 'Calls the host failed closed for want of carried request state: lost (answer withheld) or full (call refused)',
+  labelNames: ['reason'],
+});
 
 export interface CompiledChain {
   readonly key: string;
@@ -54,85 +43,45 @@ export interface HostOptions {
   registry: PluginRegistry;
   /** The runner's state handed to every prepare (default: a fresh one this host owns). */
   state?: RunnerState;
-  /** How long request-phase state waits for its response phase (ms). */
-  carryTtlMs?: number;
-  maxCarried?: number;
+  /** Limits of the request-phase state awaiting the response phase (see carry.ts). */
+  carry?: Partial<CarryLimits>;
   /** Prefix of this process's carry keys: a multi-process runner names the owning process in it. */
   carryKeyPrefix?: string;
 }
 
-/** Bounded, expiring store of request-phase state awaiting the response phase. */
-class CarryStore {
-  private readonly map = new Map<string, { call: CarriedRequest; expires: number }>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly ttlMs: number, private readonly max: number) {
-    this.timer = setInterval(() => this.sweep(), Math.min(ttlMs, 10_000));
-    this.timer.unref();
-  }
-
-  put(key: string, call: CarriedRequest): void {
-    if (this.map.size >= this.max) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-    this.map.set(key, { call, expires: Date.now() + this.ttlMs });
-  }
-
-  take(key: string): CarriedRequest | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    this.map.delete(key);
-    return e.expires >= Date.now() ? e.call : undefined;
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [k, e] of this.map) if (e.expires < now) this.map.delete(k);
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.map.clear();
-  }
-}
-
-interface CarriedRequest extends CarriedCall {
-  request: HTTPReqCallReq;
-  body: Uint8Array | undefined;
-}
-
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'content-length',
-]);
-
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** rewriteAction's answer when the call needs a carry and the store is full. */
+const CARRY_FULL = Symbol('carry-full');
 
 export class Host implements CallHost<CompiledChain> {
   private readonly registry: PluginRegistry;
   /** Runner-wide state of this host's plugins (policies, caches, stores). */
   readonly state: RunnerState;
   private readonly carried: CarryStore;
+  private readonly carryKeyPrefix: string;
+  private readonly parseRoute: (value: unknown) => RouteSettings | string;
   /** Chains by conf content, so a route's new version with the same conf reuses prepared state. */
   private readonly byContent = new Map<string, CompiledChain>();
   private errorLogBudget = { windowStart: 0, count: 0 };
-  private readonly carryKeyPrefix: string;
 
   constructor(opts: HostOptions) {
     this.registry = opts.registry;
     this.state = opts.state ?? new RunnerState();
-    this.carried = new CarryStore(opts.carryTtlMs ?? 120_000, opts.maxCarried ?? 100_000);
+    this.carried = new CarryStore({
+      ttlMs: opts.carry?.ttlMs ?? DEFAULT_CARRY_TTL_MS,
+      maxEntries: opts.carry?.maxEntries ?? DEFAULT_MAX_CARRIED,
+      maxBytes: opts.carry?.maxBytes ?? DEFAULT_MAX_CARRIED_BYTES,
+    });
+    this.parseRoute = routeSettingsParser(opts.registry);
     this.carryKeyPrefix = opts.carryKeyPrefix ?? '';
   }
 
   get carriedCalls(): number {
     return this.carried.size;
+  }
+
+  get carriedBytes(): number {
+    return this.carried.bytes;
   }
 
   buildChain(conf: readonly TextEntry[], key: string): CompiledChain {
@@ -156,10 +105,10 @@ export class Host implements CallHost<CompiledChain> {
   }
 
   private compile(conf: readonly TextEntry[], key: string): CompiledChain {
-    const names = conf.map((e) => e.name);
+    const env = { routeKey: key, chain: conf.map((e) => e.name).filter((n) => n !== ROUTE_ENTRY), state: this.state };
     const entries: ChainEntry[] = [];
     const errors: string[] = [];
-    let route: RouteSettings = { server: undefined, postResp: false, maxBodyBytes: DEFAULT_MAX_BODY, validateBody: false };
+    let route: RouteSettings = DEFAULT_ROUTE_SETTINGS;
     for (const item of conf) {
       let value: unknown;
       try {
@@ -169,7 +118,7 @@ export class Host implements CallHost<CompiledChain> {
         continue;
       }
       if (item.name === ROUTE_ENTRY) {
-        const parsed = parseRouteSettings(value);
+        const parsed = this.parseRoute(value);
         if (typeof parsed === 'string') errors.push(parsed);
         else route = parsed;
         continue;
@@ -183,34 +132,8 @@ export class Host implements CallHost<CompiledChain> {
         errors.push(formatConfErrors(item.name, reg.validate.errors));
         continue;
       }
-      const entry: ChainEntry = { name: item.name, plugin: reg.plugin, prepared: value, pending: undefined, error: undefined };
-      if (reg.plugin.prepare) {
-        try {
-          const p = reg.plugin.prepare(value, { routeKey: key, chain: names.filter((n) => n !== ROUTE_ENTRY), state: this.state });
-          if (isPromise(p)) {
-            entry.pending = p.then(
-              (v) => {
-                entry.prepared = v;
-                entry.pending = undefined;
-                return v;
-              },
-              (err: unknown) => {
-                entry.error = `${item.name}: ${(err as Error).message}`;
-                entry.pending = undefined;
-                log.error({ route: key, plugin: item.name, err: (err as Error).message }, 'plugin conf rejected');
-                throw err;
-              },
-            );
-            entry.pending.catch(() => undefined);
-          } else {
-            entry.prepared = p;
-          }
-        } catch (err) {
-          errors.push(`${item.name}: ${(err as Error).message}`);
-          continue;
-        }
-      }
-      entries.push(entry);
+      // A failed prepare is not a conf error: the entry retries it (a secret or file may appear).
+      entries.push(chainEntry(item.name, reg.plugin, value, env));
     }
     const error = errors.length > 0 ? errors.join('; ') : undefined;
     if (error) log.error({ route: key, error }, 'route conf rejected: calls on this route fail closed');
@@ -250,15 +173,23 @@ export class Host implements CallHost<CompiledChain> {
     let answer: HTTPReqCallResp;
     let outcome: PhaseResult['outcome'];
     if (stop) {
-      answer = { id: call.id, action: await this.stopAction(ctx, stop) };
+      answer = { id: call.id, action: await stopAction(ctx, stop) };
       outcome = failed ? 'error' : 'stop';
     } else {
       const rewrite =
         ctx.bodyModified || (chain.route.postResp && chain.hasResponseHandlers)
           ? await this.rewriteAction(chain, ctx, call, request)
           : headerRewrite(ctx, [], undefined);
-      answer = { id: call.id, action: rewrite };
-      outcome = rewrite ? 'rewrite' : 'pass';
+      if (rewrite === CARRY_FULL) {
+        stop = carryFull();
+        carryFailures.inc({ reason: 'full' });
+        this.logError(chain.key, 'call refused: the carry store is full', new Error(`${this.carried.size} calls carried`));
+        answer = { id: call.id, action: await stopAction(ctx, stop) };
+        outcome = 'stop';
+      } else {
+        answer = { id: call.id, action: rewrite };
+        outcome = rewrite ? 'rewrite' : 'pass';
+      }
     }
     ctx.finish(
       {
@@ -283,7 +214,7 @@ export class Host implements CallHost<CompiledChain> {
       const handler = entry.plugin.onRequest;
       if (!handler) continue;
       let r: Outcome | Promise<Outcome> = handler.call(entry.plugin, ctx, prepared);
-      if (isPromise(r)) r = await r;
+      if (isPromiseLike(r)) r = await r;
       if (r && r.action === 'stop') return { outcome: r, by: entry.name };
     }
     // A fast route (no post-resp) must not carry a call whose answer policy has to read:
@@ -292,18 +223,7 @@ export class Host implements CallHost<CompiledChain> {
       const needer = await this.responsePhaseNeededBy(chain, ctx);
       if (needer) {
         ctx.record({ plugin: needer, action: 'deny', rule: 'needs-response-phase', reason: 'call needs response processing; route has no post-resp' });
-        return {
-          by: needer,
-          outcome: {
-            action: 'stop',
-            status: 403,
-            rpcError: {
-              code: JsonRpcErrorCode.Forbidden,
-              message: 'this call needs response processing and is not allowed on this route',
-              data: { rule: 'needs-response-phase', plugin: needer },
-            },
-          },
-        };
+        return { by: needer, outcome: fastRouteRefusal(needer) };
       }
     }
     return undefined;
@@ -315,7 +235,7 @@ export class Host implements CallHost<CompiledChain> {
       const check = entry.plugin.needsResponsePhase;
       if (!check) continue;
       let needs: boolean | Promise<boolean> = check.call(entry.plugin, ctx, isReady(entry) ? entry.prepared : await ready(entry));
-      if (isPromise(needs)) needs = await needs;
+      if (isPromiseLike(needs)) needs = await needs;
       if (needs) return entry.name;
     }
     return undefined;
@@ -331,7 +251,8 @@ export class Host implements CallHost<CompiledChain> {
     return this.responsePhaseNeededBy(chain, ctx);
   }
 
-  private async rewriteAction(chain: CompiledChain, ctx: CallContextImpl, call: HTTPReqCallReq, request: RequestView): Promise<RewriteAction | undefined> {
+  /** The request phase's rewrite; CARRY_FULL when the call needs a carry and the store is full. */
+  private async rewriteAction(chain: CompiledChain, ctx: CallContextImpl, call: HTTPReqCallReq, request: RequestView): Promise<RewriteAction | undefined | typeof CARRY_FULL> {
     let body: Uint8Array | undefined;
     if (ctx.bodyModified) {
       const parsed = await ctx.mcp();
@@ -340,7 +261,7 @@ export class Host implements CallHost<CompiledChain> {
     const headers: TextEntry[] = [];
     if (chain.route.postResp && chain.hasResponseHandlers) {
       const carryKey = this.carryKeyPrefix + randomHex16();
-      this.carried.put(carryKey, {
+      const held = this.carried.put(carryKey, {
         callId: ctx.callId,
         identity: ctx.identity,
         decisions: ctx.decisions,
@@ -350,6 +271,8 @@ export class Host implements CallHost<CompiledChain> {
         request: call,
         body: body ?? (ctx.mcpParsed ? await request.body() : undefined),
       });
+      // Full: refuse the call rather than drop a live carry (that answer would pass unread).
+      if (!held) return CARRY_FULL;
       headers.push({ name: CALL_HEADER, value: carryKey });
       // Answers we may read must arrive uncompressed (APISIX does not decompress).
       if (!ctx.hasEdits || !ctx.edits.upstream.has('accept-encoding')) headers.push({ name: 'accept-encoding', value: undefined });
@@ -357,43 +280,9 @@ export class Host implements CallHost<CompiledChain> {
     return headerRewrite(ctx, headers, body);
   }
 
-  private async stopAction(ctx: CallContextImpl, stop: StopOutcome): Promise<StopAction> {
-    const headers: TextEntry[] = [];
-    let body: Uint8Array | undefined;
-    if (stop.rpcError) {
-      const { ids, batch } = await this.replyIds(ctx, stop);
-      body = jsonRpcErrorBody(ids, batch, stop.rpcError);
-      headers.push({ name: 'content-type', value: 'application/json' });
-    } else if (stop.body !== undefined) {
-      body = typeof stop.body === 'string' ? encoder.encode(stop.body) : stop.body;
-    }
-    pushHeaders(headers, stop.headers);
-    return { type: 'stop', status: stop.status, headers, body: body && body.length > 0 ? body : undefined };
-  }
-
-  /** The ids an error reply must carry: every request's id, or null when unknown. */
-  private async replyIds(ctx: CallContextImpl, stop: StopOutcome): Promise<{ ids: readonly JsonRpcId[]; batch: boolean }> {
-    let parsedPromise = ctx.mcpParsed;
-    if (!parsedPromise && !stop.ids && ctx.request.method === 'POST') parsedPromise = ctx.mcp();
-    let batch = false;
-    let ids: readonly JsonRpcId[] = [];
-    if (parsedPromise) {
-      try {
-        const parsed = await parsedPromise;
-        if (parsed.ok) {
-          batch = parsed.batch;
-          ids = requestIdsOf(parsed);
-        }
-      } catch {
-        // unparseable body: answer with id null
-      }
-    }
-    // No id left: jsonRpcErrorBody answers with id null.
-    return { ids: stop.ids ?? ids, batch };
-  }
-
   async onResponse(chain: CompiledChain, call: HTTPRespCallReq, extra: ExtraInfoChannel, deadline: number): Promise<HTTPRespCallResp> {
-    if ((!chain.hasResponseHandlers && chain.error === undefined) || chain.entries.length === 0) {
+    // A chain with a conf error must fail closed here too, whatever its entries.
+    if (chain.error === undefined && !chain.hasResponseHandlers) {
       return { id: call.id, status: 0, headers: finalHeaders(call.headers, undefined, false), body: undefined };
     }
     const startedAt = performance.now();
@@ -424,7 +313,7 @@ export class Host implements CallHost<CompiledChain> {
 
     let answer: HTTPRespCallResp;
     if (stop) {
-      answer = await this.replaceResponse(ctx, call, stop);
+      answer = await replaceResponse(ctx, call, stop);
     } else {
       const c = ctx!;
       let body: Uint8Array | undefined;
@@ -450,13 +339,21 @@ export class Host implements CallHost<CompiledChain> {
 
   private async responseContext(chain: CompiledChain, call: HTTPRespCallReq, extra: ExtraInfoChannel, now: number): Promise<CallContextImpl> {
     const carryKey = (await extra.ask({ type: 'var', name: CALL_VAR })).result;
-    const carried = carryKey ? this.carried.take(decoder.decode(carryKey)) : undefined;
     let request: RequestView;
-    if (carried) {
+    let carried: CarriedRequest | undefined;
+    if (carryKey && carryKey.length > 0) {
+      carried = this.carried.take(decoder.decode(carryKey));
+      // Our request phase carried this call and its state is gone: running the plugins without
+      // identity would skip filtering and redaction decisions, so the answer is withheld.
+      if (!carried) {
+        carryFailures.inc({ reason: 'lost' });
+        this.logError(chain.key, 'answer withheld: no carried request state for this call', new Error('carry lost (expired or runner restarted)'));
+        throw new StopError(carryLost());
+      }
       const r = carried.request;
       request = new RequestView(r.method, r.path, r.srcIp, r.headers, r.args, extra, carried.body);
     } else {
-      // No request phase on this route (or it expired): describe the request from variables.
+      // No request phase carried this call (a post-resp-only route): describe it from variables.
       const [method, uri] = await Promise.all([
         extra.ask({ type: 'var', name: 'request_method' }),
         extra.ask({ type: 'var', name: 'uri' }),
@@ -474,7 +371,7 @@ export class Host implements CallHost<CompiledChain> {
       if (!check) continue;
       const prepared = isReady(entry) ? entry.prepared : await ready(entry);
       let needs: boolean | Promise<boolean> = check.call(entry.plugin, ctx, prepared);
-      if (isPromise(needs)) needs = await needs;
+      if (isPromiseLike(needs)) needs = await needs;
       if (needs) {
         ctx.responseBodyAllowed = true;
         break;
@@ -485,48 +382,20 @@ export class Host implements CallHost<CompiledChain> {
       const handler = entry.plugin.onResponse;
       if (!handler) continue;
       let r: Outcome | Promise<Outcome> = handler.call(entry.plugin, ctx, prepared);
-      if (isPromise(r)) r = await r;
+      if (isPromiseLike(r)) r = await r;
       if (r && r.action === 'stop') return { outcome: r, by: entry.name };
     }
     return undefined;
   }
 
-  /** A plugin refused the answer: the client gets our error instead of the upstream body. */
-  private async replaceResponse(ctx: CallContextImpl | undefined, call: HTTPRespCallReq, stop: StopOutcome): Promise<HTTPRespCallResp> {
-    const headers: TextEntry[] = [];
-    for (const h of call.headers) {
-      const lower = h.name.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || lower === 'content-type' || lower === 'content-encoding') continue;
-      headers.push(h);
-    }
-    let body: Uint8Array;
-    if (stop.rpcError) {
-      let ids: readonly JsonRpcId[] = stop.ids ?? [];
-      let batch = false;
-      if (!stop.ids && ctx) {
-        const r = await this.replyIds(ctx, stop);
-        ids = r.ids;
-        batch = r.batch;
-      }
-      body = jsonRpcErrorBody(ids, batch, stop.rpcError);
-      headers.push({ name: 'content-type', value: 'application/json' });
-    } else {
-      body = typeof stop.body === 'string' ? encoder.encode(stop.body) : (stop.body ?? encoder.encode('{}'));
-    }
-    pushHeaders(headers, stop.headers);
-    // An empty body cannot be expressed (it would stream the upstream body): send at least one byte.
-    if (body.length === 0) body = encoder.encode('{}');
-    return { id: call.id, status: stop.status, headers, body };
-  }
-
   private internalError(chain: CompiledChain, ctx: CallContextImpl | undefined, err: unknown): StopOutcome {
     if (err instanceof DeadlineError) {
       ctx?.record({ plugin: 'host', action: 'error', rule: 'deadline', reason: 'call exceeded its deadline' });
-      return { action: 'stop', status: 504, rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: 'gateway policy check timed out' } };
+      return deadlinePassed();
     }
     this.logError(chain.key, 'plugin failed', err);
     ctx?.record({ plugin: 'host', action: 'error', reason: 'plugin failed' });
-    return { action: 'stop', status: 500, rpcError: { code: JsonRpcErrorCode.InternalError, message: 'gateway policy error' } };
+    return pluginFailed();
   }
 
   private logError(route: string, msg: string, err: unknown): void {
@@ -551,156 +420,4 @@ export class Host implements CallHost<CompiledChain> {
     }
     await this.state.close().catch((err: unknown) => log.error({ err: (err as Error).message }, 'runner state close failed'));
   }
-}
-
-/** The rewrite answer from the plugins' header edits (synchronous: most calls need nothing else). */
-function headerRewrite(ctx: CallContextImpl, headers: TextEntry[], body: Uint8Array | undefined): RewriteAction | undefined {
-  if (!ctx.hasEdits) return headers.length === 0 && !body ? undefined : { type: 'rewrite', path: undefined, headers, args: [], respHeaders: [], body };
-  const edits = ctx.edits;
-  for (const [name, value] of edits.upstream) {
-    if (name === CALL_HEADER) continue;
-    headers.push({ name, value });
-  }
-  if (headers.length === 0 && edits.clientAdds.length === 0 && !body) return undefined;
-  return { type: 'rewrite', path: undefined, headers, args: [], respHeaders: edits.clientAdds, body };
-}
-
-function misconfigured(): StopOutcome {
-  return {
-    action: 'stop',
-    status: 500,
-    rpcError: { code: JsonRpcErrorCode.InternalError, message: 'gateway route is misconfigured (see the runner log)' },
-  };
-}
-
-function parseRouteSettings(value: unknown): RouteSettings | string {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${ROUTE_ENTRY}: conf must be an object`;
-  const v = value as Record<string, unknown>;
-  for (const k of Object.keys(v)) {
-    if (!ROUTE_KEYS.has(k)) return `${ROUTE_ENTRY}: /${k} is not a known setting (${[...ROUTE_KEYS].join(', ')})`;
-  }
-  if (v['server'] !== undefined && (typeof v['server'] !== 'string' || v['server'] === '')) return `${ROUTE_ENTRY}: /server must be a non-empty string`;
-  for (const flag of ['post_resp', 'validate_body']) {
-    if (v[flag] !== undefined && typeof v[flag] !== 'boolean') return `${ROUTE_ENTRY}: /${flag} must be boolean`;
-  }
-  const max = v['max_body_bytes'];
-  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 16_000_000)) {
-    return `${ROUTE_ENTRY}: /max_body_bytes must be an integer from 1 to 16000000`;
-  }
-  return {
-    server: v['server'] as string | undefined,
-    postResp: (v['post_resp'] as boolean | undefined) ?? false,
-    maxBodyBytes: (max as number | undefined) ?? DEFAULT_MAX_BODY,
-    validateBody: (v['validate_body'] as boolean | undefined) ?? false,
-  };
-}
-
-const ROUTE_KEYS = new Set(['server', 'post_resp', 'max_body_bytes', 'validate_body']);
-
-/** Upstream headers as the client should get them: APISIX replaces all headers with this list. */
-export function finalHeaders(upstream: readonly TextEntry[], edits: ReadonlyMap<string, string | undefined> | undefined, bodyReplaced: boolean): TextEntry[] {
-  const out: TextEntry[] = [];
-  for (const h of upstream) {
-    const lower = h.name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) continue;
-    if (bodyReplaced && lower === 'content-encoding') continue;
-    if (edits && edits.has(lower)) continue;
-    out.push(h);
-  }
-  if (edits) for (const [name, value] of edits) if (value !== undefined) out.push({ name, value });
-  return out;
-}
-
-function pushHeaders(out: TextEntry[], headers: StopOutcome['headers']): void {
-  if (!headers) return;
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (typeof value === 'string') {
-      const i = out.findIndex((h) => h.name === lower);
-      if (i >= 0) out.splice(i, 1);
-      out.push({ name: lower, value });
-    } else {
-      for (const v of value) out.push({ name: lower, value: v });
-    }
-  }
-}
-
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-/** Prepared and usable: the per-call path then skips the await (one microtask less per plugin). */
-function isReady(entry: ChainEntry): boolean {
-  return entry.pending === undefined && entry.error === undefined;
-}
-
-async function ready(entry: ChainEntry): Promise<unknown> {
-  if (entry.pending) await entry.pending;
-  if (entry.error !== undefined) throw new StopError(misconfigured());
-  return entry.prepared;
-}
-
-class DeadlineError extends Error {}
-
-/**
- * Deadlines of all calls in flight behind one timer, armed for the earliest one: a call costs
- * a Set insert and delete instead of a setTimeout/clearTimeout pair.
- */
-class Deadlines {
-  private readonly waiting = new Set<{ deadline: number; reject: (e: unknown) => void }>();
-  private timer: NodeJS.Timeout | undefined;
-  private armedFor = Infinity;
-
-  race<T>(work: Promise<T>, deadline: number): Promise<T> {
-    if (deadline - Date.now() <= 0) return Promise.reject(new DeadlineError('deadline passed'));
-    return new Promise<T>((resolve, reject) => {
-      const waiter = { deadline, reject };
-      if (this.waiting.size === 0) this.timer?.ref();
-      this.waiting.add(waiter);
-      if (deadline < this.armedFor) this.arm(deadline);
-      work.then(
-        (v) => {
-          this.done(waiter);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.done(waiter);
-          reject(e);
-        },
-      );
-    });
-  }
-
-  private done(waiter: { deadline: number; reject: (e: unknown) => void }): void {
-    this.waiting.delete(waiter);
-    // Nothing in flight: the timer must not keep the process alive (it stays armed, cheaply).
-    if (this.waiting.size === 0) this.timer?.unref();
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.armedFor = at;
-    this.timer = setTimeout(this.fire, Math.max(0, at - Date.now()));
-  }
-
-  private readonly fire = (): void => {
-    this.timer = undefined;
-    this.armedFor = Infinity;
-    const now = Date.now();
-    let next = Infinity;
-    for (const w of this.waiting) {
-      if (w.deadline <= now) {
-        this.waiting.delete(w);
-        w.reject(new DeadlineError('deadline passed'));
-      } else if (w.deadline < next) next = w.deadline;
-    }
-    if (next !== Infinity) this.arm(next);
-    else this.timer = undefined;
-  };
-}
-
-const deadlines = new Deadlines();
-
-function withDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
-  return deadlines.race(work, deadline);
 }

@@ -39,14 +39,28 @@ async function onDistinctWorkers(runner: ClusterRunner, token: number, count: nu
   return [...byPid.values()];
 }
 
-async function respPhase(client: ProtocolClient, token: number, carryKey: string): Promise<{ requestPid: number | null; responsePid: number; varQuestions: number }> {
+async function respAnswer(client: ProtocolClient, token: number, carryKey: string): Promise<{ status: number; body: string; varQuestions: number }> {
   client.sendRespCall({ id: 9, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: token });
   const { frame, questions } = await client.finish((q) => (q.type === 'var' && q.name === 'http_x_mcp_gateway_call' ? Buffer.from(carryKey) : undefined));
   assert.equal(frame.type, FrameType.HTTPRespCall, 'an HTTPRespCall answer, not an error frame');
   const answer = decodeHTTPRespCallResp(frame.body);
   assert.ok(answer.body !== undefined, 'the answer replaces the upstream body');
   const varQuestions = questions.filter((q) => q.type === 'var' && q.name === 'http_x_mcp_gateway_call').length;
-  return { ...(JSON.parse(Buffer.from(answer.body).toString()) as { requestPid: number | null; responsePid: number }), varQuestions };
+  return { status: answer.status, body: Buffer.from(answer.body).toString(), varQuestions };
+}
+
+async function respPhase(client: ProtocolClient, token: number, carryKey: string): Promise<{ requestPid: number | null; responsePid: number; varQuestions: number }> {
+  const { status, body, varQuestions } = await respAnswer(client, token, carryKey);
+  assert.equal(status, 200, body);
+  return { ...(JSON.parse(body) as { requestPid: number | null; responsePid: number }), varQuestions };
+}
+
+/** A response phase whose request state is gone: withheld (an error in place of the upstream body). */
+async function assertWithheld(client: ProtocolClient, token: number, carryKey: string): Promise<void> {
+  const { status, body } = await respAnswer(client, token, carryKey);
+  assert.ok(status >= 500, `withheld with a 5xx, got ${status}`);
+  assert.match(body, /"error"/);
+  assert.doesNotMatch(body, /requestPid/);
 }
 
 test('a conf token prepared on one process works on another, with no retry', async () => {
@@ -82,9 +96,8 @@ test('a response phase arriving on another process than its request phase is ans
   const own = await requestPhase(b!.client, reqToken);
   assert.equal(own.pid, b!.pid);
   assert.equal((await respPhase(b!.client, respToken, own.carryKey)).requestPid, b!.pid);
-  // A carry key naming no live process: answered here, without state.
-  const lost = await respPhase(b!.client, respToken, 'p999-0123456789abcdef');
-  assert.equal(lost.requestPid, null);
+  // A carry key naming no live process: answered here, where no state is found: withheld.
+  await assertWithheld(b!.client, respToken, 'p999-0123456789abcdef');
 });
 
 test('a worker that dies: the others keep serving, it is replaced, its calls are not mistaken for live ones', async () => {
@@ -98,8 +111,8 @@ test('a worker that dies: the others keep serving, it is replaced, its calls are
   await victim!.client.closed;
   // The survivor serves on: old connections, new connections, the tokens the primary knows.
   assert.equal((await requestPhase(survivor!.client, reqToken)).pid, survivor!.pid);
-  const lost = await respPhase(survivor!.client, respToken, orphan.carryKey);
-  assert.equal(lost.requestPid, null, "the dead worker's state is gone, not found elsewhere");
+  // The dead worker's state is gone: its call's answer is withheld, not passed.
+  await assertWithheld(survivor!.client, respToken, orphan.carryKey);
   // A replacement appears and serves the same tokens.
   const until = Date.now() + 20_000;
   let replacement: number | undefined;

@@ -77,17 +77,21 @@ test('no plugin folder imports another plugin folder (shared code lives in runne
 const MAX_LINES = 450;
 
 /**
- * Files over the limit that are being split along their seams right now (the socket server and
- * codec, the host chain, the redaction detectors). Remove an entry when its file is split; the
- * test fails for a listed file that is already small enough, so the list cannot go stale.
+ * Files over the limit that are being split along their seams right now (the redaction
+ * detectors). Remove an entry when its file is split; the test fails for a listed file that is
+ * already small enough, so the list cannot go stale.
  */
-const BEING_SPLIT = new Set(['runner/host/chain.ts', 'plugins/mcp-redact/detectors.ts']);
+const BEING_SPLIT = new Set(['plugins/mcp-redact/detectors.ts']);
+
+/** Conf types generated from the JSON Schemas (npm run docs): nobody edits them, the schema is the source. */
+const GENERATED = /\.generated\.ts$/;
 
 test(`no source file in runner/ or plugins/ is over ${MAX_LINES} lines`, () => {
   const over: string[] = [];
   const stale: string[] = [];
   for (const f of [...tsFiles(join(ROOT, 'runner')), ...tsFiles(join(ROOT, 'plugins'))]) {
     const rel = relative(ROOT, f).split(sep).join('/');
+    if (GENERATED.test(rel)) continue;
     const lines = readFileSync(f, 'utf8').split('\n').length - 1;
     if (lines > MAX_LINES && !BEING_SPLIT.has(rel)) over.push(`${rel}: ${lines} lines`);
     if (lines <= MAX_LINES && BEING_SPLIT.has(rel)) stale.push(`${rel} (${lines} lines) is small enough: take it off BEING_SPLIT`);

@@ -82,8 +82,8 @@ test('plugin conf: literal confirmation.secret and shared_secret need allow_lite
   assert.equal(validate({ policy: POLICY, allow_literal_secrets: 'yes' }), false);
 
   await assert.rejects(async () => plugin.prepare!({ policy: POLICY, confirmation: { secret: SECRET_A } }, ENV), /^Error: \/confirmation\/secret: a literal secret is not allowed/);
-  await assert.rejects(async () => plugin.prepare!({ policy: POLICY, identity: { jwt: { shared_secret: SECRET_A, issuer: ISS } } }, ENV), /\/identity\/jwt\/shared_secret: a literal secret/);
-  const ok = await plugin.prepare!({ policy: POLICY, allow_literal_secrets: true, confirmation: { secret: SECRET_A }, identity: { jwt: { shared_secret: SECRET_B, issuer: ISS } } }, ENV);
+  await assert.rejects(async () => plugin.prepare!({ policy: POLICY, identity: { jwt: { shared_secret: SECRET_A, issuer: ISS, audience: ISS } } }, ENV), /\/identity\/jwt\/shared_secret: a literal secret/);
+  const ok = await plugin.prepare!({ policy: POLICY, allow_literal_secrets: true, confirmation: { secret: SECRET_A }, identity: { jwt: { shared_secret: SECRET_B, issuer: ISS, audience: ISS } } }, ENV);
   assert.ok(ok.identity.verifier);
   // A reference that does not resolve fails the conf, naming field and reference.
   delete process.env['AUTHZ_SECRETS_TEST_UNSET'];
