@@ -18,7 +18,7 @@ import {
 } from './codec.js';
 import type { ConfStore } from './conf-store.js';
 import { FrameReader } from './frame.js';
-import { Relay, drainingStop, withheldResponse, type RelayEnds, type ResponseRouter, type TokenAuthority } from './relay.js';
+import { drainingStop } from './relay.js';
 import type { CallHost, ExtraInfoChannel } from './handler.js';
 import {
   ErrCode,
@@ -43,10 +43,6 @@ export interface ConnectionOwner<C> {
   readonly callTimeoutMs: number;
   readonly callGraceMs: number;
   readonly log: ProtocolLogger;
-  /** Multi-process runner: the primary numbers tokens and knows every process's. */
-  readonly authority: TokenAuthority | undefined;
-  /** Multi-process runner: response phases go to the process that ran their request phase. */
-  readonly router: ResponseRouter | undefined;
   /** Draining: request phases are refused, response phases still served. */
   readonly draining: boolean;
   callStarted(conn: Connection<C>): void;
@@ -55,7 +51,7 @@ export interface ConnectionOwner<C> {
 }
 
 export const IDLE = 0;
-const BUSY = 1;
+export const BUSY = 1;
 const CLOSED = 2;
 
 interface PendingQuestion {
@@ -65,7 +61,7 @@ interface PendingQuestion {
 }
 
 /** The ExtraInfo channel of one call; stale after the call ends (asks then reject). */
-class CallChannel<C> implements ExtraInfoChannel {
+export class CallChannel<C> implements ExtraInfoChannel {
   constructor(
     private readonly conn: Connection<C>,
     private readonly seq: number,
@@ -81,21 +77,18 @@ class CallChannel<C> implements ExtraInfoChannel {
   }
 }
 
-export class Connection<C> implements RelayEnds {
+export class Connection<C> {
   state = IDLE;
   closeWhenIdle = false;
   /** Time after which the in-flight call is abandoned. */
   backstopAt = 0;
   private readonly reader = new FrameReader();
-  private seq = 0;
+  protected seq = 0;
   private callType: FrameType = FrameType.HTTPReqCall;
   private question: PendingQuestion | undefined;
   private queue: PendingQuestion[] = [];
-  private relay: Relay | undefined;
-  private relayedCallId = 0;
 
-  /** `routed`: response phases may be relayed to their owner (not on connections from peers). */
-  constructor(private readonly core: ConnectionOwner<C>, private readonly socket: net.Socket, private readonly routed = true) {
+  constructor(protected readonly core: ConnectionOwner<C>, protected readonly socket: net.Socket) {
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
@@ -136,12 +129,11 @@ export class Connection<C> implements RelayEnds {
     this.markClosed();
   };
 
-  private markClosed(): void {
+  protected markClosed(): void {
     if (this.state === CLOSED) return;
     const wasBusy = this.state === BUSY;
     this.state = CLOSED;
-    this.relay?.abort();
-    this.relay = undefined;
+    this.closed();
     if (wasBusy) this.core.counters.droppedCalls++;
     if (this.reader.buffered > 0) this.core.counters.truncatedFrames++;
     if (this.question !== undefined || this.queue.length > 0) {
@@ -154,18 +146,18 @@ export class Connection<C> implements RelayEnds {
     this.core.connectionClosed(this);
   }
 
-  private violation(err: unknown): void {
+  protected violation(err: unknown): void {
     this.core.counters.protocolErrors++;
     this.core.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'protocol error: closing runner connection');
     this.destroy();
   }
 
-  private write(frame: Buffer): void {
+  protected write(frame: Buffer): void {
     // Back-pressure: stop reading until the peer has taken a large answer.
     if (!this.socket.write(frame)) this.socket.pause();
   }
 
-  private sendError(code: ErrCode): void {
+  protected sendError(code: ErrCode): void {
     if (code === ErrCode.ConfTokenNotFound) this.core.counters.tokenNotFound++;
     else if (code === ErrCode.BadRequest) this.core.counters.badRequest++;
     else this.core.counters.serviceUnavailable++;
@@ -196,10 +188,7 @@ export class Connection<C> implements RelayEnds {
       this.violation(err);
       return;
     }
-    if (core.authority !== undefined) {
-      this.prepareShared(core.authority, req.key, req.conf);
-      return;
-    }
+    if (this.prepareElsewhere(req.key, req.conf)) return;
     let token: number;
     try {
       token = core.store.prepare(req.key, req.conf, () => core.host.buildChain(req.conf, req.key));
@@ -209,70 +198,6 @@ export class Connection<C> implements RelayEnds {
       return;
     }
     this.write(encodePrepareConfRespFrame({ confToken: token }));
-  }
-
-  /** The primary numbers the token, so every process resolves it (runner/cluster/). */
-  private prepareShared(authority: TokenAuthority, key: string, conf: TextEntry[]): void {
-    this.begin(FrameType.PrepareConf, Date.now() + this.core.callTimeoutMs);
-    const seq = this.seq;
-    authority.prepare(key, conf).then(
-      (token) => {
-        if (this.state !== BUSY || seq !== this.seq) return;
-        try {
-          this.core.store.adopt(token, key, conf, () => this.core.host.buildChain(conf, key));
-        } catch (err) {
-          this.core.log.warn({ err: String(err) }, 'building a plugin chain failed');
-          this.end(undefined, ErrCode.ServiceUnavailable);
-          return;
-        }
-        this.end(encodePrepareConfRespFrame({ confToken: token }), undefined);
-      },
-      (err: unknown) => {
-        if (this.state !== BUSY || seq !== this.seq) return;
-        this.core.log.warn({ err: String(err) }, 'the primary did not answer a PrepareConf');
-        this.end(undefined, ErrCode.ServiceUnavailable);
-      },
-    );
-  }
-
-  /** A token this process has not seen: another process may have issued it (ask the primary). */
-  private resolveToken(authority: TokenAuthority, type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, token: number, body: Uint8Array): void {
-    this.begin(type, Date.now() + this.core.callTimeoutMs);
-    const seq = this.seq;
-    authority.lookup(token).then(
-      (found) => {
-        if (this.state !== BUSY || seq !== this.seq) return;
-        this.settle();
-        if (found === undefined) {
-          this.sendError(ErrCode.ConfTokenNotFound);
-          this.closeIfDraining();
-          return;
-        }
-        let chain: C;
-        try {
-          chain = this.core.store.adopt(token, found.key, found.conf, () => this.core.host.buildChain(found.conf, found.key));
-        } catch (err) {
-          this.core.log.warn({ err: String(err) }, 'building a plugin chain failed');
-          this.sendError(ErrCode.ServiceUnavailable);
-          this.closeIfDraining();
-          return;
-        }
-        this.run(type, body, chain);
-      },
-      (err: unknown) => this.onHostFailure(err),
-    );
-  }
-
-  /** Back to IDLE without an answer written (the caller writes or runs the call next). */
-  private settle(): void {
-    this.state = IDLE;
-    this.core.callEnded(this);
-  }
-
-  private closeIfDraining(): void {
-    if (!this.closeWhenIdle || this.state !== IDLE) return;
-    this.markClosed();
-    this.socket.end();
   }
 
   private call(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array): void {
@@ -290,11 +215,33 @@ export class Connection<C> implements RelayEnds {
       return;
     }
     if (chain !== undefined) this.run(type, body, chain);
-    else if (core.authority !== undefined) this.resolveToken(core.authority, type, token, body);
-    else this.sendError(ErrCode.ConfTokenNotFound);
+    else this.unknownToken(type, token, body);
   }
 
-  private run(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array, chain: C): void {
+  /** Multi-process hook: PrepareConf answered with a token from elsewhere (true = handled). */
+  protected prepareElsewhere(_key: string, _conf: TextEntry[]): boolean {
+    return false;
+  }
+
+  /** A token this process does not hold: unknown here means unknown (one process). */
+  protected unknownToken(_type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, _token: number, _body: Uint8Array): void {
+    this.sendError(ErrCode.ConfTokenNotFound);
+  }
+
+  /** Multi-process hook: the response phase answered by another process (true = handled). */
+  protected respondElsewhere(_chain: C, _req: HTTPRespCallReq, _body: Uint8Array, _deadline: number): boolean {
+    return false;
+  }
+
+  /** Multi-process hook: a frame from APISIX while the exchange is relayed (true = handled). */
+  protected relayedFrame(_type: number, _body: Uint8Array): boolean {
+    return false;
+  }
+
+  /** Multi-process hook: the connection closed. */
+  protected closed(): void {}
+
+  protected run(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array, chain: C): void {
     const core = this.core;
     const now = Date.now();
     const deadline = now + core.callTimeoutMs;
@@ -312,10 +259,7 @@ export class Connection<C> implements RelayEnds {
       } else {
         const req = decodeHTTPRespCallReq(body);
         this.begin(type, deadline);
-        if (core.router !== undefined && this.routed) {
-          this.route(core.router, chain, req, body, deadline);
-          return;
-        }
+        if (this.respondElsewhere(chain, req, body, deadline)) return;
         work = core.host.onResponse(chain, req, new CallChannel(this, this.seq), deadline);
       }
     } catch (err) {
@@ -326,54 +270,7 @@ export class Connection<C> implements RelayEnds {
     work.then(this.onAnswer, this.onHostFailure);
   }
 
-  /** Answers here, or relays the exchange to the process that ran the request phase. */
-  private route(router: ResponseRouter, chain: C, req: HTTPRespCallReq, body: Uint8Array, deadline: number): void {
-    const seq = this.seq;
-    this.ask(seq, { type: 'var', name: router.varName }).then((known) => {
-      if (this.state !== BUSY || seq !== this.seq) return;
-      const owner = router.ownerOf(known.result);
-      const local = (): void => {
-        this.core.host.onResponse(chain, req, new CallChannel(this, seq, router.varName, known), deadline).then(this.onAnswer, this.onHostFailure);
-      };
-      if (owner === undefined) {
-        local();
-        return;
-      }
-      owner.acquire().then(
-        (socket) => {
-          if (this.state !== BUSY || seq !== this.seq) {
-            owner.release(socket, true);
-            return;
-          }
-          this.relayedCallId = req.id;
-          this.relay = new Relay(this, owner, socket, router.varName, known);
-          this.relay.start(FrameType.HTTPRespCall, body);
-        },
-        (err: unknown) => {
-          // Owner unreachable: its state is lost with it; the host here fails the call closed.
-          this.core.log.warn({ err: String(err) }, 'owner process unreachable: response phase answered here');
-          if (this.state === BUSY && seq === this.seq) local();
-        },
-      );
-    }, this.onHostFailure);
-  }
-
-  relayToApisix(frame: Buffer): void {
-    if (this.state === BUSY) this.write(frame);
-  }
-
-  relayFinished(frame: Buffer): void {
-    this.relay = undefined;
-    if (this.state === BUSY) this.end(frame, undefined);
-  }
-
-  relayFailed(reason: string): void {
-    this.relay = undefined;
-    this.core.log.warn({ reason }, 'relayed response phase failed: answer withheld');
-    this.onAnswer(withheldResponse(this.relayedCallId));
-  }
-
-  private begin(type: FrameType, deadline: number): void {
+  protected begin(type: FrameType, deadline: number): void {
     this.state = BUSY;
     this.seq++;
     this.callType = type;
@@ -381,7 +278,7 @@ export class Connection<C> implements RelayEnds {
     this.core.callStarted(this);
   }
 
-  private readonly onAnswer = (answer: HTTPReqCallResp | HTTPRespCallResp): void => {
+  protected readonly onAnswer = (answer: HTTPReqCallResp | HTTPRespCallResp): void => {
     if (this.state !== BUSY) return; // connection gone: the answer cannot be delivered
     let frame: Buffer;
     try {
@@ -398,13 +295,13 @@ export class Connection<C> implements RelayEnds {
     this.end(frame, undefined);
   };
 
-  private readonly onHostFailure = (err: unknown): void => {
+  protected readonly onHostFailure = (err: unknown): void => {
     if (this.state !== BUSY) return;
     this.core.log.warn({ err: String(err) }, 'host failed a call');
     this.end(undefined, ErrCode.ServiceUnavailable);
   };
 
-  private end(frame: Buffer | undefined, code: ErrCode | undefined): void {
+  protected end(frame: Buffer | undefined, code: ErrCode | undefined): void {
     this.state = IDLE;
     // Only build the Error (a stack capture) when a question is actually left pending.
     if (this.question !== undefined || this.queue.length > 0) {
@@ -451,10 +348,7 @@ export class Connection<C> implements RelayEnds {
 
   /** In BUSY the only legal frame is the type-3 answer to our question (docs/ext-plugin-protocol.md §3.4). */
   private onBusyFrame(type: number, body: Uint8Array): void {
-    if (this.relay !== undefined) {
-      if (!this.relay.fromApisix(type, body)) this.violation(new Error(`frame type ${type} arrived while a call was relayed`));
-      return;
-    }
+    if (this.relayedFrame(type, body)) return;
     const pending = this.question;
     if (type !== FrameType.ExtraInfo || pending === undefined) {
       this.violation(new Error(`frame type ${type} arrived while a call was in flight`));

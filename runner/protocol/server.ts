@@ -10,6 +10,7 @@ import { Connection, IDLE, type ConnectionOwner } from './connection.js';
 import type { CallHost } from './handler.js';
 import { bindSocket, parseListenAddress, unlinkIfOurs } from './listener.js';
 import type { ResponseRouter, TokenAuthority } from './relay.js';
+import { SharedConnection } from './shared-connection.js';
 
 export { parseListenAddress, SOCKET_MODE } from './listener.js';
 
@@ -211,7 +212,10 @@ class ServerCore<C> implements ConnectionOwner<C> {
       this.sockets.delete(socket);
       if (this.closing && this.sockets.size === 0) this.allClosed?.();
     });
-    this.connections.add(new Connection(this, socket, routed));
+    const shared = this.authority !== undefined || this.router !== undefined;
+    this.connections.add(
+      shared ? new SharedConnection(this, socket, this.authority, routed ? this.router : undefined) : new Connection(this, socket),
+    );
   }
 
   async drain(opts: DrainOptions): Promise<number> {
