@@ -4,7 +4,6 @@
 // MCP_RUNNER_WORKERS > 1 makes this process the primary of a multi-process runner
 // (runner/cluster/); 1 is a single process serving the socket itself.
 
-import { availableParallelism } from 'node:os';
 import { Host } from './host/chain.js';
 import { CALL_VAR, carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
@@ -18,24 +17,8 @@ import { exposeGauge, exposeRunnerCounters } from './observability/runner-metric
 import { installTracingFromEnv } from './observability/telemetry.js';
 import { DRAIN_MS, STOP_BUDGET_MS, runPrimary } from './cluster/primary.js';
 import { WorkerLink, isClusterWorker } from './cluster/worker.js';
+import { workersFromEnv } from './cluster/settings.js';
 import type { CompiledChain } from './host/chain.js';
-
-const MAX_WORKERS = 64;
-
-/**
- * MCP_RUNNER_WORKERS, or half the cores (APISIX's own workers need the other half), at least 1.
- * A bad value falls back to the default and says so.
- */
-export function workersFromEnv(value: string | undefined, cores = availableParallelism()): number {
-  const fallback = Math.max(1, Math.min(MAX_WORKERS, Math.floor(cores / 2)));
-  if (value === undefined || value.trim() === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
-    log.warn({ value, default: fallback }, `MCP_RUNNER_WORKERS must be an integer from 1 to ${MAX_WORKERS}: using the default`);
-    return fallback;
-  }
-  return n;
-}
 
 async function main(): Promise<void> {
   const address = process.env['APISIX_LISTEN_ADDRESS'];
@@ -51,7 +34,8 @@ async function main(): Promise<void> {
     log.warn({ err: (err as Error).message, default: DEFAULT_CONF_EXPIRE_SECONDS }, 'APISIX_CONF_EXPIRE_TIME ignored');
   }
   if (isClusterWorker()) return serve(address, confExpireSeconds, new WorkerLink(CALL_VAR));
-  const workers = workersFromEnv(process.env['MCP_RUNNER_WORKERS']);
+  const { workers, error } = workersFromEnv(process.env['MCP_RUNNER_WORKERS']);
+  if (error !== undefined) log.warn({}, error);
   if (workers > 1) {
     const metricsPort = Number(process.env['MCP_RUNNER_METRICS_PORT']);
     return runPrimary({
