@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage, McpRequestBody } from '../../runner/mcp/types.js';
 import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
+import { redactEcho } from '../../runner/redact/index.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -183,7 +184,7 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
     if (DECISION_ACTIONS.has(d.action)) {
       ev.decision = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.decision.rule = d.rule;
-      if (d.reason !== undefined) ev.decision.reason = d.reason;
+      if (d.reason !== undefined) ev.decision.reason = redactEcho(d.reason, 256);
     } else if (d.action === 'limit' || d.action.startsWith('breaker') || d.action.startsWith('circuit')) {
       ev.limit = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.limit.rule = d.rule;
@@ -275,9 +276,10 @@ export function buildEvents(
     ev.kind = m.kind;
     if (m.method !== undefined) ev.method = m.method;
     if (m.id !== undefined) ev.jsonrpc_id = m.id;
-    if (m.toolName !== undefined) ev.tool = m.toolName;
-    if (m.resourceUri !== undefined) ev.resource_uri = m.resourceUri;
-    if (m.promptName !== undefined) ev.prompt = m.promptName;
+    // Request values echoed into the event: redacted and cut short (a "tool name" can hold anything).
+    if (m.toolName !== undefined) ev.tool = redactEcho(m.toolName);
+    if (m.resourceUri !== undefined) ev.resource_uri = redactEcho(m.resourceUri, 512);
+    if (m.promptName !== undefined) ev.prompt = redactEcho(m.promptName);
     if (body.batch) {
       ev.batch_index = i;
       ev.batch_size = size;

@@ -5,6 +5,7 @@
 import type { CallContext, Identity, Outcome, StopOutcome } from '../../runner/host/plugin.js';
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
+import { redactEcho } from '../../runner/redact/index.js';
 import type { UseKind } from '../../runner/policy/index.js';
 import { decideMessage, subjectFor, seesEverything, type Decision } from './decide.js';
 import { establishIdentity } from './identity.js';
@@ -168,11 +169,14 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
 }
 
 function detailOf(d: Decision): Record<string, JsonValue> {
-  const detail: Record<string, JsonValue> = { kind: d.kind, target: d.target };
+  const detail: Record<string, JsonValue> = { kind: d.kind, target: redactEcho(d.target) };
   if (d.access !== undefined) detail['access'] = d.access;
   if (d.risk !== undefined) detail['risk'] = d.risk;
   return detail;
 }
+
+/** A decision's reason as echoed to the client and the audit: request values in it redacted, cut short. */
+const reasonOf = (d: Decision): string => redactEcho(d.reason, 256);
 
 /** One refusal for the whole body: any deny refuses the batch; confirmations get tokens. */
 function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): StopOutcome {
@@ -185,32 +189,32 @@ function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: 
       plugin: PLUGIN_NAME,
       action: r.decision.effect === 'deny' ? 'deny' : 'confirm',
       rule: r.decision.rule,
-      reason: r.decision.reason,
+      reason: reasonOf(r.decision),
       messageIndex: r.index,
       detail: detailOf(r.decision),
     });
   }
   const first = refusals.find((r) => r.decision.effect === 'deny') ?? refusals[0]!;
   if (denied) {
-    const data: JsonObject = { rule: first.decision.rule, reason: first.decision.reason };
+    const data: JsonObject = { rule: first.decision.rule, reason: reasonOf(first.decision) };
     if (batch) data['messageIndex'] = first.index;
     return {
       action: 'stop',
       status: 403,
-      rpcError: { code: JsonRpcErrorCode.Forbidden, message: batch ? `batch refused: element ${first.index}: ${first.decision.reason}` : first.decision.reason, data },
+      rpcError: { code: JsonRpcErrorCode.Forbidden, message: batch ? `batch refused: element ${first.index}: ${reasonOf(first.decision)}` : reasonOf(first.decision), data },
     };
   }
   const confirmations: JsonObject[] = refusals.map((r) => ({
     messageIndex: r.index,
-    tool: r.decision.target,
+    tool: redactEcho(r.decision.target),
     rule: r.decision.rule,
-    reason: r.decision.reason,
+    reason: reasonOf(r.decision),
     token: r.token!.token,
     expires_at: r.token!.expiresAt,
   }));
   const data: JsonObject = {
     rule: first.decision.rule,
-    reason: first.decision.reason,
+    reason: reasonOf(first.decision),
     header: p.confirmHeader,
     meta_key: CONFIRMATION_META_KEY,
   };
@@ -222,7 +226,7 @@ function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: 
   return {
     action: 'stop',
     status: p.confirmStatus,
-    rpcError: { code: JsonRpcErrorCode.ConfirmationRequired, message: `user confirmation required: ${first.decision.reason}`, data },
+    rpcError: { code: JsonRpcErrorCode.ConfirmationRequired, message: `user confirmation required: ${reasonOf(first.decision)}`, data },
   };
 }
 

@@ -6,11 +6,11 @@
  */
 export interface McpRedactConf {
   /**
-   * Which detectors scan string values. payment_card: 13-19 digits, Luhn and IIN checked; tax_id: the kinds in tax_ids; iban: country length and mod-97 checked; email; phone: +E.164 and North American (415) 555-0132 / 415-555-0132 forms only; secret: cloud/API keys and tokens, JWTs, Bearer/Basic credentials, PEM private keys, key=value secrets.
+   * Which detectors scan string values. payment_card: 13-19 digits, Luhn and IIN checked; tax_id: the kinds in tax_ids; iban: country length and mod-97 checked; email; phone: +E.164, North American (415) 555-0132 / 415 555 0132, and the national forms of the UK, Germany, France and India; secret: vendor tokens by prefix (GitHub, GitLab, Slack, Stripe, OpenAI, Anthropic, SendGrid, Hugging Face, npm, Google, Twilio, AWS), JWTs, PEM/PGP private keys, Bearer/Basic credentials, AWS secret keys, Azure AccountKey and SAS sig, passwords in URLs, values under a secret's name (REDIS_PASSWORD=, "db_password":, --password, Authorization: Token), Kubernetes Secret data. Documented example values and templates are left alone.
    */
   detectors?: ('payment_card' | 'tax_id' | 'iban' | 'email' | 'phone' | 'secret')[];
   /**
-   * Which national/tax id formats the tax_id detector knows. us_ssn: 123-45-6789 (dashes or spaces; area 000, 666, 9xx, group 00 and serial 0000 are rejected); us_ein: 12-3456789 with an IRS-assigned prefix; uk_nino: AB123456C (invalid prefixes rejected); ca_sin: 123-456-782 (Luhn checked). Bare 9-digit runs are not detected (too many false positives): name such fields in fields.keys instead.
+   * Which national/tax id formats the tax_id detector knows. us_ssn: 123-45-6789 (dashes or spaces; area 000, 666, 9xx, group 00 and serial 0000 are rejected); us_ein: 12-3456789 with an IRS-assigned prefix; uk_nino: AB123456C, upper or lower case (invalid prefixes rejected); ca_sin: 123-456-782 (Luhn checked). Nine bare digits (and spaced SINs) count only where a label names them: the text before on the line, a CSV column header, a note in parentheses after, or the JSON key.
    */
   tax_ids?: ('us_ssn' | 'us_ein' | 'uk_nino' | 'ca_sin')[];
   /**
@@ -67,6 +67,10 @@ export interface McpRedactConf {
    * Path of the mcp-authz policy file (schemas/mcp-policy.schema.json), usually the same file mcp-authz names. For calls a `routes[]` / `mcp_gateway.routes[]` entry matches (server = the route's mcp-route server; tools, resources, prompts), the detectors in the entry's `data_policy.redact` also scan arguments and results, in addition to this conf's own scope: a call in this conf's scope gets both sets of detectors; a call only the entry matches gets the entry's detectors alone (with this conf's mode, modes and tax_ids, without field rules). The file is watched: an accepted new version applies from the next call; an invalid one keeps the last good version.
    */
   policy_file?: string;
+  /**
+   * Base64 `blob`s of text-like or JSON mime types (text/*, application/json, *+json, yaml, xml, csv, ...) are always decoded, scanned and re-encoded, and one that does not decode as UTF-8 withholds the answer. Other blobs (images, archives, no mime type that decodes to binary): pass (default) lets them through unscanned; withhold refuses the answer (HTTP 502).
+   */
+  unreadable_blobs?: 'pass' | 'withhold';
   /**
    * MCP methods in scope. tools/call: arguments and result; prompts/get: arguments and returned messages; resources/read: returned contents.
    *

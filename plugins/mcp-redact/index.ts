@@ -11,6 +11,7 @@ import { secretFromConf } from '../../runner/secrets/index.js';
 import type { DetectorName, TaxIdKind } from './detectors.js';
 import { compileRedaction, newTally, redactString, redactTree, type Mode, type Redaction, type Tally } from './redactor.js';
 import { PolicyRedaction } from './policy.js';
+import { AnswerText } from './response.js';
 
 export { compileDetectors, DETECTOR_NAMES, TAX_ID_KINDS, luhnValid, ibanChecksumValid, cardBrand } from './detectors.js';
 export type { DetectorName, Hit, TaxIdKind } from './detectors.js';
@@ -26,6 +27,7 @@ export interface PreparedRedact {
   readonly arguments: boolean;
   readonly results: boolean;
   readonly methods: ReadonlySet<string>;
+  readonly withholdBinaryBlobs: boolean;
   toolInScope(name: string): boolean;
   /** Detectors added per call by the policy file's data_policy entries. */
   readonly policy?: PolicyRedaction | undefined;
@@ -57,6 +59,7 @@ export async function prepareRedact(conf: RedactConf, env: PrepareEnv): Promise<
     arguments: conf.arguments ?? DEFAULT_SCOPE.arguments,
     results: conf.results ?? DEFAULT_SCOPE.results,
     methods: new Set(conf.methods ?? DEFAULT_SCOPE.methods),
+    withholdBinaryBlobs: conf.unreadable_blobs === 'withhold',
     toolInScope: compileGlobs(conf.tools ?? DEFAULT_SCOPE.tools),
     policy,
   };
@@ -159,33 +162,33 @@ async function needsResults(ctx: CallContext, conf: PreparedRedact): Promise<boo
   return facts.all || facts.targets.length > 0;
 }
 
-/** Blobs (base64 images, audio, resource blobs) are not text: scanning them costs and misfires. */
-function skipBlobs(parent: JsonObject, key: string): boolean {
-  if (key === 'blob') return true;
+/** Image and audio data are not text: scanning them costs and misfires. */
+function isMediaData(parent: JsonObject, key: string): boolean {
   return key === 'data' && (parent['type'] === 'image' || parent['type'] === 'audio');
 }
+
+function withheld(ctx: CallContext, rule: string, reason: string, message: string): Outcome {
+  ctx.record({ plugin: PLUGIN_NAME, action: 'deny', rule, reason });
+  return { action: 'stop', status: 502, rpcError: { code: JsonRpcErrorCode.InternalError, message } };
+}
+
+const UNREADABLE = 'upstream answer withheld: the gateway could not inspect it for sensitive data';
 
 async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outcome> {
   if (!(await needsResults(ctx, conf))) return undefined;
   const facts = await factsOf(ctx, conf);
   const body = await ctx.mcpResponse();
   const status = ctx.response?.status ?? 0;
-  const unreadable = (): Outcome => {
-    ctx.record({ plugin: PLUGIN_NAME, action: 'deny', rule: 'redact-unreadable', reason: 'result body could not be inspected' });
-    return {
-      action: 'stop',
-      status: 502,
-      rpcError: { code: JsonRpcErrorCode.InternalError, message: 'upstream answer withheld: the gateway could not inspect it for sensitive data' },
-    };
-  };
+  const unreadable = (): Outcome => withheld(ctx, 'redact-unreadable', 'result body could not be inspected', UNREADABLE);
   if (body === undefined) {
-    // Empty answers (202 for notifications, 204) and upstream error pages carry no result.
-    if (status === 202 || status === 204 || status >= 400) return undefined;
+    // Empty answers (202 for notifications, 204, an empty error) carry nothing; any other
+    // body we cannot parse (an HTML error page as much as a broken result) could.
+    if (status === 202 || status === 204) return undefined;
     const bytes = await ctx.response?.body();
     if (!bytes || bytes.length === 0) return undefined;
     return unreadable();
   }
-  if (body.format === 'json' && body.events[0]?.json === undefined && status < 400) return unreadable();
+  if (body.format === 'json' && body.events[0]?.json === undefined) return unreadable();
 
   // An SSE event we cannot read (duplicate keys, bad UTF-8, not JSON) could carry anything:
   // withhold the answer rather than pass it on unscanned.
@@ -196,23 +199,43 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
   // widest redaction any of the call's requests needs.
   const widest = conf.policy !== undefined && (facts.all || facts.targets.some((t) => t.redaction !== conf.redaction)) ? conf.policy.widest() : conf.redaction;
   const tally = newTally();
+  const text = new AnswerText(conf.withholdBinaryBlobs);
+  const parts: { holder: JsonObject; key: string; redaction: Redaction }[] = [];
   for (const { message } of jsonRpcMessagesOf(body)) {
     if (!isJsonRpcResponse(message)) {
       // Server-to-client requests and notifications in the same stream (logging, progress,
       // sampling prompts) can quote tool data too.
       const params = message['params'];
-      if (typeof params === 'object' && params !== null) redactTree(params, ['params'], widest, tally, skipBlobs);
+      if (typeof params === 'object' && params !== null && !Array.isArray(params)) {
+        text.collect(params, 'params');
+        parts.push({ holder: message, key: 'params', redaction: widest });
+      }
       continue;
     }
     const redaction = facts.all ? widest : wanted.get(message['id'] as JsonRpcId);
     if (redaction === undefined) continue;
     for (const key of ['result', 'error'] as const) {
-      const part = message[key];
-      if (typeof part === 'object' && part !== null) redactTree(part, [key], redaction, tally, skipBlobs);
-      else if (typeof part === 'string') message[key] = redactString(part, redaction, tally);
+      if (!Object.hasOwn(message, key)) continue;
+      text.collect(message[key], key);
+      parts.push({ holder: message, key, redaction });
     }
   }
+  // A secret cut between two pieces (content items, SSE events) first, on the original text.
+  text.redactAcrossCuts(widest, tally);
+  const skip = (parent: JsonObject, key: string): boolean => {
+    if (key === 'blob') {
+      text.redactBlob(parent, widest, tally);
+      return true;
+    }
+    return isMediaData(parent, key);
+  };
+  for (const { holder, key, redaction } of parts) {
+    const part = holder[key];
+    if (typeof part === 'object' && part !== null) redactTree(part, [key], redaction, tally, skip);
+    else if (typeof part === 'string') holder[key] = redactString(part, redaction, tally);
+  }
   recordTally(ctx, 'result', tally);
+  if (text.unreadable) return withheld(ctx, 'redact-unreadable-blob', 'a blob in the result could not be decoded', 'upstream answer withheld: it holds a blob the gateway could not decode to inspect');
   if (tally.blocked) {
     return {
       action: 'stop',

@@ -79,8 +79,8 @@ test('emails and phones', () => {
 
 test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is covered', () => {
   const cases: Array<[string, string, string]> = [
-    ['AKIAIOSFODNN7EXAMPLE', 'aws_access_key_id', 'AKIAIOSFODNN7EXAMPLE'],
-    ['aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'aws_secret_access_key', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
+    ['AKIA2E0A8F3B244C9986', 'aws_access_key_id', 'AKIA2E0A8F3B244C9986'],
+    ['aws_secret_access_key = Tq8vK2mP/xR4nW7bY1cZ5dF9gH3jL6sA0eU8iO2p', 'aws_secret_access_key', 'Tq8vK2mP/xR4nW7bY1cZ5dF9gH3jL6sA0eU8iO2p'],
     [`ghp_${'A1b2'.repeat(9)}`, 'github_token', `ghp_${'A1b2'.repeat(9)}`],
     [`github_pat_11ABC${'x9'.repeat(20)}`, 'github_token', `github_pat_11ABC${'x9'.repeat(20)}`],
     ['xoxb-2048193712-4097213879-AbCdEfGh', 'slack_token', 'xoxb-2048193712-4097213879-AbCdEfGh'],
@@ -88,7 +88,7 @@ test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is
     ['AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe', 'google_api_key', 'AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe'],
     ['Authorization: Bearer 8f14e45fceea167a5a36dedd', 'bearer_token', '8f14e45fceea167a5a36dedd'],
     ['Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l', 'basic_auth', 'YWxhZGRpbjpvcGVuc2VzYW1l'],
-    ['password=Hunter2!xyz', 'assigned_secret', 'Hunter2!xyz'],
+    ['password=Hunter2!xyz', 'named_secret', 'Hunter2!xyz'],
   ];
   for (const [text, kind, value] of cases) assert.deepEqual(found(text), [[kind, value]], text);
   const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
@@ -97,6 +97,10 @@ test('secrets: provider keys, context-bound secrets, PEM, JWT; only the value is
   assert.deepEqual(found(`key:\n${pem}\nnext`), [['private_key', pem]]);
   // A truncated key is still covered up to the end.
   assert.deepEqual(found('-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B'), [['private_key', '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B']]);
+  // Documented example values stay (the AWS docs' keys, Slack's template).
+  for (const example of ['AKIAIOSFODNN7EXAMPLE', 'aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'SLACK_BOT_TOKEN=xoxb-your-token-here']) {
+    assert.deepEqual(found(example), [], example);
+  }
   for (const prose of ['Bearer authentication-is-required', 'the Basic plan has 5 seats', 'password: required', 'AKIA is a prefix', '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----']) {
     assert.deepEqual(found(prose), [], prose);
   }
@@ -128,12 +132,22 @@ test('1 MB adversarial strings finish in linear time', () => {
     plus: '+1 '.repeat(mb / 3),
     parens: '(415) '.repeat(mb / 6),
     assignments: 'password='.repeat(mb / 9),
+    keyNames: 'password: '.repeat(mb / 10),
+    jsonKeys: '"password": "'.repeat(mb / 13),
+    encodedAts: 'a%40'.repeat(mb / 4),
+    userinfo: `${'a://b:'.repeat(mb / 6)}@`,
+    quotedLocal: `${'"a'.repeat(mb / 2)}"@x.com`,
+    kubernetes: `kind: Secret\ndata:\n${'  k: v\n'.repeat(mb / 7)}`,
+    sasSigs: 'sig='.repeat(mb / 4),
+    labelled: `${'ssn '.repeat(mb / 8)}123456789`,
   };
   const r = defaultRedaction();
   for (const [name, text] of Object.entries(inputs)) {
-    const t0 = performance.now();
+    // CPU time of this process: on a shared, loaded machine wall time measures the neighbours.
+    const t0 = process.cpuUsage();
     redactText(text, r);
-    const ms = performance.now() - t0;
+    const used = process.cpuUsage(t0);
+    const ms = (used.user + used.system) / 1000;
     // Linear scans take ~10-200 ms here; a quadratic one would take minutes.
     assert.ok(ms < 2000, `${name}: ${ms.toFixed(0)} ms`);
   }
@@ -149,11 +163,12 @@ test('a typical 3 KB tool result is scanned in tens of microseconds', () => {
   assert.equal(redactText(text, r).endsWith('Contact [REDACTED:email], card ****1111.'), true);
   let best = Infinity;
   for (let round = 0; round < 10; round++) {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     for (let i = 0; i < 200; i++) redactText(text, r);
-    best = Math.min(best, ((performance.now() - t0) * 1000) / 200);
+    const used = process.cpuUsage(t0);
+    best = Math.min(best, (used.user + used.system) / 200);
   }
-  console.log(`3 KB scan: ${best.toFixed(1)} us (best of 10 rounds)`);
-  // Generous bound: shared CI machines are noisy; typical is ~15 us.
+  console.log(`3 KB scan: ${best.toFixed(1)} us of CPU (best of 10 rounds)`);
+  // Generous bound; typical is ~35 us of CPU.
   assert.ok(best < 250, `${best.toFixed(1)} us`);
 });

@@ -216,7 +216,7 @@ test('results of out-of-scope calls are not read at all (no RespBody: SSE is not
 });
 
 test('block mode on results: HTTP 502 with a JSON-RPC error replacing the result', async () => {
-  const upstreamBody = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: `key AKIAIOSFODNN7EXAMPLE, ${EMAIL}` }] } });
+  const upstreamBody = JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: `key AKIA2E0A8F3B244C9986, ${EMAIL}` }] } });
   const { response } = await roundTrip({ modes: { secret: 'block' } }, toolCall('ops.env', {}), { contentType: 'application/json', body: upstreamBody });
   assert.equal(response.status, 502);
   const out = JSON.parse(dec.decode(response.body)) as { id: number; error: { code: number; message: string }; result?: unknown };

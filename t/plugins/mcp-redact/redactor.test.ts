@@ -10,7 +10,7 @@ const CARD = '4111 1111 1111 1111';
 const salt = (value: string) => () => value;
 
 test('mask: cards keep their last 4 digits, everything else names its type', () => {
-  assert.equal(redactText(`card ${CARD}, mail a.b@example.com, key AKIAIOSFODNN7EXAMPLE`), 'card ****1111, mail [REDACTED:email], key [REDACTED:secret]');
+  assert.equal(redactText(`card ${CARD}, mail a.b@example.com, key AKIA2E0A8F3B244C9986`), 'card ****1111, mail [REDACTED:email], key [REDACTED:secret]');
   assert.equal(redactText('nothing sensitive here, order ORD-2024-000123'), 'nothing sensitive here, order ORD-2024-000123');
 });
 
@@ -67,11 +67,18 @@ test('field rules by key: case and separators ignored, any value type, modes', (
   });
   assert.equal(tally.counts['field'], 5);
 
-  const dropping = compileRedaction({ fields: { keys: ['pin'], mode: 'drop' } });
+  // The key list is replaced: `password` is no field rule any more (the secret detector,
+  // which reads a secret's name as context, is off here so the field rules alone decide).
+  const dropping = compileRedaction({ detectors: ['email'], fields: { keys: ['pin'], mode: 'drop' } });
   const t2 = newTally();
   const a2: JsonObject = { pin: '1234', password: 'kept: not in the replaced key list', keep: 1 };
   redactTree(a2, ['params', 'arguments'], dropping, t2);
   assert.deepEqual(a2, { password: 'kept: not in the replaced key list', keep: 1 });
+  // With the secret detector on, a value under a secret's name is a secret whatever the field list.
+  const named = compileRedaction({ fields: { keys: ['pin'] } });
+  const byName: JsonObject = { db_password: 'Tr0ub4dor&3', password_policy: 'strong', token_count: 'many' };
+  redactTree(byName, ['params', 'arguments'], named, newTally());
+  assert.deepEqual(byName, { db_password: '[REDACTED:secret]', password_policy: 'strong', token_count: 'many' });
 
   const hashing = compileRedaction({ fields: { mode: 'hash' } }, salt('s'));
   const a3: JsonObject = { token: { a: 1 } };
