@@ -1,19 +1,24 @@
-// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000] [--profile out.cpuprofile]
+// node dist/bench/host-cpu.js [--calls 20000] [--rounds 3] [--conc 16] [--only name,name] [--users 10000] [--profile out.cpuprofile] [--builds /a,/b]
 //
 // The host and plugins alone, in process, without the socket, frames or a load generator:
 // the CPU µs one call costs in JavaScript (process.cpuUsage over many calls). On a shared
 // machine this is the steadiest figure for judging a change to the chain or a plugin; the
 // socket figures of `npm run bench` stay the ones that count. Alternates scenarios in rounds.
+// --builds /path/old,/path/new: each directory a copy of the repository (its `dist` and
+// `schemas`, a `node_modules` link); each build's host and plugins run the same calls, the
+// builds alternated scenario by scenario in every round, so an old and a new build are
+// compared in the same time window (rows are labelled with the directory's name).
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Host } from '../runner/host/chain.js';
-import { log } from '../runner/log.js';
-import { PluginRegistry, loadPlugins } from '../runner/host/registry.js';
+import { basename, resolve } from 'node:path';
+import * as chainModule from '../runner/host/chain.js';
+import * as logModule from '../runner/log.js';
+import * as registryModule from '../runner/host/registry.js';
 import type { ExtraInfoChannel } from '../runner/protocol/handler.js';
-import { decodeHTTPReqCallReq, decodeHTTPRespCallReq } from '../runner/protocol/codec.js';
+import * as codecModule from '../runner/protocol/codec.js';
 import type { ExtraInfoReq, ExtraInfoResp } from '../runner/protocol/messages.js';
 import type { CallData } from '../testkit/apisix-client.js';
 import type { CallScript } from './protocol-load.js';
@@ -36,6 +41,28 @@ class DataChannel implements ExtraInfoChannel {
   }
 }
 
+/** One build's host, plugin registry, frame codec and logger (this build's, or a copy's). */
+interface Build {
+  label: string;
+  chain: typeof chainModule;
+  registry: typeof registryModule;
+  codec: typeof codecModule;
+  log: typeof logModule;
+}
+
+async function loadBuild(dir: string): Promise<Build> {
+  const at = (p: string): string => `file://${resolve(dir, 'dist', p)}`;
+  return {
+    label: basename(resolve(dir)),
+    chain: (await import(at('runner/host/chain.js'))) as typeof chainModule,
+    registry: (await import(at('runner/host/registry.js'))) as typeof registryModule,
+    codec: (await import(at('runner/protocol/codec.js'))) as typeof codecModule,
+    log: (await import(at('runner/log.js'))) as typeof logModule,
+  };
+}
+
+const { log } = logModule;
+
 async function main(): Promise<void> {
   // The plugins run in this process: their info lines (policy loaded, ...) would land in the
   // table. The runner process of `npm run bench` is quiet the same way.
@@ -47,13 +74,21 @@ async function main(): Promise<void> {
   const users = usersArg(process.argv);
   const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')), { users });
   Object.assign(process.env, setup.env);
-  const registry = new PluginRegistry();
-  await loadPlugins(registry, setup.env['MCP_RUNNER_PLUGINS']?.split(',') ?? []);
-  const host = new Host({ registry });
+  const buildDirs = arg('builds', '').split(',').filter(Boolean);
+  const builds: Build[] = buildDirs.length === 0 ? [{ label: '', chain: chainModule, registry: registryModule, codec: codecModule, log: logModule }] : await Promise.all(buildDirs.map(loadBuild));
+  const hosts: Array<InstanceType<Build['chain']['Host']>> = [];
+  for (const b of builds) {
+    b.log.log.level = log.level;
+    const registry = new b.registry.PluginRegistry();
+    await b.registry.loadPlugins(registry, setup.env['MCP_RUNNER_PLUGINS']?.split(',') ?? []);
+    hosts.push(new b.chain.Host({ registry }));
+  }
   const chosen = setup.list.filter((s) => only.split(',').includes(s.name));
   const later = (): number => Date.now() + 50_000;
   try {
-    const runs = chosen.map((s) => {
+    const runs = chosen.flatMap((s) => builds.map((b, bi) => {
+      const host = hosts[bi]!;
+      const { decodeHTTPReqCallReq, decodeHTTPRespCallReq } = b.codec;
       const pre = host.buildChain(s.preConf, `route#${s.name}#ext-plugin-pre-req#1`);
       const post = s.postConf ? host.buildChain(s.postConf, `route#${s.name}#ext-plugin-post-resp#1`) : undefined;
       const script = s.script({ pre: 1, post: post ? 2 : undefined });
@@ -66,8 +101,8 @@ async function main(): Promise<void> {
           c.respCall.check(rr);
         }
       };
-      return { name: s.name, one, warmup: s.warmup ?? 0 };
-    });
+      return { name: b.label ? `${s.name}@${b.label}` : s.name, one, warmup: s.warmup ?? 0 };
+    }));
     const run = async (one: (i: number) => Promise<void>, n: number): Promise<number> => {
       const cpu0 = process.cpuUsage();
       let next = 0;
@@ -111,9 +146,9 @@ async function main(): Promise<void> {
       const sorted = [...xs].sort((a, b) => a - b);
       console.log(`${name.padEnd(30)} ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1).padStart(7)} CPU µs/call   (rounds: ${xs.map((x) => x.toFixed(1)).join(', ')})`);
     }
-    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --users ${users} --only ${only}`);
+    console.log(`reproduce: node dist/bench/host-cpu.js --calls ${calls} --rounds ${rounds} --conc ${conc} --users ${users} --only ${only}${buildDirs.length > 0 ? ` --builds ${buildDirs.join(',')}` : ''}`);
   } finally {
-    await host.shutdown();
+    for (const host of hosts) await host.shutdown();
     await setup.close();
   }
 }
