@@ -2,7 +2,7 @@
 // Beyond max_keys the oldest-inserted counters are evicted (under a flood of distinct keys the
 // victims are the stalest ones). Single-threaded JS makes every check atomic.
 
-import { gcra } from './gcra.js';
+import { gcra, type GcraDecision } from './gcra.js';
 import { periodWindow } from './budget.js';
 import { leaseMembers, pruneLeases } from './concurrency.js';
 import {
@@ -98,40 +98,66 @@ export class MemoryStore implements LimitStore {
   }
 
   checkNow(batch: CheckBatch, now: number): CheckResult {
-    let refused: { kind: LimitKind; index: number } | undefined;
+    // Plain loops, no closure or callback arrays: this runs on every limited call.
+    let refusedKind: LimitKind | undefined;
+    let refusedIndex = 0;
     let retryAfterMs = 0;
-    const refuse = (kind: LimitKind, index: number, wait: number): void => {
-      refused ??= { kind, index };
-      if (wait > retryAfterMs) retryAfterMs = wait;
-    };
 
     // Pass 1: decide everything without writing.
+    const rateChecks = batch.rates;
     const rateEntries: Array<Entry | undefined> = [];
-    const rateDecisions = batch.rates.map((r, i) => {
+    const rateDecisions: GcraDecision[] = [];
+    for (let i = 0; i < rateChecks.length; i++) {
+      const r = rateChecks[i]!;
       const e = this.live(r.key, now);
       rateEntries.push(e);
       const d = gcra(e?.kind === 'rate' ? e.tat : undefined, now, r, r.cost);
-      if (!d.allowed) refuse('rate', i, d.retryAfterMs);
-      return d;
-    });
-    batch.concurrency.forEach((c, i) => {
+      rateDecisions.push(d);
+      if (!d.allowed) {
+        if (refusedKind === undefined) {
+          refusedKind = 'rate';
+          refusedIndex = i;
+        }
+        if (d.retryAfterMs > retryAfterMs) retryAfterMs = d.retryAfterMs;
+      }
+    }
+    const concChecks = batch.concurrency;
+    for (let i = 0; i < concChecks.length; i++) {
+      const c = concChecks[i]!;
       const e = this.live(c.key, now);
       const held = e?.kind === 'conc' ? pruneLeases(e.leases, now) : 0;
-      if (held + c.count > c.max) refuse('concurrency', i, CONCURRENCY_RETRY_MS);
-    });
-    const budgetDecisions = batch.budgets.map((b, i) => {
+      if (held + c.count > c.max) {
+        if (refusedKind === undefined) {
+          refusedKind = 'concurrency';
+          refusedIndex = i;
+        }
+        if (CONCURRENCY_RETRY_MS > retryAfterMs) retryAfterMs = CONCURRENCY_RETRY_MS;
+      }
+    }
+    const budgetChecks = batch.budgets;
+    const budgetDecisions: Array<{ key: string; used: number; endMs: number; entry: Entry | undefined }> = [];
+    for (let i = 0; i < budgetChecks.length; i++) {
+      const b = budgetChecks[i]!;
       const w = periodWindow(now, b.period);
       const key = `${b.key}:${w.startMs}`;
       const e = this.live(key, now);
       const used = e?.kind === 'budget' ? e.used : 0;
-      if (used + b.cost > b.quota + 1e-9) refuse('budget', i, w.endMs - now);
-      return { key, used, endMs: w.endMs, entry: e };
-    });
-    if (refused) return { allowed: false, kind: refused.kind, index: refused.index, retryAfterMs };
+      if (used + b.cost > b.quota + 1e-9) {
+        if (refusedKind === undefined) {
+          refusedKind = 'budget';
+          refusedIndex = i;
+        }
+        const wait = w.endMs - now;
+        if (wait > retryAfterMs) retryAfterMs = wait;
+      }
+      budgetDecisions.push({ key, used, endMs: w.endMs, entry: e });
+    }
+    if (refusedKind !== undefined) return { allowed: false, kind: refusedKind, index: refusedIndex, retryAfterMs };
 
     // Pass 2: everything allowed; consume.
     const rates: RateState[] = [];
-    batch.rates.forEach((r, i) => {
+    for (let i = 0; i < rateChecks.length; i++) {
+      const r = rateChecks[i]!;
       const d = rateDecisions[i]!;
       const prev = rateEntries[i];
       if (prev?.kind === 'rate') {
@@ -142,8 +168,8 @@ export class MemoryStore implements LimitStore {
         this.put(r.key, prev, { kind: 'rate', tat: d.tat, expiresAt: d.tat, movedAt: now }, now);
       }
       rates.push({ remaining: d.remaining, resetMs: d.resetMs });
-    });
-    for (const c of batch.concurrency) {
+    }
+    for (const c of concChecks) {
       const e = this.live(c.key, now);
       const leases = e?.kind === 'conc' ? e.leases : new Map<string, number>();
       const expiresAt = now + c.leaseMs;
@@ -151,7 +177,8 @@ export class MemoryStore implements LimitStore {
       this.put(c.key, e, { kind: 'conc', leases, expiresAt: Math.max(expiresAt, e?.expiresAt ?? 0), movedAt: now }, now);
     }
     const budgets: number[] = [];
-    batch.budgets.forEach((b, i) => {
+    for (let i = 0; i < budgetChecks.length; i++) {
+      const b = budgetChecks[i]!;
       const d = budgetDecisions[i]!;
       const used = d.used + b.cost;
       const prev = d.entry;
@@ -163,7 +190,7 @@ export class MemoryStore implements LimitStore {
         this.put(d.key, prev, { kind: 'budget', used, expiresAt: d.endMs + BUDGET_SLACK_MS, movedAt: now }, now);
       }
       budgets.push(Math.max(0, b.quota - used));
-    });
+    }
     return { allowed: true, rates, budgets };
   }
 
