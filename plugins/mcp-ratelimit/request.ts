@@ -99,39 +99,60 @@ export function admitBreakers(ctx: CallContext, breakers: readonly CompiledBreak
   return undefined;
 }
 
+/**
+ * Counters of one call, summed per key in first-seen order: a list searched linearly (a call
+ * touches a handful of counters), indexed by a Map only once it grows past a few entries.
+ */
+class CounterList<E> {
+  readonly entries: Array<[string, E]> = [];
+  private index: Map<string, E> | undefined;
+
+  find(key: string): E | undefined {
+    if (this.index !== undefined) return this.index.get(key);
+    for (const [k, e] of this.entries) if (k === key) return e;
+    return undefined;
+  }
+
+  add(key: string, e: E): void {
+    this.entries.push([key, e]);
+    if (this.index !== undefined) this.index.set(key, e);
+    else if (this.entries.length > 8) this.index = new Map(this.entries);
+  }
+}
+
 /** Every limit of every message, summed per counter key. */
 export function countersOf(limits: CompiledLimits, messages: readonly McpMessage[], server: string, facts: CallFacts): CallCounters {
-  const rates = new Map<string, { limit: CompiledRate; cost: number }>();
-  const concs = new Map<string, { limit: CompiledConcurrency; count: number }>();
-  const budgets = new Map<string, { limit: CompiledBudget; cost: number }>();
+  const rates = new CounterList<{ limit: CompiledRate; cost: number }>();
+  const concs = new CounterList<{ limit: CompiledConcurrency; count: number }>();
+  const budgets = new CounterList<{ limit: CompiledBudget; cost: number }>();
   for (const m of messages) {
     for (const l of limits.rates) {
       if (!l.match.matches(m, server)) continue;
       const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
-      const e = rates.get(key);
+      const e = rates.find(key);
       if (e) e.cost++;
-      else rates.set(key, { limit: l, cost: 1 });
+      else rates.add(key, { limit: l, cost: 1 });
     }
     for (const l of limits.concurrency) {
       if (!l.match.matches(m, server) || isEndlessStream(m)) continue;
       const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
-      const e = concs.get(key);
+      const e = concs.find(key);
       if (e) e.count++;
-      else concs.set(key, { limit: l, count: 1 });
+      else concs.add(key, { limit: l, count: 1 });
     }
     for (const l of limits.budgets) {
       if (!l.match.matches(m, server)) continue;
       const key = cachedLimitKey(l, facts, m);
       if (key === undefined) continue;
       const cost = costOf(targetOf(m), l.costs, l.defaultCost);
-      const e = budgets.get(key);
+      const e = budgets.find(key);
       if (e) e.cost += cost;
-      else budgets.set(key, { limit: l, cost });
+      else budgets.add(key, { limit: l, cost });
     }
   }
-  return { rates: [...rates], concurrency: [...concs], budgets: [...budgets] };
+  return { rates: rates.entries, concurrency: concs.entries, budgets: budgets.entries };
 }
 
 /** Check and consume every counter in one store round trip, then answer: pass, refuse or fail. */

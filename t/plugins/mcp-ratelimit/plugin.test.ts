@@ -139,6 +139,18 @@ test('a batch is all-or-nothing: over the limit, every id gets the error and not
   assert.ok((await send(ch, toolCall(6), u)).stop);
 });
 
+test('a batch over many tools sums each tool\'s counter (more counters than the linear search keeps: the indexed path)', async () => {
+  const ch = chain({ limits: [{ name: 'per-tool', by: ['user', 'tool'], requests: 2, per: 'hour' }], identity: { headers: { user: 'x-user' } } });
+  const u = [{ name: 'x-user', value: 'ann' }];
+  // Twelve tools once each, then tool 11 twice more: its third call is over 2/hour, the rest are not.
+  const tools = Array.from({ length: 12 }, (_, i) => `crm.t${i}`);
+  assert.equal((await send(ch, tools.map((t, i) => toolCall(i, t)), u)).stop, undefined);
+  const over = await send(ch, [toolCall(20, 'crm.t3'), toolCall(21, 'crm.t11'), toolCall(22, 'crm.t11')], u);
+  assert.ok(over.stop, 'crm.t11 called three times in all');
+  assert.equal((await send(ch, [toolCall(23, 'crm.t3'), toolCall(24, 'crm.t10')], u)).stop, undefined, 'the refused batch spent nothing');
+  assert.ok((await send(ch, toolCall(25, 'crm.t3'), u)).stop, 'crm.t3: two calls counted, the third refused');
+});
+
 test('headers_on_allow adds RateLimit-Policy / RateLimit for the tightest limit', async () => {
   const ch = chain({
     headers_on_allow: true,
