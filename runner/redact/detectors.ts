@@ -8,18 +8,93 @@
 // validator (Luhn, mod-97, SSN ranges, placeholders, labels, ...) decides.
 
 import { scanAddresses } from './addresses.js';
-import { isSecretKeyName, isSecretValue, normaliseKeyName } from './keyed.js';
+import { isSecretValue, secretNameOf } from './keyed.js';
 import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from './national.js';
 import { DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type Hit, type Pattern, type TaxIdKind } from './pattern.js';
 import { SecretPass } from './secret-pass.js';
+
+/**
+ * Patterns combined into one alternation with plain numbered groups (named groups make every
+ * match build a groups object): `wrap[k]` is the group of pattern k's whole match, `value[k]`
+ * the group of its value (valueGroup), if any.
+ */
+interface Combined {
+  regex: RegExp;
+  wrap: number[];
+  value: (number | undefined)[];
+}
+
+/**
+ * A pattern's source with its named groups numbered from `first` (backreferences follow):
+ * the source, how many capturing groups it has, and the number of each name.
+ */
+function numbered(source: string, first: number): { source: string; groups: number; names: Map<string, number> } {
+  const names = new Map<string, number>();
+  let out = '';
+  let groups = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i]!;
+    if (ch === '\\') {
+      const ref = source[i + 1] === 'k' ? /^\\k<([A-Za-z_]\w*)>/.exec(source.slice(i)) : null;
+      if (ref !== null && !inClass) {
+        const n = names.get(ref[1]!);
+        if (n === undefined) throw new Error(`backreference to unknown group ${ref[1]}`);
+        out += `(?:\\${n})`;
+        i += ref[0].length - 1;
+      } else {
+        out += ch + (source[i + 1] ?? '');
+        i++;
+      }
+      continue;
+    }
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      out += ch;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === '(') {
+      const named = /^\(\?<([A-Za-z_]\w*)>/.exec(source.slice(i, i + 40));
+      if (named !== null) {
+        groups++;
+        names.set(named[1]!, first + groups - 1);
+        out += '(';
+        i += named[0].length - 1;
+        continue;
+      }
+      if (source[i + 1] !== '?') groups++;
+    }
+    out += ch;
+  }
+  return { source: out, groups, names };
+}
+
+function combine(patterns: readonly Pattern[], flags: string): Combined {
+  const wrap: number[] = [];
+  const value: (number | undefined)[] = [];
+  const parts: string[] = [];
+  let next = 1;
+  for (const p of patterns) {
+    const n = numbered(p.source, next + 1);
+    wrap.push(next);
+    value.push(p.valueGroup === undefined ? undefined : n.names.get(p.valueGroup));
+    parts.push(`(${n.source})`);
+    next += 1 + n.groups;
+  }
+  return { regex: new RegExp(parts.join('|'), flags), wrap, value };
+}
 
 /** One regex pass: the enabled patterns of a family, combined; skipped unless the gate says go. */
 interface Pass {
   gate: (text: string) => boolean;
   patterns: Pattern[];
-  regex: RegExp;
-  /** Sticky copies: when the first alternative at an index is rejected, later ones get a try. */
-  sticky: RegExp[];
+  all: Combined;
+  /**
+   * `rest[i]`: patterns after i combined, sticky. When the candidate at an index is rejected,
+   * one exec finds the next pattern (in order) that matches there, if any.
+   */
+  rest: Combined[];
 }
 
 function makePass(patterns: Pattern[], gate: (text: string) => boolean): Pass | undefined {
@@ -27,54 +102,63 @@ function makePass(patterns: Pattern[], gate: (text: string) => boolean): Pass | 
   return {
     gate,
     patterns,
-    regex: new RegExp(patterns.map((p) => `(?<${p.group}>${p.source})`).join('|'), 'g'),
-    sticky: patterns.map((p) => new RegExp(p.source, 'y')),
+    all: combine(patterns, 'g'),
+    rest: patterns.map((_, i) => combine(patterns.slice(i + 1), 'y')),
   };
 }
 
 const HAS_DIGIT = /\d/;
 const HAS_LETTER_DIGITS = /[A-Za-z] ?\d\d/;
 
-function accept(p: Pattern, m: RegExpExecArray, text: string, label: string | undefined): { start: number; end: number } | undefined {
+/** Which pattern of `c` matched (its index in c's patterns). */
+function matched(c: Combined, m: RegExpExecArray): number {
+  let k = 0;
+  while (k < c.wrap.length - 1 && m[c.wrap[k]!] === undefined) k++;
+  return k;
+}
+
+/** Where accept() puts an accepted candidate's span (one object, no allocation per candidate). */
+const span = { start: 0, end: 0 };
+
+/** Validate a candidate of pattern p (its value in group `valueGroup`, if any): true with `span` set, or false. */
+function accept(p: Pattern, m: RegExpExecArray, valueGroup: number | undefined, text: string, label: string | undefined): boolean {
   let value = m[0];
   let start = m.index;
-  if (p.valueGroup !== undefined) {
-    const v = m.groups?.[p.valueGroup];
-    if (v === undefined) return undefined;
+  if (valueGroup !== undefined) {
+    const v = m[valueGroup];
+    if (v === undefined) return false;
     start = m.index + m[0].length - v.length;
     value = v;
   }
   const end = p.validate ? p.validate(value, start, text, label) : start + value.length;
-  return end >= 0 ? { start, end } : undefined;
+  span.start = start;
+  span.end = end;
+  return end >= 0;
 }
 
 function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
   if (!pass.gate(text)) return;
-  const { regex, patterns, sticky } = pass;
+  const { all, rest, patterns } = pass;
+  const regex = all.regex;
   regex.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = regex.exec(text)) !== null) {
     const at = m.index;
-    let index = 0;
-    if (patterns.length > 1) {
-      const found = m.groups!;
-      while (index < patterns.length && found[patterns[index]!.group] === undefined) index++;
+    let index = matched(all, m);
+    let ok = accept(patterns[index]!, m, all.value[index], text, label);
+    while (!ok && index + 1 < patterns.length) {
+      const after = rest[index]!;
+      after.regex.lastIndex = at;
+      const alt = after.regex.exec(text);
+      if (alt === null) break;
+      const k = matched(after, alt);
+      index += 1 + k;
+      ok = accept(patterns[index]!, alt, after.value[k], text, label);
     }
-    let pattern = patterns[index];
-    let span = pattern ? accept(pattern, m, text, label) : undefined;
-    for (let i = index + 1; span === undefined && i < patterns.length; i++) {
-      const re = sticky[i]!;
-      re.lastIndex = at;
-      const alt = re.exec(text);
-      if (alt === null) continue;
-      pattern = patterns[i];
-      span = accept(pattern!, alt, text, label);
+    if (ok) {
+      const pattern = patterns[index]!;
+      out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
     }
-    if (span === undefined || pattern === undefined) {
-      regex.lastIndex = at + 1;
-      continue;
-    }
-    out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
     // Go on from the next index, not the hit's end: another family's value may start inside
     // this hit and run past it (a greedy phone swallowing the head of an EIN), and the
     // resolver must see it as each detector alone would. Boundary lookbehinds keep this cheap.
@@ -139,7 +223,7 @@ export function compileDetectors(enabled: readonly DetectorName[], taxIds: reado
     enabled: enabledList,
     scan(text: string, key?: string): Hit[] {
       const hits: Hit[] = [];
-      if (secrets && key !== undefined && isSecretKeyName(normaliseKeyName(key)) && isSecretValue(text)) {
+      if (secrets && key !== undefined && secretNameOf(key) !== '' && isSecretValue(text)) {
         return [{ detector: 'secret', kind: 'named_secret', start: 0, end: text.length }];
       }
       if (secretPass !== undefined) secretPass.scan(text, key, hits);
