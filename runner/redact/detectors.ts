@@ -195,8 +195,11 @@ function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]
 // order, and none that is left out can yield a finding: the findings are the same.
 const NUMBER_RUN_MIN = 8;
 
+const NUMBER_CHARS = new Uint8Array(128);
+for (const ch of '0123456789 .-+()') NUMBER_CHARS[ch.charCodeAt(0)] = 1;
+
 function isNumberChar(c: number): boolean {
-  return (c >= 48 && c <= 57) || c === 32 || c === 46 || c === 45 || c === 43 || c === 40 || c === 41;
+  return c < 128 && NUMBER_CHARS[c] === 1;
 }
 
 function runNumberRuns(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
