@@ -84,7 +84,9 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it a browser posts the page's own forms with `Origin: null`, which
+  // the Origin check must refuse. same-origin still sends nothing (the approval id) elsewhere.
+  'referrer-policy': 'same-origin',
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 } as const;
 

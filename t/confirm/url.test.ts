@@ -150,6 +150,10 @@ test('a foreign Origin, a missing and a wrong CSRF token are refused; the approv
   const page = await openPage(e.url, cookie);
   const foreign = await postForm(e.url, { csrf: page.csrf!, decision: 'approve' }, { cookie, origin: 'https://evil.example' });
   assert.equal(foreign.status, 403);
+  const opaque = await postForm(e.url, { csrf: page.csrf!, decision: 'approve' }, { cookie, origin: 'null' });
+  assert.equal(opaque.status, 403, 'an opaque origin is not this page');
+  // The page's own forms keep their Origin (a no-referrer policy would make it "null").
+  assert.equal(page.headers['referrer-policy'], 'same-origin');
   const missing = await postForm(e.url, { decision: 'approve' }, { cookie, origin: gw.origin });
   assert.equal(missing.status, 403);
   const wrong = await postForm(e.url, { csrf: page.csrf!.slice(0, -2) + 'xx', decision: 'approve' }, { cookie, origin: gw.origin });
