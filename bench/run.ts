@@ -1,11 +1,11 @@
-// npm run bench [-- --seconds 2 --rounds 3 --conns 1,16,64 --only name,name --users 10000 --memory N]
+// npm run bench [-- --seconds 2 --rounds 3 --conns 1,16,64 --only name,name --users 10000 --memory N --workers N]
 //
 // Drives the real runner over its Unix socket the way APISIX does (one exchange at a time per
 // connection, ExtraInfo answered on the same connection), alternating scenarios in rounds, and
 // prints decisions/s and p50/p99 per scenario and connection count, against the empty chain.
 
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepare, runLoad, type LoadResult } from './protocol-load.js';
 import { startRunner } from './runner-process.js';
@@ -22,6 +22,8 @@ async function main(): Promise<void> {
   const conns = arg('conns', '1,16,64').split(',').map(Number);
   const only = arg('only', '');
   const memoryCalls = Number(arg('memory', '0'));
+  // --workers N: a multi-process runner (MCP_RUNNER_WORKERS); CPU and RSS summed over its processes.
+  const workers = Number(arg('workers', '1'));
   const dir = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
   const users = usersArg(process.argv);
   const setup = await scenarios(dir, { users });
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
   // --runner-node-args "--max-semi-space-size=16 ...": V8 flags for the runner (what ext-plugin.cmd would pass).
   const runnerNodeArgs = arg('runner-node-args', '');
   if (runnerNodeArgs) nodeArgs.push(...runnerNodeArgs.split(' ').filter(Boolean));
-  const runner = await startRunner(join(dir, 'runner.sock'), setup.env, nodeArgs);
+  const runner = await startRunner(join(dir, 'runner.sock'), { ...setup.env, MCP_RUNNER_WORKERS: String(workers) }, nodeArgs);
   try {
     const tokens = new Map<Scenario, { pre: number; post: number | undefined }>();
     for (const s of chosen) {
@@ -93,7 +95,9 @@ async function main(): Promise<void> {
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     const line = (r: string[]): string => `| ${r.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
-    console.log(`\nRunner decisions through its Unix socket (node ${process.version}, ${rounds} rounds × ${seconds}s, alternating; median of rounds; ${users} callers, -1token rows: one)`);
+    console.log(
+      `\nRunner decisions through its Unix socket (node ${process.version}, ${workers} runner process${workers > 1 ? 'es' : ''}, ${cpus().length} cores shared with this load generator, ${rounds} rounds × ${seconds}s, alternating; median of rounds; ${users} callers, -1token rows: one)`,
+    );
     console.log(line(rows[0]!));
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     for (const r of rows.slice(1)) console.log(line(r));
@@ -101,9 +105,9 @@ async function main(): Promise<void> {
       console.log(`\ntargets (five plugins ≥ 90% of the floor's rate, p99 ≤ 1.3× the floor's):`);
       for (const v of verdicts) console.log(`  ${v}`);
     }
-    console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB`);
+    console.log(`\nrunner RSS after the run: ${rssAfter.toFixed(1)} MiB${workers > 1 ? ` (all ${workers + 1} processes)` : ''}`);
     console.log(
-      `reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')} --users ${users}${only ? ` --only ${only}` : ''}${runnerNodeArgs ? ` --runner-node-args "${runnerNodeArgs}"` : ''}`,
+      `reproduce: npm run bench -- --seconds ${seconds} --rounds ${rounds} --conns ${conns.join(',')} --users ${users}${only ? ` --only ${only}` : ''}${runnerNodeArgs ? ` --runner-node-args "${runnerNodeArgs}"` : ''}${workers !== 1 ? ` --workers ${workers}` : ''}`,
     );
 
     if (memoryCalls > 0) {

@@ -306,7 +306,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     spawner = new RunnerSpawner({
       cmd: opts.cmd,
       listenAddress: `unix:${socketPath}`,
-      envs: opts.envs,
+      envs: oneRunnerProcessUnlessAsked(opts.envs),
       respawnDelayMs: opts.respawnDelayMs ?? 3000,
       log,
       onExit: flushAll,
@@ -359,3 +359,16 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   };
   return emulator;
 }
+
+/**
+ * The emulator's one departure in environment: unless the caller lists MCP_RUNNER_WORKERS, the
+ * runner runs as one process (as if an operator had put MCP_RUNNER_WORKERS=1 in
+ * nginx_config.envs), so what a test observes does not depend on the machine's core count.
+ * The multi-process runner has tests of its own that ask for workers explicitly.
+ */
+function oneRunnerProcessUnlessAsked(envs: EmulatorOptions['envs']): EmulatorOptions['envs'] {
+  if (Array.isArray(envs)) return envs.includes('MCP_RUNNER_WORKERS') ? envs : Object.fromEntries([...envs.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])), ['MCP_RUNNER_WORKERS', '1']]);
+  if (envs !== undefined && 'MCP_RUNNER_WORKERS' in envs) return envs;
+  return { ...(envs ?? {}), MCP_RUNNER_WORKERS: '1' };
+}
+

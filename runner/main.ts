@@ -1,18 +1,24 @@
 // Entry point: APISIX spawns this (ext-plugin.cmd) with APISIX_LISTEN_ADDRESS and
 // APISIX_CONF_EXPIRE_TIME, or an operator starts it by hand next to `path_for_test`.
 // Only variables listed in APISIX's nginx_config.envs reach us, so every setting has a default.
+// MCP_RUNNER_WORKERS > 1 makes this process the primary of a multi-process runner
+// (runner/cluster/); 1 is a single process serving the socket itself.
 
 import { Host } from './host/chain.js';
-import { carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
+import { CALL_VAR, carryLimitsFromEnv, type CarryLimits } from './host/carry.js';
 import { PluginRegistry, loadPlugins } from './host/registry.js';
 import { RunnerState } from './host/state.js';
 import { setSecretsLogger } from './secrets/index.js';
-import { DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
-import { startServer } from './protocol/server.js';
+import { ConfStore, DEFAULT_CONF_EXPIRE_SECONDS, confExpireSecondsFromEnv } from './protocol/conf-store.js';
+import { startServer, type RunnerServer } from './protocol/server.js';
 import { flushLog, log } from './log.js';
 import { ensureMetricsEndpointFromEnv } from './observability/prometheus.js';
 import { exposeGauge, exposeRunnerCounters } from './observability/runner-metrics.js';
 import { installMetricsFromEnv, installTracingFromEnv } from './observability/telemetry.js';
+import { DRAIN_MS, STOP_BUDGET_MS, runPrimary } from './cluster/primary.js';
+import { WorkerLink, isClusterWorker } from './cluster/worker.js';
+import { workersFromEnv } from './cluster/settings.js';
+import type { CompiledChain } from './host/chain.js';
 
 async function main(): Promise<void> {
   const address = process.env['APISIX_LISTEN_ADDRESS'];
@@ -27,7 +33,24 @@ async function main(): Promise<void> {
     // A bad value must not keep every route down: serve with the default, and say why.
     log.warn({ err: (err as Error).message, default: DEFAULT_CONF_EXPIRE_SECONDS }, 'APISIX_CONF_EXPIRE_TIME ignored');
   }
+  if (isClusterWorker()) return serve(address, confExpireSeconds, new WorkerLink(CALL_VAR));
+  const { workers, error } = workersFromEnv(process.env['MCP_RUNNER_WORKERS']);
+  if (error !== undefined) log.warn({}, error);
+  if (workers > 1) {
+    const metricsPort = Number(process.env['MCP_RUNNER_METRICS_PORT']);
+    return runPrimary({
+      address,
+      workers,
+      confExpireSeconds,
+      logger: log,
+      metricsPortBase: process.env['MCP_RUNNER_METRICS_PORT'] && Number.isInteger(metricsPort) ? metricsPort : undefined,
+    });
+  }
+  return serve(address, confExpireSeconds, undefined);
+}
 
+/** A runner: the whole runner (one process), or one worker of a multi-process runner (`link`). */
+async function serve(address: string, confExpireSeconds: number, link: WorkerLink | undefined): Promise<void> {
   const registry = new PluginRegistry();
   setSecretsLogger(log);
   const extra = (process.env['MCP_RUNNER_PLUGINS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -52,12 +75,18 @@ async function main(): Promise<void> {
   }
   // This runner's own state (policy files, caches, stores): plugins get it at prepare.
   const state = new RunnerState();
-  const host = new Host({ registry, state, carry });
-  const server = await startServer({
+  const host = new Host({ registry, state, carry, carryKeyPrefix: link?.carryKeyPrefix });
+  const server: RunnerServer<CompiledChain> = await startServer({
     address,
     host,
     confExpireSeconds,
     logger: log,
+    ...(link && {
+      adoptOnly: true,
+      authority: link,
+      router: link,
+      store: new ConfStore<CompiledChain>({ confExpireSeconds, onRefresh: link.touched }),
+    }),
   });
   exposeRunnerCounters(server.counters);
   exposeGauge('mcp_runner_in_flight_calls', 'Calls being decided right now', () => server.inFlight());
@@ -70,27 +99,48 @@ async function main(): Promise<void> {
     log.error({ err: (err as Error).message }, 'metrics endpoint not started');
     return undefined;
   });
-  log.info({ address, plugins: registry.names(), pid: process.pid, metrics: metrics ? 'on' : 'off' }, 'mcp runner listening');
 
   let stopping = false;
-  const stop = (signal: string): void => {
+  /**
+   * SIGTERM (a reload): refuse new request phases, keep answering the response phases of calls
+   * already carried (their answer would otherwise reach the client raw, §2.7), then close and
+   * flush, all within APISIX's 1 s before SIGKILL. `drainMs` 0: close at once.
+   */
+  const stop = (reason: string, drainMs: number): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'draining');
-    // APISIX waits 1 s after SIGTERM, then kills: drain within that.
-    const hardStop = setTimeout(() => process.exit(0), 950);
+    const startedAt = Date.now();
+    log.info({ reason, carried: host.carriedCalls }, 'draining');
+    const hardStop = setTimeout(() => process.exit(0), STOP_BUDGET_MS);
     hardStop.unref();
     server
-      .close({ drainMs: 700 })
+      .drain({ pending: () => host.carriedCalls, maxMs: drainMs })
+      .then((left) => {
+        if (left > 0) log.warn({ carried: left }, 'stopping with calls still waiting for their response phase: APISIX answers those 503 with the upstream body');
+        const rest = STOP_BUDGET_MS - (Date.now() - startedAt);
+        return server.close({ drainMs: Math.max(0, Math.min(150, rest - 200)), shutdownTimeoutMs: Math.max(50, Math.min(150, rest - 100)) });
+      })
       .catch((err: unknown) => log.error({ err: (err as Error).message }, 'close failed'))
       .then(() => Promise.all([stopTracing?.(), stopMetrics?.()]))
       .finally(() => {
+        link?.close();
         flushLog();
         process.exit(0);
       });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (link) {
+    await link.start({ adopt: (socket, routed) => server.adopt(socket, routed), drain: (ms) => stop('primary', ms) });
+    // The primary owns signals: a worker drains when the primary says so.
+    process.on('SIGTERM', () => undefined);
+    process.on('SIGINT', () => undefined);
+  } else {
+    process.on('SIGTERM', () => stop('SIGTERM', DRAIN_MS));
+    process.on('SIGINT', () => stop('SIGINT', DRAIN_MS));
+  }
+  log.info(
+    { address, plugins: registry.names(), pid: process.pid, worker: link?.id, metrics: metrics ? 'on' : 'off' },
+    link ? 'mcp runner worker serving' : 'mcp runner listening',
+  );
   // A bug in one call must not take down every route: log and keep serving.
   process.on('uncaughtException', (err) => log.error({ err: err.message, stack: err.stack }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));

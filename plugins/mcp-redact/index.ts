@@ -184,12 +184,11 @@ async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outco
   if (!(await needsResults(ctx, conf))) return undefined;
   const facts = await factsOf(ctx, conf);
   const body = await ctx.mcpResponse();
-  const status = ctx.response?.status ?? 0;
   const unreadable = (): Outcome => withheld(ctx, 'redact-unreadable', 'result body could not be inspected', UNREADABLE);
   if (body === undefined) {
     // Empty answers (202 for notifications, 204, an empty error) carry nothing; any other
-    // body we cannot parse (an HTML error page as much as a broken result) could.
-    if (status === 202 || status === 204) return undefined;
+    // body we cannot parse (an HTML error page as much as a broken result, or a 202 that
+    // carries bytes after all) could.
     const bytes = await ctx.response?.body();
     if (!bytes || bytes.length === 0) return undefined;
     return unreadable();

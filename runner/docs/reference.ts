@@ -295,8 +295,36 @@ export function renderRunnerSettings(): string {
   return out.join('\n');
 }
 
+/** The runner's environment beyond the carry store: processes, logs, metrics, traces, plugins. */
+const PROCESS_SETTINGS: readonly { env: string; default: string; description: string }[] = [
+  { env: 'MCP_RUNNER_WORKERS', default: 'half the cores, at least 1', description: 'Runner processes serving the one socket APISIX connects to (1 to 64). 1 is a single process; more makes the process APISIX started a primary that forks that many workers (docs/ext-plugin-protocol.md §9.1). Memory-store limits, breakers and caches are then per worker.' },
+  { env: 'MCP_RUNNER_LOG_LEVEL', default: 'info', description: 'pino level of the runner log (silent, fatal, error, warn, info, debug, trace). Nothing is logged per call above debug.' },
+  { env: 'MCP_RUNNER_LOG_FILE', default: '(stdout)', description: "Write the runner log to this file instead of stdout (APISIX copies a runner's stdout into its error.log at warn level)." },
+  { env: 'MCP_RUNNER_METRICS_PORT', default: '(off)', description: 'Serve Prometheus metrics at /metrics on this port.' },
+  { env: 'MCP_RUNNER_METRICS_HOST', default: '127.0.0.1', description: 'Address of the metrics endpoint (0.0.0.0 for a Prometheus in another container).' },
+  { env: 'MCP_RUNNER_PLUGINS', default: '(none)', description: 'Comma-separated absolute paths of extra plugin modules that export `plugin` (contract: runner/host/plugin.ts).' },
+  { env: 'OTEL_TRACES_EXPORTER', default: '(off)', description: 'otlp: export spans over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT and the other standard OTEL_* variables apply).' },
+  { env: 'OTEL_METRICS_EXPORTER', default: '(off)', description: 'otlp: export the call metrics over OTLP/HTTP too (interval: OTEL_METRIC_EXPORT_INTERVAL).' },
+];
+
+export function renderProcessSettings(): string {
+  const out: string[] = [
+    '<a id="runner-process-settings"></a>',
+    '',
+    '## Runner settings: processes, logs, metrics, traces',
+    '',
+    "Environment variables of the runner: list each one you set in APISIX's `nginx_config.envs` (APISIX passes no others).",
+    '',
+    '| Variable | Default | Description |',
+    '|---|---|---|',
+  ];
+  for (const s of PROCESS_SETTINGS) out.push(`| \`${s.env}\` | ${s.default.startsWith('(') || s.default.includes(' ') ? s.default : `\`${s.default}\``} | ${cell(s.description)} |`);
+  out.push('');
+  return out.join('\n');
+}
+
 export async function generateReference(root: string = PACKAGE_ROOT): Promise<string> {
-  return `${renderReference(await loadReferenceSchemas(root))}\n${renderRunnerSettings()}`;
+  return `${renderReference(await loadReferenceSchemas(root))}\n${renderRunnerSettings()}\n${renderProcessSettings()}`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -48,6 +48,8 @@ export interface HostOptions {
   state?: RunnerState;
   /** Limits of the request-phase state awaiting the response phase (see carry.ts). */
   carry?: Partial<CarryLimits>;
+  /** Prefix of this process's carry keys: a multi-process runner names the owning process in it. */
+  carryKeyPrefix?: string;
 }
 
 const decoder = new TextDecoder();
@@ -59,6 +61,7 @@ export class Host implements CallHost<CompiledChain> {
   /** Runner-wide state of this host's plugins (policies, caches, stores). */
   readonly state: RunnerState;
   private readonly carried: CarryStore;
+  private readonly carryKeyPrefix: string;
   private readonly parseRoute: (value: unknown) => RouteSettings | string;
   /** Chains by conf content, so a route's new version with the same conf reuses prepared state. */
   private readonly byContent = new Map<string, CompiledChain>();
@@ -73,6 +76,7 @@ export class Host implements CallHost<CompiledChain> {
       maxBytes: opts.carry?.maxBytes ?? DEFAULT_MAX_CARRIED_BYTES,
     });
     this.parseRoute = routeSettingsParser(opts.registry);
+    this.carryKeyPrefix = opts.carryKeyPrefix ?? '';
   }
 
   get carriedCalls(): number {
@@ -172,7 +176,8 @@ export class Host implements CallHost<CompiledChain> {
     let answer: HTTPReqCallResp;
     let outcome: PhaseResult['outcome'];
     if (stop) {
-      stop = mapRefusal(stop, chain.route.answers, stoppedBy);
+      // Only a POST carries JSON-RPC requests a 200 error can answer; a GET stream or a DELETE keeps its HTTP status.
+      if (ctx.request.method === 'POST') stop = mapRefusal(stop, chain.route.answers, stoppedBy);
       answer = { id: call.id, action: await stopAction(ctx, stop) };
       outcome = failed ? 'error' : 'stop';
     } else {
@@ -263,7 +268,7 @@ export class Host implements CallHost<CompiledChain> {
     }
     const headers: TextEntry[] = [];
     if (chain.route.postResp && chain.hasResponseHandlers) {
-      const carryKey = randomHex16();
+      const carryKey = this.carryKeyPrefix + randomHex16();
       const held = this.carried.put(carryKey, {
         callId: ctx.callId,
         identity: ctx.identity,

@@ -30,6 +30,11 @@ export interface ConfStoreOptions {
   sweepIntervalMs?: number;
   /** Clock in ms (tests). */
   now?: () => number;
+  /**
+   * Called when a used token's expiry is pushed back (at most once per ttl/8 per token): a
+   * worker of a multi-process runner tells the primary, whose registry must outlive it.
+   */
+  onRefresh?: (token: number) => void;
 }
 
 interface Entry<C> {
@@ -72,6 +77,7 @@ export class ConfStore<C> {
   private readonly byKey = new Map<string, number>();
   private counter: number;
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly onRefresh: ((token: number) => void) | undefined;
 
   constructor(opts: ConfStoreOptions = {}) {
     const expire = opts.confExpireSeconds ?? DEFAULT_CONF_EXPIRE_SECONDS;
@@ -83,6 +89,7 @@ export class ConfStore<C> {
     // A random start makes equal generations across two processes still unlikely to collide.
     this.counter = (opts.counterStart ?? randomInt(1, COUNTER_MASK + 1)) & COUNTER_MASK;
     this.now = opts.now ?? Date.now;
+    this.onRefresh = opts.onRefresh;
     const sweepMs = opts.sweepIntervalMs ?? Math.min(60_000, Math.max(1000, Math.floor(this.ttlMs / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
@@ -120,6 +127,52 @@ export class ConfStore<C> {
     this.byToken.set(token, { token, key, conf, chain, expiresAt: now + this.ttlMs, touchedAt: now });
     this.byKey.set(key, token);
     return token;
+  }
+
+  /**
+   * Stores a chain under a token another process allocated (a multi-process runner's primary
+   * owns the numbering); an entry already held under that token with the same conf is reused.
+   */
+  adopt(token: number, key: string, conf: readonly TextEntry[], build: () => C): C {
+    const now = this.now();
+    const held = this.byToken.get(token);
+    if (held !== undefined && held.key === key && sameConf(held.conf, conf)) {
+      this.touch(held, now);
+      return held.chain;
+    }
+    if (held !== undefined) this.remove(held);
+    const stale = this.byKey.get(key);
+    if (stale !== undefined && stale !== token) {
+      const entry = this.byToken.get(stale);
+      if (entry !== undefined) this.remove(entry);
+    }
+    const chain = build();
+    while (this.byToken.size >= this.maxEntries) {
+      const oldest = this.byToken.values().next().value;
+      if (oldest === undefined) break;
+      this.remove(oldest);
+    }
+    this.byToken.set(token, { token, key, conf, chain, expiresAt: now + this.ttlMs, touchedAt: now });
+    this.byKey.set(key, token);
+    return chain;
+  }
+
+  /** The key and conf behind a live token (refreshing it), for processes that must build its chain. */
+  describe(token: number): { key: string; conf: readonly TextEntry[] } | undefined {
+    const entry = this.byToken.get(token);
+    if (entry === undefined) return undefined;
+    const now = this.now();
+    if (entry.expiresAt <= now) {
+      this.remove(entry);
+      return undefined;
+    }
+    this.touch(entry, now);
+    return { key: entry.key, conf: entry.conf };
+  }
+
+  /** Pushes a live token's expiry back (a worker used it); false when it is gone. */
+  refresh(token: number): boolean {
+    return this.describe(token) !== undefined;
   }
 
   /** Chain for a token, refreshing its expiry; undefined when unknown or expired. */
@@ -162,6 +215,7 @@ export class ConfStore<C> {
       entry.touchedAt = now;
       this.byToken.delete(entry.token);
       this.byToken.set(entry.token, entry);
+      this.onRefresh?.(entry.token);
     }
   }
 

@@ -18,6 +18,7 @@ import {
 } from './codec.js';
 import type { ConfStore } from './conf-store.js';
 import { FrameReader } from './frame.js';
+import { drainingStop } from './relay.js';
 import type { CallHost, ExtraInfoChannel } from './handler.js';
 import {
   ErrCode,
@@ -25,7 +26,9 @@ import {
   type ExtraInfoReq,
   type ExtraInfoResp,
   type HTTPReqCallResp,
+  type HTTPRespCallReq,
   type HTTPRespCallResp,
+  type TextEntry,
 } from './messages.js';
 import type { ProtocolLogger, ServerCounters } from './server.js';
 
@@ -40,13 +43,15 @@ export interface ConnectionOwner<C> {
   readonly callTimeoutMs: number;
   readonly callGraceMs: number;
   readonly log: ProtocolLogger;
+  /** Draining: request phases are refused, response phases still served. */
+  readonly draining: boolean;
   callStarted(conn: Connection<C>): void;
   callEnded(conn: Connection<C>): void;
   connectionClosed(conn: Connection<C>): void;
 }
 
 export const IDLE = 0;
-const BUSY = 1;
+export const BUSY = 1;
 const CLOSED = 2;
 
 interface PendingQuestion {
@@ -56,9 +61,18 @@ interface PendingQuestion {
 }
 
 /** The ExtraInfo channel of one call; stale after the call ends (asks then reject). */
-class CallChannel<C> implements ExtraInfoChannel {
-  constructor(private readonly conn: Connection<C>, private readonly seq: number) {}
+export class CallChannel<C> implements ExtraInfoChannel {
+  constructor(
+    private readonly conn: Connection<C>,
+    private readonly seq: number,
+    /** A variable the router already asked for this call, answered without a round trip. */
+    private readonly knownVar?: string,
+    private readonly knownAnswer?: ExtraInfoResp,
+  ) {}
   ask(question: ExtraInfoReq): Promise<ExtraInfoResp> {
+    if (this.knownAnswer !== undefined && question.type === 'var' && question.name === this.knownVar) {
+      return Promise.resolve(this.knownAnswer);
+    }
     return this.conn.ask(this.seq, question);
   }
 }
@@ -69,12 +83,12 @@ export class Connection<C> {
   /** Time after which the in-flight call is abandoned. */
   backstopAt = 0;
   private readonly reader = new FrameReader();
-  private seq = 0;
+  protected seq = 0;
   private callType: FrameType = FrameType.HTTPReqCall;
   private question: PendingQuestion | undefined;
   private queue: PendingQuestion[] = [];
 
-  constructor(private readonly core: ConnectionOwner<C>, private readonly socket: net.Socket) {
+  constructor(protected readonly core: ConnectionOwner<C>, protected readonly socket: net.Socket) {
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('error', this.onError);
@@ -115,10 +129,11 @@ export class Connection<C> {
     this.markClosed();
   };
 
-  private markClosed(): void {
+  protected markClosed(): void {
     if (this.state === CLOSED) return;
     const wasBusy = this.state === BUSY;
     this.state = CLOSED;
+    this.closed();
     if (wasBusy) this.core.counters.droppedCalls++;
     if (this.reader.buffered > 0) this.core.counters.truncatedFrames++;
     if (this.question !== undefined || this.queue.length > 0) {
@@ -131,18 +146,18 @@ export class Connection<C> {
     this.core.connectionClosed(this);
   }
 
-  private violation(err: unknown): void {
+  protected violation(err: unknown): void {
     this.core.counters.protocolErrors++;
     this.core.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'protocol error: closing runner connection');
     this.destroy();
   }
 
-  private write(frame: Buffer): void {
+  protected write(frame: Buffer): void {
     // Back-pressure: stop reading until the peer has taken a large answer.
     if (!this.socket.write(frame)) this.socket.pause();
   }
 
-  private sendError(code: ErrCode): void {
+  protected sendError(code: ErrCode): void {
     if (code === ErrCode.ConfTokenNotFound) this.core.counters.tokenNotFound++;
     else if (code === ErrCode.BadRequest) this.core.counters.badRequest++;
     else this.core.counters.serviceUnavailable++;
@@ -173,6 +188,7 @@ export class Connection<C> {
       this.violation(err);
       return;
     }
+    if (this.prepareElsewhere(req.key, req.conf)) return;
     let token: number;
     try {
       token = core.store.prepare(req.key, req.conf, () => core.host.buildChain(req.conf, req.key));
@@ -189,17 +205,44 @@ export class Connection<C> {
     if (type === FrameType.HTTPReqCall) core.counters.httpReqCalls++;
     else core.counters.httpRespCalls++;
     let chain: C | undefined;
+    let token: number;
     try {
       // Token first, before decoding anything else or asking for data (docs/ext-plugin-protocol.md §4.1.4).
-      chain = core.store.get(peekConfToken(type, body));
+      token = peekConfToken(type, body);
+      chain = core.store.get(token);
     } catch (err) {
       this.violation(err);
       return;
     }
-    if (chain === undefined) {
-      this.sendError(ErrCode.ConfTokenNotFound);
-      return;
-    }
+    if (chain !== undefined) this.run(type, body, chain);
+    else this.unknownToken(type, token, body);
+  }
+
+  /** Multi-process hook: PrepareConf answered with a token from elsewhere (true = handled). */
+  protected prepareElsewhere(_key: string, _conf: TextEntry[]): boolean {
+    return false;
+  }
+
+  /** A token this process does not hold: unknown here means unknown (one process). */
+  protected unknownToken(_type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, _token: number, _body: Uint8Array): void {
+    this.sendError(ErrCode.ConfTokenNotFound);
+  }
+
+  /** Multi-process hook: the response phase answered by another process (true = handled). */
+  protected respondElsewhere(_chain: C, _req: HTTPRespCallReq, _body: Uint8Array, _deadline: number): boolean {
+    return false;
+  }
+
+  /** Multi-process hook: a frame from APISIX while the exchange is relayed (true = handled). */
+  protected relayedFrame(_type: number, _body: Uint8Array): boolean {
+    return false;
+  }
+
+  /** Multi-process hook: the connection closed. */
+  protected closed(): void {}
+
+  protected run(type: FrameType.HTTPReqCall | FrameType.HTTPRespCall, body: Uint8Array, chain: C): void {
+    const core = this.core;
     const now = Date.now();
     const deadline = now + core.callTimeoutMs;
     let work: Promise<HTTPReqCallResp | HTTPRespCallResp>;
@@ -207,10 +250,16 @@ export class Connection<C> {
       if (type === FrameType.HTTPReqCall) {
         const req = decodeHTTPReqCallReq(body);
         this.begin(type, deadline);
+        // Draining: no new request phase (its response phase may find us gone, §2.7).
+        if (core.draining) {
+          this.onAnswer(drainingStop(req.id));
+          return;
+        }
         work = core.host.onRequest(chain, req, new CallChannel(this, this.seq), deadline);
       } else {
         const req = decodeHTTPRespCallReq(body);
         this.begin(type, deadline);
+        if (this.respondElsewhere(chain, req, body, deadline)) return;
         work = core.host.onResponse(chain, req, new CallChannel(this, this.seq), deadline);
       }
     } catch (err) {
@@ -221,7 +270,7 @@ export class Connection<C> {
     work.then(this.onAnswer, this.onHostFailure);
   }
 
-  private begin(type: FrameType, deadline: number): void {
+  protected begin(type: FrameType, deadline: number): void {
     this.state = BUSY;
     this.seq++;
     this.callType = type;
@@ -229,7 +278,7 @@ export class Connection<C> {
     this.core.callStarted(this);
   }
 
-  private readonly onAnswer = (answer: HTTPReqCallResp | HTTPRespCallResp): void => {
+  protected readonly onAnswer = (answer: HTTPReqCallResp | HTTPRespCallResp): void => {
     if (this.state !== BUSY) return; // connection gone: the answer cannot be delivered
     let frame: Buffer;
     try {
@@ -246,13 +295,13 @@ export class Connection<C> {
     this.end(frame, undefined);
   };
 
-  private readonly onHostFailure = (err: unknown): void => {
+  protected readonly onHostFailure = (err: unknown): void => {
     if (this.state !== BUSY) return;
     this.core.log.warn({ err: String(err) }, 'host failed a call');
     this.end(undefined, ErrCode.ServiceUnavailable);
   };
 
-  private end(frame: Buffer | undefined, code: ErrCode | undefined): void {
+  protected end(frame: Buffer | undefined, code: ErrCode | undefined): void {
     this.state = IDLE;
     // Only build the Error (a stack capture) when a question is actually left pending.
     if (this.question !== undefined || this.queue.length > 0) {
@@ -299,6 +348,7 @@ export class Connection<C> {
 
   /** In BUSY the only legal frame is the type-3 answer to our question (docs/ext-plugin-protocol.md §3.4). */
   private onBusyFrame(type: number, body: Uint8Array): void {
+    if (this.relayedFrame(type, body)) return;
     const pending = this.question;
     if (type !== FrameType.ExtraInfo || pending === undefined) {
       this.violation(new Error(`frame type ${type} arrived while a call was in flight`));

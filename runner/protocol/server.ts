@@ -9,6 +9,8 @@ import { ConfStore } from './conf-store.js';
 import { Connection, IDLE, type ConnectionOwner } from './connection.js';
 import type { CallHost } from './handler.js';
 import { bindSocket, parseListenAddress, unlinkIfOurs } from './listener.js';
+import type { ResponseRouter, TokenAuthority } from './relay.js';
+import { SharedConnection } from './shared-connection.js';
 
 export { parseListenAddress, SOCKET_MODE } from './listener.js';
 
@@ -42,6 +44,12 @@ export interface ServerOptions<C> {
   /** A prepared store (tests inject clocks and generations through it). */
   store?: ConfStore<C>;
   logger?: ProtocolLogger;
+  /** No socket of its own (a cluster worker): it serves connections handed to adopt(). */
+  adoptOnly?: boolean;
+  /** Multi-process runner (runner/cluster/): the primary numbers and resolves conf tokens. */
+  authority?: TokenAuthority;
+  /** Multi-process runner: relays each response phase to the process that owns its call. */
+  router?: ResponseRouter;
 }
 
 export interface ServerCounters {
@@ -67,6 +75,13 @@ export interface ServerCounters {
   truncatedFrames: number;
 }
 
+export interface DrainOptions {
+  /** Request-phase states still waiting for their response phase (the host's carry count). */
+  pending: () => number;
+  /** Give up waiting after this long (APISIX kills the runner 1 s after SIGTERM). */
+  maxMs: number;
+}
+
 export interface CloseOptions {
   /** How long in-flight calls may still finish (default 800 ms; APISIX kills after 1 s). */
   drainMs?: number;
@@ -81,12 +96,20 @@ export interface RunnerServer<C = unknown> {
   readonly store: ConfStore<C>;
   /** Calls currently in flight. */
   inFlight(): number;
+  /** Serves a connection accepted elsewhere (the primary hands them over; peers relay on them). */
+  adopt(socket: net.Socket, routed: boolean): void;
+  /**
+   * Keeps serving response phases (on open connections and new ones) while `pending()` is
+   * non-zero or calls are in flight, at most `maxMs`; request phases are refused meanwhile.
+   * Resolves with what was still pending.
+   */
+  drain(opts: DrainOptions): Promise<number>;
   /** Stop accepting, drain in-flight calls, close connections, remove our socket, shut the host down. */
   close(opts?: CloseOptions): Promise<void>;
 }
 
 export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServer<C>> {
-  const path = parseListenAddress(opts.address);
+  const path = opts.adoptOnly ? '' : parseListenAddress(opts.address);
   const callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const callGraceMs = opts.callGraceMs ?? DEFAULT_CALL_GRACE_MS;
   if (!(callTimeoutMs > 0) || !(callGraceMs >= 0) || callTimeoutMs + callGraceMs >= APISIX_READ_TIMEOUT_MS) {
@@ -96,31 +119,41 @@ export async function startServer<C>(opts: ServerOptions<C>): Promise<RunnerServ
   }
   const store =
     opts.store ?? new ConfStore<C>({ confExpireSeconds: opts.confExpireSeconds, maxEntries: opts.maxConfEntries });
-  const core = new ServerCore<C>(opts.host, store, callTimeoutMs, callGraceMs, opts.logger ?? silentLogger);
+  const core = new ServerCore<C>(opts, store, callTimeoutMs, callGraceMs);
 
-  const netServer = net.createServer(core.accept);
-  let inode: bigint;
-  try {
-    inode = await bindSocket(netServer, path);
-  } catch (err) {
-    netServer.close();
-    if (opts.store === undefined) store.close();
-    throw new Error(`cannot listen on unix:${path}: ${(err as Error).message}`, { cause: err });
+  // A cluster worker listens on nothing: the primary owns the socket and hands connections over.
+  let listening: { netServer: net.Server; inode: bigint } | undefined;
+  if (!opts.adoptOnly) {
+    const netServer = net.createServer(core.accept);
+    try {
+      listening = { netServer, inode: await bindSocket(netServer, path) };
+    } catch (err) {
+      netServer.close();
+      if (opts.store === undefined) store.close();
+      throw new Error(`cannot listen on unix:${path}: ${(err as Error).message}`, { cause: err });
+    }
   }
   core.start();
 
   let closing: Promise<void> | undefined;
+  let draining: Promise<number> | undefined;
   return {
     path,
     counters: core.counters,
     store,
     inFlight: () => core.busy.size,
+    adopt: (socket, routed) => core.adopt(socket, routed),
+    drain(drainOpts: DrainOptions): Promise<number> {
+      draining ??= core.drain(drainOpts);
+      return draining;
+    },
     close(closeOpts: CloseOptions = {}): Promise<void> {
-      closing ??= core.close(netServer, path, inode, closeOpts);
+      closing ??= core.close(listening, path, closeOpts);
       return closing;
     },
   };
 }
+
 
 class ServerCore<C> implements ConnectionOwner<C> {
   readonly counters: ServerCounters = {
@@ -143,18 +176,31 @@ class ServerCore<C> implements ConnectionOwner<C> {
   /** Every accepted socket until it is fully closed (connections leave `connections` earlier). */
   private readonly sockets = new Set<net.Socket>();
   closing = false;
+  draining = false;
+  readonly host: CallHost<C>;
+  readonly log: ProtocolLogger;
+  readonly authority: TokenAuthority | undefined;
+  readonly router: ResponseRouter | undefined;
   private allClosed: (() => void) | undefined;
   private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly host: CallHost<C>,
+    opts: ServerOptions<C>,
     readonly store: ConfStore<C>,
     readonly callTimeoutMs: number,
     readonly callGraceMs: number,
-    readonly log: ProtocolLogger,
-  ) {}
+  ) {
+    this.host = opts.host;
+    this.log = opts.logger ?? silentLogger;
+    this.authority = opts.authority;
+    this.router = opts.router;
+  }
 
   readonly accept = (socket: net.Socket): void => {
+    this.adopt(socket, true);
+  };
+
+  adopt(socket: net.Socket, routed: boolean): void {
     if (this.closing) {
       socket.destroy();
       return;
@@ -166,8 +212,21 @@ class ServerCore<C> implements ConnectionOwner<C> {
       this.sockets.delete(socket);
       if (this.closing && this.sockets.size === 0) this.allClosed?.();
     });
-    this.connections.add(new Connection(this, socket));
-  };
+    const shared = this.authority !== undefined || this.router !== undefined;
+    this.connections.add(
+      shared ? new SharedConnection(this, socket, this.authority, routed ? this.router : undefined) : new Connection(this, socket),
+    );
+  }
+
+  async drain(opts: DrainOptions): Promise<number> {
+    this.draining = true;
+    const until = Date.now() + opts.maxMs;
+    // Idle connections stay open: after a reload APISIX's old workers reach us only through them.
+    while (Date.now() < until && (opts.pending() > 0 || this.busy.size > 0) && !this.closing) {
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(20, Math.max(1, until - Date.now()))));
+    }
+    return opts.pending();
+  }
 
   /** One coarse timer for all calls instead of a timer per call. */
   start(): void {
@@ -200,11 +259,13 @@ class ServerCore<C> implements ConnectionOwner<C> {
     this.callEnded(conn);
   }
 
-  async close(netServer: net.Server, path: string, inode: bigint, opts: CloseOptions): Promise<void> {
+  async close(listening: { netServer: net.Server; inode: bigint } | undefined, path: string, opts: CloseOptions): Promise<void> {
     const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
     const shutdownMs = opts.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.closing = true;
-    const stopped = new Promise<void>((resolve) => netServer.close(() => resolve()));
+    const stopped = listening
+      ? new Promise<void>((resolve) => listening.netServer.close(() => resolve()))
+      : Promise.resolve();
     for (const conn of this.connections) {
       if (conn.state === IDLE) conn.destroy();
       else conn.closeWhenIdle = true; // answers, then ends the connection
@@ -223,7 +284,7 @@ class ServerCore<C> implements ConnectionOwner<C> {
     for (const socket of this.sockets) socket.destroy();
     await stopped;
     if (this.watchdog) clearInterval(this.watchdog);
-    await unlinkIfOurs(path, inode);
+    if (listening) await unlinkIfOurs(path, listening.inode);
     this.store.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -58,9 +58,11 @@ test('header names an allowed tool, body a denied one: refused, the server never
   const fullBefore = gw.full.rpcSeen().length;
   const call = modernCall('tools/call', { name: 'account.delete_customer', arguments: { customer_id: 'c-1' } }, { 'mcp-name': 'billing.get_subscription_status' });
   const res = await post(gw.url, call);
-  // The plugins judge the body first: the denied tool is refused by policy (403) before the
+  // The plugins judge the body first: the denied tool is refused by policy (a JSON-RPC error
+  // -32003, HTTP 200 by default) before the
   // header check would refuse the disagreement (400 -32020).
-  assert.equal(res.status, 403, res.body);
+  assert.equal(res.status, 200, res.body);
+  assert.equal((JSON.parse(res.body) as { error: { code: number } }).error.code, -32003);
   assert.equal(via(), 'none');
   assert.ok(!gw.full.rpcSeen().slice(fullBefore).includes('tools/call account.delete_customer'));
   assert.ok(!gw.fast.rpcSeen().includes('tools/call account.delete_customer'));
@@ -127,11 +129,13 @@ test('removed methods reach the server, which answers 404 -32601 (not the gatewa
   }
 });
 
-test('a denied tool and a denied resource subscription are refused by policy (403)', async () => {
+test('a denied tool and a denied resource subscription are refused by policy (-32003)', async () => {
   const denied = await post(gw.url, modernCall('tools/call', { name: 'account.delete_customer', arguments: { customer_id: 'c-1' } }));
-  assert.equal(denied.status, 403, denied.body);
+  assert.equal(denied.status, 200, denied.body);
+  assert.match(denied.body, /"code":-32003/);
   const listen = await post(gw.url, modernCall('subscriptions/listen', { notifications: { resourceSubscriptions: ['docs://secret/plan'] } }));
-  assert.equal(listen.status, 403, listen.body);
+  assert.equal(listen.status, 200, listen.body);
+  assert.match(listen.body, /"code":-32003/);
   assert.match(listen.body, /docs:\/\/secret\/plan/);
 });
 
