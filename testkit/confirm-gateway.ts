@@ -89,7 +89,8 @@ export interface ConfirmGateway {
   close(): Promise<void>;
 }
 
-export async function startConfirmGateway(opts: { ttlSeconds?: number } = {}): Promise<ConfirmGateway> {
+/** `workers`: runner processes (MCP_RUNNER_WORKERS; the emulator runs one unless told). */
+export async function startConfirmGateway(opts: { ttlSeconds?: number; workers?: number } = {}): Promise<ConfirmGateway> {
   const ttl = opts.ttlSeconds ?? 300;
   const dir = await mkdtemp(join(tmpdir(), 'confirm-'));
   const auditPath = join(dir, 'audit.log');
@@ -110,7 +111,7 @@ export async function startConfirmGateway(opts: { ttlSeconds?: number } = {}): P
   const emulator = await startEmulator({
     routes: routes.map(toEmulator),
     cmd: [process.execPath, join(PACKAGE_ROOT, 'dist/runner/main.js')],
-    envs: { MCP_RUNNER_LOG_LEVEL: 'warn', CONFIRM_JWT_SECRET: JWT_SECRET, CONFIRM_SECRET: CONFIRM_SECRET },
+    envs: { MCP_RUNNER_LOG_LEVEL: 'warn', MCP_AUTHZ_LOG_LEVEL: 'error', MCP_RUNNER_WORKERS: String(opts.workers ?? 1), CONFIRM_JWT_SECRET: JWT_SECRET, CONFIRM_SECRET: CONFIRM_SECRET },
   });
   await emulator.waitForRunner(30_000);
   const secret = new TextEncoder().encode(JWT_SECRET);

@@ -37,7 +37,7 @@ export function channelFor(ctx: CallContext, p: PreparedAuthz, m: McpMessage): C
   const modern = isModern(m);
   const caps: ElicitationSupport = (modern ? declaredInRequest(m) : undefined) ?? p.sessions.of(ctx.request.header(SESSION_HEADER));
   if (modern && caps.form && p.formChannel) return 'form';
-  if (caps.url && p.approvalPath !== undefined && !modern) return 'url';
+  if (caps.url && p.urlChannel && p.approvalPath !== undefined && !modern) return 'url';
   return 'token';
 }
 

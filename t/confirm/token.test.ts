@@ -86,3 +86,20 @@ test('a token replayed for other arguments or by another user is refused; a 2025
   await alice.callTool({ name: TOOL, arguments: args, _meta: meta });
   assert.equal(calls('token-replay').length, 1, 'the failed replays did not use the token up');
 });
+
+test('several runner processes: a URL-mode client gets a token (approvals live in one process), which works on any worker', async () => {
+  const multi = await startConfirmGateway({ workers: 2 });
+  const client = new Client({ name: 'stock-v1-client', version: '1.0.0' }, { capabilities: { elicitation: { url: {} } } });
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(multi.legacyUrl), { requestInit: { headers: await multi.authOf('alice') } }));
+    const args = { customer_id: 'c-8', subject: 'two-workers' };
+    const first = await refusal(client.callTool({ name: TOOL, arguments: args }));
+    assert.equal(first.code, -32010, 'not -32042: the page could decide on one process and the retry land on another');
+    const data = first.data as { token: string; meta_key: string };
+    const result = await client.callTool({ name: TOOL, arguments: args, _meta: { [data.meta_key]: data.token } });
+    assert.match(JSON.stringify(result), /Case TCK-\d+ opened: two-workers/);
+  } finally {
+    await client.close().catch(() => undefined);
+    await multi.close();
+  }
+});
