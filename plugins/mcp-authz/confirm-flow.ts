@@ -87,7 +87,8 @@ function approvalForm(d: Decision, m: McpMessage): JsonObject {
       requestedSchema: {
         type: 'object',
         properties: {
-          decision: { type: 'string', title: `Run ${d.target}?`, enum: ['approve', 'deny'], enumNames: ['Approve', 'Deny'], default: 'deny' },
+          // A titled single-select enum (MCP 2025-11-25 elicitation schema; enumNames is its legacy form).
+          decision: { type: 'string', title: `Run ${d.target}?`, oneOf: [{ const: 'approve', title: 'Approve' }, { const: 'deny', title: 'Deny' }], default: 'deny' },
         },
         required: ['decision'],
       },

@@ -31,13 +31,14 @@ async function clientOf(user: UserName, answer: Answer): Promise<{ client: Clien
   const asked: Asked[] = [];
   const client = new Client({ name: 'stock-v2-client', version: '1.0.0' }, { capabilities: { elicitation: { form: {} }, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
   client.setRequestHandler('elicitation/create', async (request) => {
-    const params = request.params as { message: string; requestedSchema?: { properties?: Record<string, { type?: string; enum?: string[] }> } };
+    const params = request.params as { message: string; requestedSchema?: { properties?: Record<string, { type?: string; enum?: string[]; oneOf?: { const: string }[] }> } };
     const properties = params.requestedSchema?.properties ?? {};
     asked.push({ message: params.message, fields: Object.keys(properties) });
     if (answer !== 'approve') return { action: answer };
     const content: Record<string, string | boolean> = {};
     for (const [name, schema] of Object.entries(properties)) {
-      if (schema.enum?.includes('approve')) content[name] = 'approve';
+      const choices = schema.enum ?? schema.oneOf?.map((o) => o.const) ?? [];
+      if (choices.includes('approve')) content[name] = 'approve';
       else if (schema.type === 'boolean') content[name] = true;
     }
     return { action: 'accept', content };
