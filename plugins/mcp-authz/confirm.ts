@@ -171,8 +171,10 @@ export class ConfirmationTokens {
     const used = this.replay.consume(p.jti, p.exp * 1000, nowMs);
     if (used === 'replayed') return { ok: false, reason: 'confirmation token was already used' };
     if (used === 'full') return { ok: false, reason: 'too many confirmations in flight; retry later' };
-    const resp = typeof p.resp === 'object' && p.resp !== null && !Array.isArray(p.resp) ? p.resp : undefined;
-    return { ok: true, inner: typeof p.inner === 'string' ? p.inner : undefined, responses: resp };
+    const ok: VerifyResult = { ok: true };
+    if (typeof p.inner === 'string') ok.inner = p.inner;
+    if (typeof p.resp === 'object' && p.resp !== null && !Array.isArray(p.resp)) ok.responses = p.resp;
+    return ok;
   }
 
   /** An HMAC of `text` under the confirmation key (CSRF tokens of the approval page). */
