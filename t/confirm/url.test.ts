@@ -162,6 +162,8 @@ test('a foreign Origin, a missing and a wrong CSRF token are refused; the approv
   assert.match(stillPending.body, /Approve this tool call\?/);
   await assert.rejects(alice.callTool({ name: TOOL, arguments: args }), UrlElicitationRequiredError);
   assert.equal(ran('csrf'), 0);
+  const refused = await approvalEvents((a, x) => a['approval_id'] === e.elicitationId && a['outcome'] === 'not_permitted' && x['kind'] === 'approval', 4);
+  assert.deepEqual(refused.map((x) => (x['decision'] as { rule: string }).rule), ['approval-origin', 'approval-origin', 'approval-csrf', 'approval-csrf']);
 });
 
 test('after expiry the approval no longer passes the call', async () => {
