@@ -1,5 +1,5 @@
 // A gateway for the confirmation tests: the APISIX emulator, the real runner spawned like
-// ext-plugin.cmd, mcp-audit (file sink) and mcp-authz with JWT identity, and the routes the
+// ext-plugin.cmd, mcp-audit (file sink), mcp-authz with JWT identity and mcp-redact, and the routes the
 // layout command generates (the approval page route included). /mcp goes to a v2 SDK server
 // (2026-07-28, form confirmation), /mcp/legacy to the sessionful v1 sample server (URL-mode
 // and token confirmation). Users sign in with HS256 tokens this kit signs.
@@ -66,6 +66,8 @@ function gatewayDoc(server: string, uri: string, tools: string[], auditPath: str
           confirmation: { secret: '$env://CONFIRM_SECRET', ttl_seconds: ttlSeconds, channels: { form: true, url: urlChannel }, approval_page: { path: APPROVAL_PATH } },
         },
       },
+      // Redaction on every tool: the gateway's own state and forms must come through it intact.
+      { name: 'mcp-redact', conf: { tools: ['*'] } },
     ],
   });
 }
