@@ -1,6 +1,6 @@
 // Prints the confirmation transcripts of docs/confirmation.md from a real run: stock SDK clients
 // of both generations against the confirmation test gateway (emulator, real runner, mcp-authz,
-// mcp-audit), every initialize and tools/call they sent and what they got back, captured by
+// mcp-audit, mcp-redact), every initialize and tools/call they sent and what they got back, captured by
 // the clients' own fetch. Tokens, signatures, JWTs and session ids are elided.
 //
 //   npm run build && node dist/dev/confirm-transcripts.js > /tmp/transcripts.md
