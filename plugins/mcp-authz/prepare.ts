@@ -12,6 +12,8 @@ import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
 import { approvalBookOf, type ApprovalBook } from './approvals.js';
+import { isClusterWorker } from '../../runner/cluster/worker.js';
+import { log } from './log.js';
 import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
 import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 import { toolHintsOf, type ToolHintStore } from './tool-hints.js';
@@ -44,6 +46,11 @@ export interface PreparedAuthz {
   readonly formChannel: boolean;
   /** The approval page's path prefix; undefined when URL-mode confirmation is off. */
   readonly approvalPath: string | undefined;
+  /**
+   * Offer the approval page to URL-mode clients: only in a single-process runner, where the
+   * page's decision and the client's retry meet the same approval book (see urlChannelOn).
+   */
+  readonly urlChannel: boolean;
   readonly approvalPublicUrl: string | undefined;
   readonly approvals: ApprovalBook;
   readonly sessions: SessionCapabilities;
@@ -96,6 +103,7 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
     formChannel: c.channels?.form !== false,
     approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
+    urlChannel: c.channels?.url !== false && urlChannelOn(),
     approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
     approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
     sessions: sessionCapabilitiesOf(env.state),
@@ -105,6 +113,23 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
   };
   currentPolicy(prepared); // compile now so the first call does not pay for it
   return prepared;
+}
+
+let warnedWorkers = false;
+
+/**
+ * Approvals and session capabilities live in one runner process. With several workers
+ * (MCP_RUNNER_WORKERS > 1) the page's decision and the client's retry may reach different
+ * processes, so URL-mode clients get confirmation tokens instead (the form and token channels
+ * carry their state in the request and work on any worker sharing the configured secret).
+ */
+function urlChannelOn(): boolean {
+  if (!isClusterWorker()) return true;
+  if (!warnedWorkers) {
+    warnedWorkers = true;
+    log.warn('URL-mode confirmation needs a single runner process (MCP_RUNNER_WORKERS=1): approvals are kept per process; clients with URL-mode elicitation get confirmation tokens');
+  }
+  return false;
 }
 
 /** The compiled policy, or why there is none (first load failed). */
