@@ -79,7 +79,7 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
   const c = conf.confirmation ?? {};
   const allowLiteralSecrets = conf.allow_literal_secrets === true;
   const confirmation = confirmationStateOf(env.state);
-  const key = await confirmationKeyFrom(c.secret, allowLiteralSecrets, confirmation.randomKey);
+  const key = await confirmationKeyFrom(c.secret, allowLiteralSecrets, c.secret === undefined ? await confirmation.defaultKey() : undefined);
   const pinning = conf.pinning ?? {};
   const prepared: PreparedAuthz = {
     shadow: conf.mode === 'shadow',

@@ -17,17 +17,29 @@
 //   mcp-audit/rounds           requestStates of input_required answers (MRTR round numbers)
 
 import { PolicyService } from '../policy/service.js';
+import { LocalSharedState, type SharedState } from '../cluster/shared-state.js';
 
 /** Something a runner closes on shutdown (watchers, timers, connections). */
 export interface Closable {
   close(): void | Promise<void>;
 }
 
+export interface RunnerStateOptions {
+  /** A worker's view of the cluster's shared state (runner/cluster/shared-remote.ts); default: this process's own. */
+  shared?: SharedState | undefined;
+}
+
 export class RunnerState {
   /** Policy files, each read, validated and watched once for every route that names it. */
   readonly policies = new PolicyService();
+  /** State every process of a multi-process runner agrees on (in memory when there is one process). */
+  readonly shared: SharedState;
   private readonly owned = new Map<string, unknown>();
   private closed = false;
+
+  constructor(opts: RunnerStateOptions = {}) {
+    this.shared = opts.shared ?? new LocalSharedState();
+  }
 
   /**
    * A plugin's runner-wide state (replay cache, pin store, key sets, breakers, pending audit
