@@ -45,7 +45,9 @@ test('cmd: the runner gets only PATH, TZ, APISIX_* and declared envs; output lan
     assert.equal(env.NOT_DECLARED, undefined);
     assert.equal(env.HOME, undefined);
     assert.equal(env.PATH, process.env.PATH);
-    const allowed = new Set(['PATH', 'TZ', 'APISIX_LISTEN_ADDRESS', 'APISIX_CONF_EXPIRE_TIME', 'MY_DECLARED', 'APISIX_PROFILE', 'APISIX_DEPLOYMENT_ETCD_HOST', 'GCP_SERVICE_ACCOUNT']);
+    // The emulator's one addition: one runner process unless the test declares MCP_RUNNER_WORKERS.
+    assert.equal(env.MCP_RUNNER_WORKERS, '1');
+    const allowed = new Set(['PATH', 'TZ', 'APISIX_LISTEN_ADDRESS', 'APISIX_CONF_EXPIRE_TIME', 'MY_DECLARED', 'APISIX_PROFILE', 'APISIX_DEPLOYMENT_ETCD_HOST', 'GCP_SERVICE_ACCOUNT', 'MCP_RUNNER_WORKERS']);
     // Node itself may not add variables to process.env, so everything seen must be allowed.
     assert.deepEqual(Object.keys(env).filter((k) => !allowed.has(k)), []);
     assert.match(emu.runnerLog(), /\[warn\] .*ENV \{/);
