@@ -1,5 +1,5 @@
 // State that must hold across the processes of a multi-process runner (MCP_RUNNER_WORKERS=2),
-// through the APISIX emulator (two nginx workers, each keeping its own runner connection) and
+// through the APISIX emulator (several nginx workers, each keeping its own runner connections) and
 // the real runner: a confirmation token is used once whichever process sees it, a token minted
 // without a configured secret verifies on the other process, an approval made on the page
 // served by one process lets the retry pass on the other, a trust-on-first-use pin made on one
@@ -9,12 +9,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { startEmulator, type RouteConf } from '../../emulator/index.js';
 import { startUpstream, type Upstream } from '../../testkit/emulator.js';
 import { PID_PLUGIN, RUNNER_MAIN } from '../../testkit/cluster-runner.js';
 import { tempDir } from '../../testkit/temp.js';
 
 const SESSION = 'session-cluster-1';
+/** nginx workers of the emulator: one per client connection this test opens. */
+const EMULATOR_WORKERS = 8;
 const tools = {
   lookup: { name: 'crm.lookup', description: 'Look up a customer', inputSchema: { type: 'object' } },
   echo: { name: 'mirror.echo', description: 'Echo', inputSchema: { type: 'object' } },
@@ -57,7 +60,7 @@ const routes: RouteConf[] = [
 const dir = tempDir('mcp-shared-');
 const emu = await startEmulator({
   routes,
-  workers: 2,
+  workers: EMULATOR_WORKERS,
   workDir: dir,
   cmd: [process.execPath, RUNNER_MAIN],
   envs: { MCP_RUNNER_WORKERS: '2', MCP_RUNNER_PLUGINS: PID_PLUGIN, MCP_RUNNER_LOG_LEVEL: 'warn', TMPDIR: dir },
@@ -128,18 +131,48 @@ async function probe(c: Client): Promise<number> {
   return lastServedBy();
 }
 
-/** Two clients served by two different runner processes (the runner's own evidence says which). */
+function newClient(): Client {
+  const c: Client = { agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), pid: 0 };
+  clients.push(c);
+  return c;
+}
+
+/** Every route and phase this client will use, prepared on its emulator worker (which may open runner connections). */
+async function warm(c: Client): Promise<number> {
+  const pid = await probe(c);
+  assert.equal((await send(c, 'GET', '/mcp-approvals/not-an-approval-00000', {})).status, 404);
+  assert.equal(await probe(c), pid, 'a kept-alive client stays on its process');
+  return pid;
+}
+
+/** One more runner connection: the primary's next hand-over goes to the next worker. */
+function shiftPrimary(): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const extra = net.connect(emu.socketPath, () => {
+      extra.destroy();
+      resolve();
+    });
+    extra.once('error', reject);
+  });
+}
+
+/**
+ * Two clients served by two different runner processes (the runner's own evidence says which).
+ * Every client connection gets an emulator worker of its own (EMULATOR_WORKERS, taken in turn),
+ * whose pool reuses its most recently pooled runner connection: a kept-alive client sticks to
+ * one process. The primary hands new runner connections to its workers in turn; when a client
+ * lands on the first one's process, one extra connection shifts the next client's.
+ */
 async function twoWorkers(): Promise<[Client, Client]> {
-  const byPid = new Map<number, Client>();
-  for (let i = 0; i < 8 && byPid.size < 2; i++) {
-    const c: Client = { agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), pid: 0 };
-    clients.push(c);
-    c.pid = await probe(c);
-    assert.equal(await probe(c), c.pid, 'a kept-alive client stays on its process');
-    if (!byPid.has(c.pid)) byPid.set(c.pid, c);
+  const first = newClient();
+  first.pid = await warm(first);
+  for (let i = 1; i < EMULATOR_WORKERS; i++) {
+    const next = newClient();
+    next.pid = await warm(next);
+    if (next.pid !== first.pid) return [first, next];
+    await shiftPrimary();
   }
-  assert.equal(byPid.size, 2, 'clients spread over both runner processes');
-  return [...byPid.values()] as [Client, Client];
+  assert.fail('no two clients on two runner processes');
 }
 
 const [a, b] = await twoWorkers();
