@@ -72,7 +72,7 @@ export interface AuditEvent {
 }
 
 export interface ApprovalFacts {
-  outcome: 'approved' | 'refused' | 'requested';
+  outcome: 'approved' | 'refused' | 'requested' | 'not_permitted';
   channel: string;
   approver?: string;
   requester?: string;
@@ -83,6 +83,11 @@ export interface ApprovalFacts {
 
 /** Decision actions of the approval channels (the page's approve/refuse). */
 const APPROVAL_ACTIONS = new Set(['approve', 'refuse']);
+
+/** A record of the approval page: a decision, or a sign-in the policy does not let decide. */
+function isPageRecord(d: DecisionRecord): boolean {
+  return APPROVAL_ACTIONS.has(d.action) || (d.action === 'deny' && typeof d.detail?.['approval_id'] === 'string');
+}
 
 export interface EventOptions {
   includeListCalls: boolean;
@@ -243,7 +248,11 @@ function approvalFacts(d: DecisionRecord, channel: string): ApprovalFacts {
     const v = d.detail?.[k];
     return typeof v === 'string' ? v.slice(0, 200) : undefined;
   };
-  const outcome = d.action === 'approve' || d.detail?.['confirmed'] === true ? 'approved' : d.action === 'confirm' ? 'requested' : 'refused';
+  const outcome =
+    d.action === 'approve' || d.detail?.['confirmed'] === true ? 'approved'
+    : d.action === 'confirm' ? 'requested'
+    : isPageRecord(d) && d.action === 'deny' ? 'not_permitted'
+    : 'refused';
   const facts: ApprovalFacts = { outcome, channel, decided_at: new Date().toISOString() };
   for (const [k, field] of [['approver', 'approver'], ['requester', 'requester'], ['approval_id', 'approval_id'], ['tool', 'tool']] as const) {
     const v = text(k) ?? (k === 'tool' ? text('target') : undefined);
@@ -302,7 +311,7 @@ export function buildEvents(
   };
   const events: AuditEvent[] = [];
   // A decision on the approval page is a call of its own: one event, whatever the body was.
-  if (decisions.some((d) => APPROVAL_ACTIONS.has(d.action))) {
+  if (decisions.some(isPageRecord)) {
     const ev = base();
     ev.kind = 'approval';
     applyDecisions(ev, decisions);

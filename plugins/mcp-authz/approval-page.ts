@@ -84,7 +84,9 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it a browser posts the page's own forms with `Origin: null`, which
+  // the Origin check must refuse. same-origin still sends nothing (the approval id) elsewhere.
+  'referrer-policy': 'same-origin',
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 } as const;
 
@@ -112,6 +114,13 @@ function foreignOrigin(req: HttpRequestView, p: PreparedAuthz): boolean {
   }
 }
 
+/** A refused attempt on the page (bad Origin, CSRF, sign-in): an audit event of kind approval. */
+function refusedOnPage(ctx: CallContext, id: string, rule: string, reason: string, who?: Identity): void {
+  const detail: Record<string, string> = { channel: 'url', approval_id: id };
+  if (who !== undefined) detail['approver'] = displayName(who);
+  ctx.record({ plugin: PLUGIN_NAME, action: 'deny', rule, reason, detail });
+}
+
 /** Answer a request for the approval page. */
 export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, policy: CompiledPolicy | string): Promise<StopOutcome> {
   const req = ctx.request;
@@ -124,15 +133,22 @@ export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, poli
   const form = req.method === 'POST' ? await formOf(req) : undefined;
   if (req.method === 'POST') {
     if (form === undefined) return page(400, { kind: 'message', title: 'Bad request', text: 'The form could not be read.' });
-    if (foreignOrigin(req, p)) return page(403, { kind: 'message', title: 'Refused', text: 'The form was sent from another site.' });
+    if (foreignOrigin(req, p)) {
+      refusedOnPage(ctx, id, 'approval-origin', 'the form was posted from another origin');
+      return page(403, { kind: 'message', title: 'Refused', text: 'The form was sent from another site.' });
+    }
   }
 
   // Sign-in: a pasted bearer token, verified, then kept in a cookie for the page path only.
   if (form !== undefined && form.get('action') === 'signin') {
-    if (!p.confirm.checkMac(`signin|${id}`, form.get('csrf') ?? '')) return page(403, { kind: 'message', title: 'Refused', text: 'The form has expired; reload the page.' });
+    if (!p.confirm.checkMac(`signin|${id}`, form.get('csrf') ?? '')) {
+      refusedOnPage(ctx, id, 'approval-csrf', 'the sign-in form carried no valid CSRF token');
+      return page(403, { kind: 'message', title: 'Refused', text: 'The form has expired; reload the page.' });
+    }
     const token = (form.get('token') ?? '').trim().replace(/^bearer\s+/i, '');
     const who = token === '' ? undefined : await establishIdentity(new CookieBearerView(req, token), p.identity);
     if (who === undefined || !who.ok || who.identity.source !== 'jwt') {
+      refusedOnPage(ctx, id, 'approval-signin', 'the token given to sign in was not accepted');
       return page(401, { kind: 'signin', approval, csrf: p.confirm.mac(`signin|${id}`), error: 'That token was not accepted.' });
     }
     const secure = (p.approvalPublicUrl ?? originOf(req)).startsWith('https:') ? '; Secure' : '';
@@ -147,7 +163,7 @@ export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, poli
   const who = await approver(req, p);
   if (who === undefined) return page(401, { kind: 'signin', approval, csrf: p.confirm.mac(`signin|${id}`) });
   if (!mayDecide(who, approval, policy)) {
-    ctx.record({ plugin: PLUGIN_NAME, action: 'deny', rule: 'approval-not-permitted', reason: 'approver is neither the requester nor holds an approver role', detail: { channel: 'url', approval_id: id, approver: displayName(who) } });
+    refusedOnPage(ctx, id, 'approval-not-permitted', 'approver is neither the requester nor holds an approver role', who);
     return page(403, { kind: 'message', title: 'Not permitted', text: 'Only the person who made the call, or an approver the policy names, can decide it.' });
   }
   const csrfText = `decide|${id}|${callerKey(who)}`;
@@ -155,7 +171,10 @@ export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, poli
     if (approval.state !== 'pending') return page(200, { kind: 'decided', approval });
     return page(200, { kind: 'review', approval, approver: displayName(who), csrf: p.confirm.mac(csrfText) });
   }
-  if (!p.confirm.checkMac(csrfText, form.get('csrf') ?? '')) return page(403, { kind: 'message', title: 'Refused', text: 'The form has expired or was not sent from this page; reload it.' });
+  if (!p.confirm.checkMac(csrfText, form.get('csrf') ?? '')) {
+    refusedOnPage(ctx, id, 'approval-csrf', 'the decision form carried no valid CSRF token', who);
+    return page(403, { kind: 'message', title: 'Refused', text: 'The form has expired or was not sent from this page; reload it.' });
+  }
   const choice = form.get('decision');
   if (choice !== 'approve' && choice !== 'deny') return page(400, { kind: 'message', title: 'Bad request', text: 'Choose approve or deny.' });
   const decided = await p.approvals.decide(id, choice === 'approve', displayName(who));

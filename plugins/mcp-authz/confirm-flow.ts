@@ -12,7 +12,7 @@ import { approvalUrl } from './approval-page.js';
 import { callerKey, displayName } from './caller.js';
 import { declaredInRequest, SESSION_HEADER, type ElicitationSupport } from './client-caps.js';
 import { isModernRevision } from '../../runner/mcp/revision.js';
-import { STATE_PREFIX, type ConfirmBinding } from './confirm.js';
+import { STATE_PREFIX, type ConfirmBinding, type WrappedRound } from './confirm.js';
 import type { Decision } from './decide.js';
 import { PLUGIN_NAME, type PreparedAuthz } from './prepare.js';
 import { shownArguments } from './shown.js';
@@ -37,7 +37,7 @@ export async function channelFor(ctx: CallContext, p: PreparedAuthz, m: McpMessa
   const modern = isModern(m);
   const caps: ElicitationSupport = (modern ? declaredInRequest(m) : undefined) ?? (await p.sessions.of(ctx.request.header(SESSION_HEADER)));
   if (modern && caps.form && p.formChannel) return 'form';
-  if (caps.url && p.approvalPath !== undefined && !modern) return 'url';
+  if (caps.url && p.urlChannel && p.approvalPath !== undefined && !modern) return 'url';
   return 'token';
 }
 
@@ -87,7 +87,8 @@ function approvalForm(d: Decision, m: McpMessage): JsonObject {
       requestedSchema: {
         type: 'object',
         properties: {
-          decision: { type: 'string', title: `Run ${d.target}?`, enum: ['approve', 'deny'], enumNames: ['Approve', 'Deny'], default: 'deny' },
+          // A titled single-select enum (MCP 2025-11-25 elicitation schema; enumNames is its legacy form).
+          decision: { type: 'string', title: `Run ${d.target}?`, oneOf: [{ const: 'approve', title: 'Approve' }, { const: 'deny', title: 'Deny' }], default: 'deny' },
         },
         required: ['decision'],
       },
@@ -95,11 +96,19 @@ function approvalForm(d: Decision, m: McpMessage): JsonObject {
   };
 }
 
-/** `input_required` with the form; our state wraps the server's (if the call carried one). */
+/**
+ * `input_required` with the form. Our state wraps the server's round, if the call carried one:
+ * its requestState and the client's answers to its input requests (a stateless server needs
+ * both together on the retry, and the client only answers our form then).
+ */
 export function formElicitation(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, m: McpMessage, d: Decision): StopOutcome {
   const state = m.params['requestState'];
-  const inner = typeof state === 'string' && !state.startsWith(STATE_PREFIX + '.') ? state : undefined;
-  const { token } = p.confirm.issue(bindingOf(identity, server, d.target, m), STATE_PREFIX, inner);
+  const responses = m.params['inputResponses'];
+  const round: WrappedRound = {
+    state: typeof state === 'string' && !state.startsWith(STATE_PREFIX + '.') ? state : undefined,
+    responses: isObject(responses) ? responses : undefined,
+  };
+  const { token } = p.confirm.issue(bindingOf(identity, server, d.target, m), STATE_PREFIX, round);
   ctx.record({ plugin: PLUGIN_NAME, action: 'confirm', rule: d.rule, reason: d.reason, detail: { kind: d.kind, target: d.target, channel: 'form' } });
   const result = { resultType: 'input_required', inputRequests: { [APPROVAL_INPUT_KEY]: approvalForm(d, m) }, requestState: token };
   return { action: 'stop', status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result }) };
@@ -137,6 +146,10 @@ async function readFormAnswer(p: PreparedAuthz, binding: ConfirmBinding, params:
   const v = await p.confirm.verify(state, binding, STATE_PREFIX);
   delete params['requestState'];
   if (v.ok && v.inner !== undefined) params['requestState'] = v.inner;
+  if (v.ok && v.responses !== undefined) {
+    const rest = params['inputResponses'];
+    params['inputResponses'] = { ...(v.responses as JsonObject), ...(isObject(rest) ? rest : {}) };
+  }
   if (!v.ok) return { kind: 'invalid', reason: v.reason.replace('confirmation token', 'approval state') };
   if (!isObject(answer)) return { kind: 'refused', reason: 'the approval form was not answered' };
   const action = answer['action'];

@@ -27,6 +27,8 @@ interface Payload {
   jti: string;
   /** The server's own requestState this gateway state wraps (form confirmation only). */
   inner?: string;
+  /** The client's answers to the server's own input requests, held with its state. */
+  resp?: Record<string, unknown>;
   sub: string;
   srv: string;
   tool: string;
@@ -107,7 +109,13 @@ export async function confirmationKeyFrom(secret: string | undefined, allowLiter
   };
 }
 
-export type VerifyResult = { ok: true; inner?: string | undefined } | { ok: false; reason: string };
+export type VerifyResult = { ok: true; inner?: string | undefined; responses?: Record<string, unknown> | undefined } | { ok: false; reason: string };
+
+/** What a form state wraps: the server's own round (its requestState and the answers meant for it). */
+export interface WrappedRound {
+  state?: string | undefined;
+  responses?: Record<string, unknown> | undefined;
+}
 
 /** Prefix of the gateway's own requestState (form confirmation): never a token, never a server's state. */
 export const STATE_PREFIX = 'mcpg1';
@@ -129,12 +137,13 @@ export class ConfirmationTokens {
   ) {}
 
   /** Throws ConfirmationKeyUnavailable when the configured secret cannot be read. */
-  issue(b: ConfirmBinding, prefix: string = PREFIX, inner?: string): { token: string; expiresAt: number } {
+  issue(b: ConfirmBinding, prefix: string = PREFIX, wrapped?: WrappedRound): { token: string; expiresAt: number } {
     const key = this.currentKey();
     if (key === undefined) throw new ConfirmationKeyUnavailable('confirmation secret unavailable');
     const iat = Math.floor(this.now() / 1000);
     const payload: Payload = { jti: randomUUID(), sub: b.caller, srv: b.server, tool: b.tool, args: canonicalHash(b.args ?? {}), iat, exp: iat + this.ttlSeconds };
-    if (inner !== undefined) payload.inner = inner;
+    if (wrapped?.state !== undefined) payload.inner = wrapped.state;
+    if (wrapped?.responses !== undefined) payload.resp = wrapped.responses;
     const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
     return { token: `${prefix}.${body}.${this.sign(key, body, prefix)}`, expiresAt: payload.exp };
   }
@@ -166,7 +175,10 @@ export class ConfirmationTokens {
     const used = await this.replay.consume(p.jti, p.exp * 1000);
     if (used === 'replayed') return { ok: false, reason: 'confirmation token was already used' };
     if (used === 'full') return { ok: false, reason: 'too many confirmations in flight; retry later' };
-    return typeof p.inner === 'string' ? { ok: true, inner: p.inner } : { ok: true };
+    const ok: VerifyResult = { ok: true };
+    if (typeof p.inner === 'string') ok.inner = p.inner;
+    if (typeof p.resp === 'object' && p.resp !== null && !Array.isArray(p.resp)) ok.responses = p.resp;
+    return ok;
   }
 
   /** An HMAC of `text` under the confirmation key (CSRF tokens of the approval page). */

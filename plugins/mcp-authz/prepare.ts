@@ -44,6 +44,11 @@ export interface PreparedAuthz {
   readonly formChannel: boolean;
   /** The approval page's path prefix; undefined when URL-mode confirmation is off. */
   readonly approvalPath: string | undefined;
+  /**
+   * Offer the approval page to URL-mode clients: only in a single-process runner, where the
+   * page's decision and the client's retry meet the same approval book (see urlChannelOn).
+   */
+  readonly urlChannel: boolean;
   readonly approvalPublicUrl: string | undefined;
   readonly approvals: ApprovalBook;
   readonly sessions: SessionCapabilities;
@@ -96,6 +101,8 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
     formChannel: c.channels?.form !== false,
     approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
+    // Approvals and session capabilities are in the runner's shared state: any worker serves the page or the retry.
+    urlChannel: c.channels?.url !== false,
     approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
     approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
     sessions: sessionCapabilitiesOf(env.state),

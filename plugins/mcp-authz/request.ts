@@ -262,7 +262,7 @@ async function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, se
       rule: r.decision.rule,
       reason: reasonOf(r.decision),
       messageIndex: r.index,
-      detail: detailOf(r.decision),
+      detail: detailOf(r.token !== undefined ? { ...r.decision, channel: 'token' } : r.decision),
     });
   }
   const first = refusals.find((r) => r.decision.effect === 'deny') ?? refusals[0]!;

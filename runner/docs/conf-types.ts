@@ -28,8 +28,48 @@ export const GENERATED_CONF_TYPES: readonly GeneratedConfType[] = [
   { schemaFile: 'mcp-route.conf.schema.json', target: 'runner/host/route-conf.generated.ts', typeName: 'McpRouteConf' },
 ];
 
+/** Keywords that only annotate: dropping them changes nothing that validates. */
+const ANNOTATIONS = new Set(['description', '$comment', 'examples']);
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The node a local `#/...` pointer names, if any. */
+function pointee(root: Json, ref: string): Json | undefined {
+  let node: Json | undefined = root;
+  for (const part of ref.slice(2).split('/')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
+    node = node[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node;
+}
+
+/**
+ * The schema as the type generator should see it. The generator copies a `$ref` that has
+ * sibling keywords into a new anonymous type at every use, so a titled definition used in three
+ * places with three descriptions came out three times. A `$ref` to a titled definition with
+ * only annotations beside it becomes `allOf: [{ $ref }]` plus its description: every use shares
+ * the one named type and keeps its own doc comment. (Only what the generator reads changes;
+ * ajv and docs/configuration.md read the schema as written.)
+ */
+export function shareTitledRefs(node: Json, root: Json = node): Json {
+  if (Array.isArray(node)) return node.map((n) => shareTitledRefs(n, root));
+  if (node === null || typeof node !== 'object') return node;
+  const ref = node['$ref'];
+  if (typeof ref === 'string' && ref.startsWith('#/')) {
+    const target = pointee(root, ref);
+    const titled = target !== null && typeof target === 'object' && !Array.isArray(target) && typeof target['title'] === 'string';
+    if (titled && Object.keys(node).every((k) => k === '$ref' || ANNOTATIONS.has(k))) {
+      const description = node['description'];
+      return typeof description === 'string' ? { allOf: [{ $ref: ref }], description } : { $ref: ref };
+    }
+  }
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of Object.entries(node)) out[k] = shareTitledRefs(v, root);
+  return out;
+}
+
 export async function generateConfType(g: GeneratedConfType, root: string = PACKAGE_ROOT): Promise<string> {
-  const schema = JSON.parse(await readFile(join(root, 'schemas', g.schemaFile), 'utf8')) as JSONSchema;
+  const schema = shareTitledRefs(JSON.parse(await readFile(join(root, 'schemas', g.schemaFile), 'utf8')) as Json) as JSONSchema;
   // The root type takes our name, not the schema's title or $id.
   const { title: _title, $id: _id, ...untitled } = schema;
   const body = await compile(untitled, g.typeName, {

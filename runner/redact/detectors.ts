@@ -8,77 +8,223 @@
 // validator (Luhn, mod-97, SSN ranges, placeholders, labels, ...) decides.
 
 import { scanAddresses } from './addresses.js';
-import { isSecretKeyName, isSecretValue, normaliseKeyName } from './keyed.js';
+import { isSecretValue, secretNameOf } from './keyed.js';
 import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from './national.js';
+import { isDigit } from './checks.js';
 import { DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type Hit, type Pattern, type TaxIdKind } from './pattern.js';
 import { SecretPass } from './secret-pass.js';
+
+/**
+ * Patterns combined into one alternation with plain numbered groups (named groups make every
+ * match build a groups object): `wrap[k]` is the group of pattern k's whole match, `value[k]`
+ * the group of its value (valueGroup), if any.
+ */
+interface Combined {
+  regex: RegExp;
+  wrap: number[];
+  value: (number | undefined)[];
+}
+
+/**
+ * A pattern's source with its named groups numbered from `first` (backreferences follow):
+ * the source, how many capturing groups it has, and the number of each name.
+ */
+function numbered(source: string, first: number): { source: string; groups: number; names: Map<string, number> } {
+  const names = new Map<string, number>();
+  let out = '';
+  let groups = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i]!;
+    if (ch === '\\') {
+      const ref = source[i + 1] === 'k' ? /^\\k<([A-Za-z_]\w*)>/.exec(source.slice(i)) : null;
+      if (ref !== null && !inClass) {
+        const n = names.get(ref[1]!);
+        if (n === undefined) throw new Error(`backreference to unknown group ${ref[1]}`);
+        out += `(?:\\${n})`;
+        i += ref[0].length - 1;
+      } else {
+        out += ch + (source[i + 1] ?? '');
+        i++;
+      }
+      continue;
+    }
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      out += ch;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === '(') {
+      const named = /^\(\?<([A-Za-z_]\w*)>/.exec(source.slice(i, i + 40));
+      if (named !== null) {
+        groups++;
+        names.set(named[1]!, first + groups - 1);
+        out += '(';
+        i += named[0].length - 1;
+        continue;
+      }
+      if (source[i + 1] !== '?') groups++;
+    }
+    out += ch;
+  }
+  return { source: out, groups, names };
+}
+
+function combine(patterns: readonly Pattern[], flags: string): Combined {
+  const wrap: number[] = [];
+  const value: (number | undefined)[] = [];
+  const parts: string[] = [];
+  let next = 1;
+  for (const p of patterns) {
+    const n = numbered(p.source, next + 1);
+    wrap.push(next);
+    value.push(p.valueGroup === undefined ? undefined : n.names.get(p.valueGroup));
+    parts.push(`(${n.source})`);
+    next += 1 + n.groups;
+  }
+  return { regex: new RegExp(parts.join('|'), flags), wrap, value };
+}
 
 /** One regex pass: the enabled patterns of a family, combined; skipped unless the gate says go. */
 interface Pass {
   gate: (text: string) => boolean;
   patterns: Pattern[];
-  regex: RegExp;
-  /** Sticky copies: when the first alternative at an index is rejected, later ones get a try. */
-  sticky: RegExp[];
+  all: Combined;
+  /** All patterns, sticky: tried only at the indexes a prefilter finds. */
+  at: Combined;
+  /**
+   * `rest[i]`: patterns after i combined, sticky. When the candidate at an index is rejected,
+   * one exec finds the next pattern (in order) that matches there, if any.
+   */
+  rest: Combined[];
+  /** Numbers only: try the patterns at the starts of runs of number characters only. */
+  numberRuns: boolean;
 }
 
-function makePass(patterns: Pattern[], gate: (text: string) => boolean): Pass | undefined {
+function makePass(patterns: Pattern[], gate: (text: string) => boolean, numberRuns: boolean): Pass | undefined {
   if (patterns.length === 0) return undefined;
   return {
     gate,
     patterns,
-    regex: new RegExp(patterns.map((p) => `(?<${p.group}>${p.source})`).join('|'), 'g'),
-    sticky: patterns.map((p) => new RegExp(p.source, 'y')),
+    all: combine(patterns, 'g'),
+    at: combine(patterns, 'y'),
+    rest: patterns.map((_, i) => combine(patterns.slice(i + 1), 'y')),
+    numberRuns,
   };
 }
 
 const HAS_DIGIT = /\d/;
 const HAS_LETTER_DIGITS = /[A-Za-z] ?\d\d/;
 
-function accept(p: Pattern, m: RegExpExecArray, text: string, label: string | undefined): { start: number; end: number } | undefined {
+/** Which pattern of `c` matched (its index in c's patterns). */
+function matched(c: Combined, m: RegExpExecArray): number {
+  let k = 0;
+  while (k < c.wrap.length - 1 && m[c.wrap[k]!] === undefined) k++;
+  return k;
+}
+
+/** Where accept() puts an accepted candidate's span (one object, no allocation per candidate). */
+const span = { start: 0, end: 0 };
+
+/** Validate a candidate of pattern p (its value in group `valueGroup`, if any): true with `span` set, or false. */
+function accept(p: Pattern, m: RegExpExecArray, valueGroup: number | undefined, text: string, label: string | undefined): boolean {
   let value = m[0];
   let start = m.index;
-  if (p.valueGroup !== undefined) {
-    const v = m.groups?.[p.valueGroup];
-    if (v === undefined) return undefined;
+  if (valueGroup !== undefined) {
+    const v = m[valueGroup];
+    if (v === undefined) return false;
     start = m.index + m[0].length - v.length;
     value = v;
   }
   const end = p.validate ? p.validate(value, start, text, label) : start + value.length;
-  return end >= 0 ? { start, end } : undefined;
+  span.start = start;
+  span.end = end;
+  return end >= 0;
+}
+
+/**
+ * Decide the candidate m of `c` (a combination of all patterns): the first pattern, in order,
+ * that matches at m's index and validates is a finding.
+ */
+function decide(pass: Pass, c: Combined, m: RegExpExecArray, text: string, label: string | undefined, out: Hit[]): void {
+  const { rest, patterns } = pass;
+  const at = m.index;
+  let index = matched(c, m);
+  let ok = accept(patterns[index]!, m, c.value[index], text, label);
+  while (!ok && index + 1 < patterns.length) {
+    const after = rest[index]!;
+    after.regex.lastIndex = at;
+    const alt = after.regex.exec(text);
+    if (alt === null) break;
+    const k = matched(after, alt);
+    index += 1 + k;
+    ok = accept(patterns[index]!, alt, after.value[k], text, label);
+  }
+  if (ok) {
+    const pattern = patterns[index]!;
+    out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
+  }
 }
 
 function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
   if (!pass.gate(text)) return;
-  const { regex, patterns, sticky } = pass;
+  if (pass.numberRuns) {
+    runNumberRuns(pass, text, label, out);
+    return;
+  }
+  const regex = pass.all.regex;
   regex.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = regex.exec(text)) !== null) {
     const at = m.index;
-    let index = 0;
-    if (patterns.length > 1) {
-      const found = m.groups!;
-      while (index < patterns.length && found[patterns[index]!.group] === undefined) index++;
-    }
-    let pattern = patterns[index];
-    let span = pattern ? accept(pattern, m, text, label) : undefined;
-    for (let i = index + 1; span === undefined && i < patterns.length; i++) {
-      const re = sticky[i]!;
-      re.lastIndex = at;
-      const alt = re.exec(text);
-      if (alt === null) continue;
-      pattern = patterns[i];
-      span = accept(pattern!, alt, text, label);
-    }
-    if (span === undefined || pattern === undefined) {
-      regex.lastIndex = at + 1;
-      continue;
-    }
-    out.push({ detector: pattern.detector, kind: pattern.kind, start: span.start, end: span.end });
+    decide(pass, pass.all, m, text, label, out);
     // Go on from the next index, not the hit's end: another family's value may start inside
     // this hit and run past it (a greedy phone swallowing the head of an EIN), and the
     // resolver must see it as each detector alone would. Boundary lookbehinds keep this cheap.
     regex.lastIndex = at + 1;
+  }
+}
+
+// Every numeric value that validates (national.ts) is made of digits, '+', '(', ')', spaces,
+// dots and dashes only, is at least 8 of them long (an E.164 number; cards, tax ids and the
+// other phone forms are longer), starts with a digit, '+' or '(' and has no digit before it.
+// So the patterns need trying only inside runs of at least 8 such characters, at such starts.
+// Those runs are found by probing every 8th character (most text is letters: little is read).
+// The indexes tried are a subset of those where the combined regex would stop, in the same
+// order, and none that is left out can yield a finding: the findings are the same.
+const NUMBER_RUN_MIN = 8;
+
+const NUMBER_CHARS = new Uint8Array(128);
+for (const ch of '0123456789 .-+()') NUMBER_CHARS[ch.charCodeAt(0)] = 1;
+
+function isNumberChar(c: number): boolean {
+  return c < 128 && NUMBER_CHARS[c] === 1;
+}
+
+function runNumberRuns(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
+  const regex = pass.at.regex;
+  const n = text.length;
+  let q = NUMBER_RUN_MIN - 1;
+  while (q < n) {
+    if (!isNumberChar(text.charCodeAt(q))) {
+      q += NUMBER_RUN_MIN;
+      continue;
+    }
+    let s = q;
+    while (s > 0 && isNumberChar(text.charCodeAt(s - 1))) s--;
+    let e = q + 1;
+    while (e < n && isNumberChar(text.charCodeAt(e))) e++;
+    for (let p = s; p <= e - NUMBER_RUN_MIN; p++) {
+      const c = text.charCodeAt(p);
+      const digit = c >= 48 && c <= 57;
+      if (!digit && c !== 43 && c !== 40) continue;
+      if (p > 0 && isDigit(text.charCodeAt(p - 1))) continue;
+      regex.lastIndex = p;
+      const m = regex.exec(text);
+      if (m !== null) decide(pass, pass.at, m, text, label, out);
+    }
+    q = e + NUMBER_RUN_MIN;
   }
 }
 
@@ -128,10 +274,11 @@ export function compileDetectors(enabled: readonly DetectorName[], taxIds: reado
   const add = (p: Pass | undefined): void => void (p && passes.push(p));
   const secrets = on.has('secret');
   const secretPass = secrets ? new SecretPass() : undefined;
-  add(makePass([...(on.has('iban') ? [IBAN] : []), ...(taxSet.has('uk_nino') ? [NINO] : [])], (t) => HAS_LETTER_DIGITS.test(t)));
+  add(makePass([...(on.has('iban') ? [IBAN] : []), ...(taxSet.has('uk_nino') ? [NINO] : [])], (t) => HAS_LETTER_DIGITS.test(t), false));
   // Cards before tax ids before phones where two can start at the same index.
   const numeric = [...(on.has('payment_card') ? [CARD] : []), ...taxIdPatterns(taxSet), ...(on.has('phone') ? PHONES : [])];
-  add(makePass(numeric, (t) => HAS_DIGIT.test(t)));
+  // With one or two patterns their own regex scan is as quick as probing for runs of numbers.
+  add(makePass(numeric, (t) => HAS_DIGIT.test(t), numeric.length > 2));
   const emails = on.has('email');
   const enabledList = DETECTOR_NAMES.filter((d) => on.has(d));
 
@@ -139,7 +286,7 @@ export function compileDetectors(enabled: readonly DetectorName[], taxIds: reado
     enabled: enabledList,
     scan(text: string, key?: string): Hit[] {
       const hits: Hit[] = [];
-      if (secrets && key !== undefined && isSecretKeyName(normaliseKeyName(key)) && isSecretValue(text)) {
+      if (secrets && key !== undefined && secretNameOf(key) !== '' && isSecretValue(text)) {
         return [{ detector: 'secret', kind: 'named_secret', start: 0, end: text.length }];
       }
       if (secretPass !== undefined) secretPass.scan(text, key, hits);

@@ -42,6 +42,23 @@ export function isSecretKeyName(norm: string): boolean {
   return VALUE_TAILS.test(norm.slice(stemEnd));
 }
 
+/** Raw key → its normalised name when that names a secret, else ''. Keys repeat (JSON fields, env names). */
+const secretNames = new Map<string, string>();
+const SECRET_NAMES_MAX = 1024;
+
+/** The normalised name of `key` when it names a secret, else '' (memoised: both steps are pure). */
+export function secretNameOf(key: string): string {
+  let norm = secretNames.get(key);
+  if (norm === undefined) {
+    norm = normaliseKeyName(key);
+    if (!isSecretKeyName(norm)) norm = '';
+    if (key.length > 128) return norm;
+    if (secretNames.size >= SECRET_NAMES_MAX) secretNames.clear();
+    secretNames.set(key, norm);
+  }
+  return norm;
+}
+
 const NOT_A_VALUE = /^(?:true|false|null|nil|none|undefined|yes|no|on|off|required|optional|enabled|disabled|empty|string|hidden|masked|set|unset|n\/a|tbd|-)$/i;
 
 /** A value that is a reference or template, not the secret itself. */
@@ -85,8 +102,8 @@ export function keyedAt(text: string, at: number, length: number, out: Hit[]): n
   // A key ending in '-' or '.' is a flag or a sentence: the name is what precedes it.
   let nameEnd = ke;
   while (nameEnd > ks && (text.charCodeAt(nameEnd - 1) === 46 || text.charCodeAt(nameEnd - 1) === 45)) nameEnd--;
-  const norm = normaliseKeyName(text.slice(ks, nameEnd));
-  if (!isSecretKeyName(norm)) return Math.max(ke, at + 1);
+  const norm = secretNameOf(text.slice(ks, nameEnd));
+  if (norm === '') return Math.max(ke, at + 1);
   const span = valueAfter(text, ks, nameEnd, norm);
   if (span === undefined) return Math.max(ke, at + 1);
   out.push({ detector: 'secret', kind: 'named_secret', start: span[0], end: span[1] });

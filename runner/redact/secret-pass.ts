@@ -9,11 +9,15 @@
 //     lead occurs at all.
 
 import { KEY_ANCHOR_WORDS, keyedAt, scanKubernetesSecret } from './keyed.js';
-import type { Hit, Pattern } from './pattern.js';
+import { ci, type Hit, type Pattern } from './pattern.js';
 import { awsSecretShape, tokenPatterns } from './tokens.js';
 
+/** Base64 characters (no padding) by code: a table lookup reads long runs faster than comparisons. */
+const B64 = new Uint8Array(128);
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[ch.charCodeAt(0)] = 1;
+
 function isB64(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 47 || c === 43;
+  return c < 128 && B64[c] === 1;
 }
 
 function mixedCase(text: string, s: number, e: number): boolean {
@@ -57,12 +61,16 @@ function runsOf40(text: string): number[] {
 /** One search for any gated lead first (most text has none), then one per family. */
 const ANY_GATED = /-----BEGIN|[Bb]earer|BEARER|[Bb]asic|BASIC|redis-cli|curl/;
 
-/** Families tried only when their lead occurs at all (one quick search each). */
-const GATED: Readonly<Record<string, RegExp>> = {
-  private_key: /-----BEGIN/,
-  bearer: /[Bb][Ee][Aa][Rr][Ee][Rr]/,
-  basic: /[Bb][Aa][Ss][Ii][Cc]/,
-  cli_password: /redis-cli|curl/i,
+/**
+ * The literal lead of each gated family (its regex starts by consuming it, in any case): one
+ * scan finds them all, and a family's regex is tried only where its lead is. No two leads
+ * can match at one index.
+ */
+const GATED_LEADS: Readonly<Record<string, string>> = {
+  private_key: '-----BEGIN',
+  bearer: ci('bearer'),
+  basic: ci('basic'),
+  cli_password: `${ci('redis-cli')}|${ci('curl')}`,
 };
 
 /**
@@ -75,12 +83,17 @@ const ANCHORS = new RegExp(KEY_ANCHOR_WORDS.map((w) => w.replace(/[.*+?^${}()|[\
 export class SecretPass {
   /** Families by the first character of their prefix, each with a sticky regex. */
   private readonly byFirst = new Map<string, { pattern: Pattern; sticky: RegExp }[]>();
-  private readonly gated: { gate: RegExp; pattern: Pattern; regex: RegExp }[];
+  /** The gated families, each with a sticky regex tried at its leads. */
+  private readonly gated: { pattern: Pattern; sticky: RegExp }[];
+  /** Any gated family's lead; group k + 1 is family k's. */
+  private readonly gatedLeads: RegExp;
+  /** Per gated family: where its next match may start (its matches never overlap). */
+  private readonly gatedNext: number[];
 
   constructor() {
     const all = tokenPatterns();
     for (const pattern of all) {
-      if (GATED[pattern.group] !== undefined) continue;
+      if (GATED_LEADS[pattern.group] !== undefined) continue;
       const firsts = pattern.source.startsWith('[') ? pattern.source.slice(1, pattern.source.indexOf(']')) : pattern.source[0]!;
       for (const ch of firsts) {
         const list = this.byFirst.get(ch) ?? [];
@@ -88,7 +101,9 @@ export class SecretPass {
         this.byFirst.set(ch, list);
       }
     }
-    this.gated = all.filter((p) => GATED[p.group] !== undefined).map((p) => ({ gate: GATED[p.group]!, pattern: p, regex: new RegExp(p.source, 'g') }));
+    this.gated = all.filter((p) => GATED_LEADS[p.group] !== undefined).map((p) => ({ pattern: p, sticky: new RegExp(p.source, 'y') }));
+    this.gatedLeads = new RegExp(this.gated.map((g) => `(${GATED_LEADS[g.pattern.group]!})`).join('|'), 'g');
+    this.gatedNext = this.gated.map(() => 0);
   }
 
   scan(text: string, label: string | undefined, out: Hit[]): void {
@@ -99,15 +114,28 @@ export class SecretPass {
     this.kubernetes(text, out);
   }
 
+  /**
+   * Each gated family's matches as its own global regex would find them (leftmost, then on
+   * from the match's end), but tried only at its leads, all found in one scan.
+   */
   private gatedFamilies(text: string, label: string | undefined, out: Hit[]): void {
-    for (const g of this.gated) {
-      if (!g.gate.test(text)) continue;
-      g.regex.lastIndex = 0;
-      let m: RegExpExecArray | null;
-      while ((m = g.regex.exec(text)) !== null) {
-        this.accept(g.pattern, m, 0, text, label, out);
-        if (g.regex.lastIndex === m.index) g.regex.lastIndex++;
-      }
+    const leads = this.gatedLeads;
+    const next = this.gatedNext;
+    next.fill(0);
+    leads.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = leads.exec(text)) !== null) {
+      const at = m.index;
+      leads.lastIndex = at + 1;
+      let k = 0;
+      while (m[k + 1] === undefined) k++;
+      if (at < next[k]!) continue;
+      const g = this.gated[k]!;
+      g.sticky.lastIndex = at;
+      const hit = g.sticky.exec(text);
+      if (hit === null) continue;
+      this.accept(g.pattern, hit, 0, text, label, out);
+      next[k] = at + Math.max(1, hit[0].length);
     }
   }
 

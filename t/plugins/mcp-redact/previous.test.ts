@@ -1,0 +1,74 @@
+// The optimised scanner against the one it replaced (frozen in ./previous/): on text dense
+// with look-alikes (numbers shaped like cards, IBANs, phones and tax ids that mostly fail
+// their checks, names of secrets, token prefixes, base64 runs of about 40 characters, gated
+// leads like Bearer or -----BEGIN), with and without a JSON key and for several confs, both
+// must return the same findings: detector, kind, start and end.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { compileDetectors, DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type TaxIdKind } from '../../../runner/redact/index.js';
+import { CATEGORIES, makeItem, Rng } from '../../../testkit/redact-corpus/values.js';
+import { compileDetectors as compilePrevious } from './previous/detectors.js';
+
+const CONFS: [DetectorName[], TaxIdKind[]][] = [
+  [[...DETECTOR_NAMES], [...TAX_ID_KINDS]],
+  [['payment_card', 'phone', 'tax_id'], ['us_ssn', 'ca_sin']],
+  [['secret'], []],
+  [['iban', 'tax_id', 'email'], ['uk_nino', 'us_ein']],
+];
+const scanners = CONFS.map(([d, t]) => ({ now: compileDetectors(d, t), before: compilePrevious(d, t) }));
+
+const digits = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: n, maxLength: n });
+const b64 = (min: number, max: number): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'), minLength: min, maxLength: max });
+const grouped = (sizes: number[], sep: string): fc.Arbitrary<string> => fc.tuple(...sizes.map(digits)).map((g) => g.join(sep));
+
+const numberLike = fc.oneof(
+  digits(16),
+  fc.constantFrom(' ', '-').chain((sep) => grouped([4, 4, 4, 4], sep)),
+  grouped([3, 2, 4], '-'),
+  grouped([3, 3, 3], ' '),
+  grouped([2, 7], '-'),
+  digits(9),
+  fc.tuple(fc.constantFrom('DE', 'GB', 'FR', 'de', 'NL'), digits(2), b64(12, 24)).map(([c, d, r]) => c + d + r.toUpperCase().replace(/[+/]/g, '0')),
+  fc.tuple(fc.constantFrom('+1 ', '+44 ', '+49-', '+33.', '+91 '), grouped([3, 3, 4], ' ')).map(([c, n]) => c + n),
+  grouped([3, 3, 4], '.'),
+  grouped([3, 4], '-').map((n) => `(415) ${n}`),
+  fc.tuple(fc.constantFrom('020 ', '0161 ', '030 ', '01 ', '09876 '), grouped([4, 4], ' ')).map(([a, n]) => a + n),
+  // Card-shaped but too short for a card: the card candidate is rejected, a UK number at the same index is not.
+  grouped([3, 3, 4], ' ').map((n) => `0${n}`),
+  fc.tuple(fc.constantFrom('AB', 'QQ', 'ce', 'ZZ'), digits(6), fc.constantFrom('A', 'D', 'c')).map(([a, n, b]) => a + n + b),
+  fc.float({ noNaN: true, noDefaultInfinity: true }).map((x) => `+${x.toFixed(4)}-148.6395/`),
+);
+const keyLike = fc.tuple(
+  fc.constantFrom('pass', 'password', 'DB_PASSWORD', 'pwd', 'secret', 'client_secret', 'token', 'TWILIO_AUTH_TOKEN', 'api_key', 'x-api-key', 'key', 'keys', 'monkey', 'credential', 'authorization', 'Authorization', 'sig', 'AccountKey', 'passwordless', 'PASSWORD_FILE', 'bypass'),
+  fc.constantFrom('=', ': ', '":"', ' is ', ' ', '=\\"', ' -> ', ''),
+  fc.oneof(b64(3, 24), fc.constantFrom('true', 'changeme', '${SECRET}', 'Token abc123def456', 'Bearer eyJhbGciOi.x', 'hunter2!', '')),
+).map(([k, s, v]) => k + s + v);
+const tokenLike = fc.tuple(
+  fc.constantFrom('eyJ', 'AKIA', 'ASIA', 'AIza', 'ghp_', 'github_pat_', 'glpat-', 'xoxb-', 'xapp-1-', 'sk_live_', 'rk_test_', 'whsec_', 'sk-', 'sk-proj-', 'SG.', 'hf_', 'npm_', 'SK', 'shpat_', 'pypi-', 'dop_v1_', 'lin_api_', 'ops_eyJ', 'FwoGZXIvYXdz', 'https://hooks.slack.com/services/'),
+  b64(8, 70),
+  fc.constantFrom('', '.', '.eyJ', '_', '-', '='),
+  b64(0, 30),
+).map((p) => p.join(''));
+const gatedLike = fc.tuple(
+  fc.constantFrom('Bearer ', 'bearer\t', 'BEARER ', 'Basic ', 'basic ', 'curl -u admin:', 'curl -s --user=bob:', 'redis-cli -h db -a ', 'REDIS-CLI -a', '-----BEGIN PRIVATE KEY-----\n', '-----BEGIN RSA PRIVATE KEY-----\\n', '-----BEGIN CERTIFICATE-----\n'),
+  b64(4, 64),
+  fc.constantFrom('', '\n-----END PRIVATE KEY-----', '==', ':x'),
+).map((p) => p.join(''));
+const blob = fc.oneof(b64(40, 40), b64(39, 41), b64(20, 90), fc.constantFrom('d085b8cf8d6ab84300fda099bf4fac9d2f89263d', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'));
+const corpusValue = fc.tuple(fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(...CATEGORIES), fc.boolean()).map(([seed, category, sensitive]) => makeItem(new Rng(seed), category, sensitive).text);
+const piece = fc.oneof(numberLike, numberLike, keyLike, tokenLike, gatedLike, blob, corpusValue, fc.constantFrom('@', 'a@b.co', 'user:pw@10.0.0.5', 'kind: Secret\ndata:\n  k: dmFsdWU=\n', '%40example.com'));
+const separator = fc.constantFrom(' ', '\n', ', ', '=', ': ', '"', '\\"', '\t', '/', '', '-', '.', '_', 'x', '1', ' ssn ', ',', ';', '&', '?');
+const text = fc.array(fc.tuple(separator, piece), { minLength: 1, maxLength: 12 }).map((parts) => parts.map(([s, p]) => s + p).join(''));
+
+test('the optimised scanner finds exactly what the previous one found on look-alike-dense text', () => {
+  fc.assert(
+    fc.property(text, fc.constantFrom(undefined, 'note', 'password', 'ssn', 'aws_secret'), fc.nat(CONFS.length - 1), (t, key, c) => {
+      const { now, before } = scanners[c]!;
+      assert.deepEqual(now.scan(t, key), before.scan(t, key), JSON.stringify({ t, key, conf: CONFS[c] }));
+    }),
+    { numRuns: 3000, seed: Number(process.env['REDACT_PREVIOUS_SEED'] ?? 20261203) },
+  );
+});
