@@ -4,7 +4,7 @@
 // without a configured secret verifies on the other process, an approval made on the page
 // served by one process lets the retry pass on the other, a trust-on-first-use pin made on one
 // holds on the other (and the block reaches the first), and a primary that does not answer
-// makes the check fail closed. Which process served a call is the runner's own evidence: the
+// makes the check fail closed (a token refused, a tools/list with an unseen tool withheld). Which process served a call is the runner's own evidence: the
 // test-pid plugin's x-runner-pid header and the `p<id>-` carry key the upstream receives.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -256,12 +256,19 @@ test('a primary that does not answer: the token check fails closed with the reas
   const before = upstream.seen.length;
   process.kill(primary, 'SIGSTOP');
   let stopped: Answer;
+  let list: Answer;
   try {
     stopped = await rpc(a, 'tools/call', { name: 'ticket.create', arguments: args }, { 'mcp-confirmation': token });
+    // A tool no process has seen yet: its first sighting cannot be claimed, so the list is withheld.
+    listed = [tools.lookup, { name: 'mirror.fresh', description: 'New', inputSchema: { type: 'object' } }];
+    list = await rpc(a, 'tools/list', {});
   } finally {
     process.kill(primary, 'SIGCONT');
   }
-  assert.equal(upstream.seen.length, before, 'the call never reached the upstream');
+  assert.equal(upstream.seen.length, before + 1, 'the call never reached the upstream (only the list did)');
+  assert.equal(list.json.result, undefined, list.text);
+  assert.equal(list.json.error?.data?.['rule'], 'pins-unavailable', list.text);
+  assert.match(String(list.json.error?.message), /tool pins could not be checked \(cluster state unavailable/);
   assert.match(String(stopped.json.error?.message), /cluster state unavailable: the primary did not answer within 1000 ms/, stopped.text);
   // The primary read the claim once it ran again: the token counts as used (the safe side), and a
   // new confirmation round works.
