@@ -76,6 +76,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     switch (msg.t) {
       case 'ready':
         slot.peerPath = msg.peerPath;
+        log.info({ worker: worker.id, pid: worker.process.pid }, 'runner worker ready');
         broadcastPeers();
         firstReady?.();
         // Before any connection: what other workers replicated (pin blocks, tool hints) holds here too.

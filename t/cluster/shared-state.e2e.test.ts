@@ -63,10 +63,16 @@ const emu = await startEmulator({
   workers: EMULATOR_WORKERS,
   workDir: dir,
   cmd: [process.execPath, RUNNER_MAIN],
-  envs: { MCP_RUNNER_WORKERS: '2', MCP_RUNNER_PLUGINS: PID_PLUGIN, MCP_RUNNER_LOG_LEVEL: 'warn', TMPDIR: dir },
+  envs: { MCP_RUNNER_WORKERS: '2', MCP_RUNNER_PLUGINS: PID_PLUGIN, MCP_RUNNER_LOG_LEVEL: 'info', TMPDIR: dir },
   respawnDelayMs: 60_000,
 });
 await emu.waitForRunner(20_000);
+// The primary binds once one worker is ready and hands connections only to ready workers: wait
+// for both, or a loaded machine puts every client on the first.
+for (const until = Date.now() + 30_000; (emu.runnerLog().match(/runner worker ready/g) ?? []).length < 2; ) {
+  if (Date.now() > until) assert.fail(`the second runner worker never became ready:\n${emu.runnerLog().slice(-2000)}`);
+  await new Promise((r) => setTimeout(r, 50));
+}
 after(async () => {
   const primary = emu.runnerPid();
   if (primary !== undefined) process.kill(primary, 'SIGCONT');
