@@ -16,6 +16,8 @@ import { DEMO_IDENTITY, startDemoStack, type DemoStack } from './stack.js';
 export interface DemoOptions {
   /** Print nothing. */
   quiet?: boolean;
+  /** Runner processes (MCP_RUNNER_WORKERS); default 1. */
+  runnerWorkers?: number;
   /** Colours; default: only when stdout is a TTY and NO_COLOR is unset. */
   color?: boolean;
   /** Where lines go (default stdout). */
@@ -135,7 +137,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
   let direct: DemoClient | undefined;
   try {
     await step('Stack', async (r) => {
-      stack = await startDemoStack();
+      stack = await startDemoStack({ runnerWorkers: opts.runnerWorkers });
       r.check(true, `sample MCP server       ${stack.sample.url}`);
       r.check(true, `APISIX emulator         ${stack.emulator.url}, routes of ${relative(PACKAGE_ROOT, SHIPPED_ROUTES)} (upstream → the sample server)`);
       r.info(s.dim(stack.routeIds.join(', ')));
@@ -257,14 +259,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
     });
 
     await step('9. metrics (runner Prometheus endpoint)', async (r) => {
-      const res = await fetch(st.metricsUrl, { signal: AbortSignal.timeout(3000) });
-      const text = await res.text();
+      // Each runner process counts what it served: a multi-process runner is read on every port.
+      const answers = await Promise.all(st.metricsUrls.map((u) => fetch(u, { signal: AbortSignal.timeout(3000) })));
+      const text = sumCounters(await Promise.all(answers.map((a) => a.text())));
       const lines = pickMetrics(text);
       facts.metrics = lines;
       facts.metricsText = text;
-      r.info(s.dim(st.metricsUrl));
+      r.info(s.dim(st.metricsUrls.join(' ')));
       for (const l of lines) r.info(l);
-      r.check(res.status === 200 && lines.some((l) => l.startsWith('mcp_gateway_calls_total{')), 'calls counted by tool and result');
+      r.check(answers.every((a) => a.status === 200) && lines.some((l) => l.startsWith('mcp_gateway_calls_total{')), 'calls counted by tool and result');
     });
   } finally {
     await direct?.close().catch(() => undefined);
@@ -342,6 +345,25 @@ export function auditLines(events: readonly AuditEvent[], s: Style = style(false
 }
 
 /** A few telling lines: calls by tool and result, policy decisions, limit hits, audit events. */
+/** Several processes' Prometheus texts as one: `_total` samples of the same series added, the rest as the first process said. */
+export function sumCounters(texts: readonly string[]): string {
+  if (texts.length === 1) return texts[0]!;
+  const out = new Map<string, number | string>();
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const cut = line.lastIndexOf(' ');
+      const series = line.slice(0, cut);
+      const value = Number(line.slice(cut + 1));
+      const known = out.get(series);
+      const name = series.split('{')[0]!;
+      if (known === undefined) out.set(series, name.endsWith('_total') && Number.isFinite(value) ? value : line.slice(cut + 1));
+      else if (typeof known === 'number' && Number.isFinite(value)) out.set(series, known + value);
+    }
+  }
+  return [...out].map(([series, v]) => `${series} ${v}`).join('\n');
+}
+
 export function pickMetrics(text: string): string[] {
   const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
   const pick = (prefix: string, max: number, keep: (l: string) => boolean = () => true): string[] => lines.filter((l) => l.startsWith(prefix) && keep(l)).slice(0, max);

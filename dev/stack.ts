@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from '../runner/host/schema-file.js';
 import { startSampleMcpServer, type SampleServer } from '../examples/sample-mcp-server.js';
 import { startEmulator, type Emulator } from '../emulator/index.js';
 import type { AuditEvent } from '../e2e/harness.js';
-import { freePort, readJsonLines } from '../testkit/local-run.js';
+import { freePorts, readJsonLines } from '../testkit/local-run.js';
 import { adaptShippedRoutes, freshSecrets, jwtSettings, loadShippedRoutes, type JwtSettings } from '../testkit/shipped-conf.js';
 
 export interface DemoIdentity {
@@ -30,6 +30,8 @@ export interface DemoStack {
   /** The gateway's MCP endpoint. */
   mcpUrl: string;
   metricsUrl: string;
+  /** Every runner process's endpoint: worker i of a multi-process runner serves its own counters on port + i. */
+  metricsUrls: string[];
   routeIds: string[];
   /** The bearer token of DEMO_IDENTITY. */
   token: string;
@@ -70,6 +72,8 @@ export interface DemoStackOptions {
   tokenLifetime?: string;
   /** Keep the audit log and the runner's log when stopping (`npm run dev`: the user was reading them). */
   keepLogs?: boolean;
+  /** MCP_RUNNER_WORKERS for the spawned runner (default 1: one process). */
+  runnerWorkers?: number;
 }
 
 /** The files `keepLogs` keeps in the work dir. */
@@ -96,9 +100,10 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
     const jwt = jwtSettings(routes);
     // Fresh secrets per run for every $env:// reference (JWT and confirmation secrets, backend token).
     const envs = freshSecrets(routes);
-    const metricsPort = await freePort();
+    const metricsPort = await freePorts(opts.runnerWorkers ?? 1);
     envs['MCP_RUNNER_METRICS_PORT'] = String(metricsPort);
     envs['MCP_RUNNER_LOG_LEVEL'] = process.env['MCP_RUNNER_LOG_LEVEL'] ?? 'warn';
+    envs['MCP_RUNNER_WORKERS'] = String(opts.runnerWorkers ?? 1);
     const secretFile = join(dir, 'jwt-secret');
     await writeFile(secretFile, envs[jwt.secretEnv]!, { mode: 0o600 });
     // The emulator works in our dir, so its error.log (the runner's output) sits beside the audit log.
@@ -112,6 +117,7 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
       emulator,
       mcpUrl: `${emulator.url}${uri}`,
       metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      metricsUrls: Array.from({ length: opts.runnerWorkers ?? 1 }, (_, i) => `http://127.0.0.1:${metricsPort + i}/metrics`),
       routeIds: routes.map((r) => String(r.id)),
       token,
       tokenIssuer: jwt.issuer,

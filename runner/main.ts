@@ -74,7 +74,7 @@ async function serve(address: string, confExpireSeconds: number, link: WorkerLin
     log.warn({ err: (err as Error).message }, 'carry limits from the environment ignored: defaults apply');
   }
   // This runner's own state (policy files, caches, stores): plugins get it at prepare.
-  const state = new RunnerState();
+  const state = new RunnerState({ shared: link?.shared });
   const host = new Host({ registry, state, carry, carryKeyPrefix: link?.carryKeyPrefix });
   const server: RunnerServer<CompiledChain> = await startServer({
     address,

@@ -15,6 +15,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+function canListen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+/** The first of `count` consecutive free ports (a multi-process runner's metrics use port + i). */
+export async function freePorts(count: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const base = await freePort();
+    let ok = base + count - 1 <= 65535;
+    for (let i = 1; ok && i < count; i++) ok = await canListen(base + i);
+    if (ok || attempt >= 50) return base;
+  }
+}
+
 /** The JSON lines of a file written by another process (a missing file is empty; a half-written line is skipped). */
 export async function readJsonLines<T>(path: string): Promise<T[]> {
   let text: string;

@@ -127,7 +127,7 @@ export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, poli
   const id = req.path.split('?')[0]!.slice(p.approvalPath!.length + 1);
   if (!ID_SHAPE.test(id)) return page(404, { kind: 'message', title: 'Not found', text: 'There is no such approval.' });
   if (req.method !== 'GET' && req.method !== 'POST') return page(405, { kind: 'message', title: 'Method not allowed', text: 'Use the approval page.' }, { allow: 'GET, POST' });
-  const approval = p.approvals.get(id);
+  const approval = await p.approvals.get(id);
   if (approval === undefined) return page(404, { kind: 'message', title: 'Approval expired', text: 'This approval request has expired or does not exist. Ask the client to make the call again.' });
 
   const form = req.method === 'POST' ? await formOf(req) : undefined;
@@ -177,7 +177,7 @@ export async function serveApprovalPage(ctx: CallContext, p: PreparedAuthz, poli
   }
   const choice = form.get('decision');
   if (choice !== 'approve' && choice !== 'deny') return page(400, { kind: 'message', title: 'Bad request', text: 'Choose approve or deny.' });
-  const decided = p.approvals.decide(id, choice === 'approve', displayName(who));
+  const decided = await p.approvals.decide(id, choice === 'approve', displayName(who));
   if (decided === undefined) return page(409, { kind: 'decided', approval });
   ctx.identity = who;
   ctx.record({

@@ -3,9 +3,10 @@
 //   params._meta["io.modelcontextprotocol/clientCapabilities"];
 // - 2025-11-25: the session's `initialize` declared them once. The gateway remembers them per
 //   session id (learned from the initialize answer's Mcp-Session-Id header), bounded and
-//   expiring, per runner process.
+//   expiring, in the runner's shared state (every runner process knows every session).
 
 import type { RunnerState } from '../../runner/host/state.js';
+import { LocalSharedState, type SharedState } from '../../runner/cluster/shared-state.js';
 import type { JsonObject, JsonValue, McpMessage } from '../../runner/mcp/types.js';
 
 import { CLIENT_CAPABILITIES_META_KEY, SESSION_HEADER } from '../../runner/mcp/revision.js';
@@ -48,41 +49,32 @@ export function declaredInInitialize(m: McpMessage): ElicitationSupport {
   return elicitationOf(m.params['capabilities']);
 }
 
-/** Session id -> what its initialize declared. */
+const SESSIONS_NS = 'mcp-authz/session-capabilities';
+
+/**
+ * Session id -> what its initialize declared, in the runner's shared state: the initialize may
+ * be answered through one runner process and the risky call reach another. Bounded (the oldest
+ * session is forgotten first: it then falls back to confirmation tokens) and expiring.
+ */
 export class SessionCapabilities {
-  private readonly map = new Map<string, { caps: ElicitationSupport; expires: number }>();
+  private readonly shared: SharedState;
 
-  constructor(private readonly max = 50_000, private readonly ttlMs = 24 * 3600_000, private readonly now: () => number = Date.now) {}
-
-  remember(sessionId: string, caps: ElicitationSupport): void {
-    this.map.delete(sessionId);
-    if (this.map.size >= this.max) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-    this.map.set(sessionId, { caps, expires: this.now() + this.ttlMs });
+  constructor(private readonly max = 50_000, private readonly ttlMs = 24 * 3600_000, private readonly now: () => number = Date.now, shared?: SharedState) {
+    this.shared = shared ?? new LocalSharedState(now);
   }
 
-  of(sessionId: string | undefined): ElicitationSupport {
+  async remember(sessionId: string, caps: ElicitationSupport): Promise<void> {
+    await this.shared.put(SESSIONS_NS, sessionId, { form: caps.form, url: caps.url }, this.now() + this.ttlMs, this.max, true);
+  }
+
+  async of(sessionId: string | undefined): Promise<ElicitationSupport> {
     if (sessionId === undefined) return NO_ELICITATION;
-    const e = this.map.get(sessionId);
-    if (e === undefined) return NO_ELICITATION;
-    if (e.expires <= this.now()) {
-      this.map.delete(sessionId);
-      return NO_ELICITATION;
-    }
-    return e.caps;
-  }
-
-  forget(sessionId: string): void {
-    this.map.delete(sessionId);
-  }
-
-  get size(): number {
-    return this.map.size;
+    const v = await this.shared.get(SESSIONS_NS, sessionId);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return NO_ELICITATION;
+    return { form: v['form'] === true, url: v['url'] === true };
   }
 }
 
 export function sessionCapabilitiesOf(state: RunnerState): SessionCapabilities {
-  return state.own('mcp-authz/session-capabilities', () => new SessionCapabilities());
+  return state.own('mcp-authz/session-capabilities', () => new SessionCapabilities(50_000, 24 * 3600_000, Date.now, state.shared));
 }

@@ -192,7 +192,7 @@ export interface McpAuthzConf {
    */
   confirmation?: {
     /**
-     * HMAC-SHA256 key as a reference: $env://NAME or $file:///path (re-read when the file changes; at least 32 bytes). A literal is refused unless allow_literal_secrets is true. Without it a random per-process key is used (tokens then do not survive restarts or span processes).
+     * HMAC-SHA256 key as a reference: $env://NAME or $file:///path (re-read when the file changes; at least 32 bytes). A literal is refused unless allow_literal_secrets is true. Without it the runner's own random key is used (the same on every runner process; tokens then do not survive a runner restart).
      */
     secret?: string;
     /**

@@ -33,9 +33,9 @@ function isModern(m: McpMessage): boolean {
 }
 
 /** The channel for one risky call: what the request (2026) or its session (2025) declared. */
-export function channelFor(ctx: CallContext, p: PreparedAuthz, m: McpMessage): Channel {
+export async function channelFor(ctx: CallContext, p: PreparedAuthz, m: McpMessage): Promise<Channel> {
   const modern = isModern(m);
-  const caps: ElicitationSupport = (modern ? declaredInRequest(m) : undefined) ?? p.sessions.of(ctx.request.header(SESSION_HEADER));
+  const caps: ElicitationSupport = (modern ? declaredInRequest(m) : undefined) ?? (await p.sessions.of(ctx.request.header(SESSION_HEADER)));
   if (modern && caps.form && p.formChannel) return 'form';
   if (caps.url && p.urlChannel && p.approvalPath !== undefined && !modern) return 'url';
   return 'token';
@@ -50,9 +50,9 @@ function baseData(d: Decision): JsonObject {
 }
 
 /** -32042 with one URL elicitation: the approval page of this exact call. */
-export function urlElicitation(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, m: McpMessage, d: Decision): StopOutcome | undefined {
+export async function urlElicitation(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, m: McpMessage, d: Decision): Promise<StopOutcome | undefined> {
   const binding = bindingOf(identity, server, d.target, m);
-  const a = p.approvals.open({
+  const a = await p.approvals.open({
     binding,
     requester: displayName(identity),
     requesterTenant: identity.tenant,
@@ -123,20 +123,27 @@ export type FormAnswer =
 /**
  * A retry that carries the gateway's requestState: check it against this exact call, read the
  * user's answer, and take the gateway's material out of the request (the server's own state,
- * if ours wrapped one, goes back in its place).
+ * if ours wrapped one, goes back in its place). Answered at once (no promise) for the usual
+ * call that carries no gateway state.
  */
-export function takeFormAnswer(p: PreparedAuthz, binding: ConfirmBinding, m: McpMessage): FormAnswer {
+export function takeFormAnswer(p: PreparedAuthz, binding: ConfirmBinding, m: McpMessage): FormAnswer | Promise<FormAnswer> {
   const params = m.raw['params'];
-  if (!isObject(params)) return { kind: 'none' };
+  if (!isObject(params)) return NO_FORM_ANSWER;
   const state = params['requestState'];
-  if (typeof state !== 'string' || !state.startsWith(STATE_PREFIX + '.')) return { kind: 'none' };
+  if (typeof state !== 'string' || !state.startsWith(STATE_PREFIX + '.')) return NO_FORM_ANSWER;
+  return readFormAnswer(p, binding, params, state);
+}
+
+const NO_FORM_ANSWER: FormAnswer = Object.freeze({ kind: 'none' });
+
+async function readFormAnswer(p: PreparedAuthz, binding: ConfirmBinding, params: JsonObject, state: string): Promise<FormAnswer> {
   const responses = params['inputResponses'];
   const answer = isObject(responses) ? responses[APPROVAL_INPUT_KEY] : undefined;
   if (isObject(responses)) {
     delete responses[APPROVAL_INPUT_KEY];
     if (Object.keys(responses).length === 0) delete params['inputResponses'];
   }
-  const v = p.confirm.verify(state, binding, STATE_PREFIX);
+  const v = await p.confirm.verify(state, binding, STATE_PREFIX);
   delete params['requestState'];
   if (v.ok && v.inner !== undefined) params['requestState'] = v.inner;
   if (v.ok && v.responses !== undefined) {

@@ -1,12 +1,13 @@
 // Confirmation tokens for risky calls. When a rule requires user confirmation the gateway
 // answers a token instead of forwarding; the client shows the call to the user and, once
 // approved, retries with the token. The token is HMAC-SHA256 signed, short-lived, single-use
-// (a bounded replay cache) and bound to the caller, the server, the tool and the sha256 of the
+// (a bounded replay cache in the runner's shared state) and bound to the caller, the server, the tool and the sha256 of the
 // canonical arguments, so it cannot approve a different call.
 
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { canonicalHash } from '../../runner/util/canonical.js';
 import type { RunnerState } from '../../runner/host/state.js';
+import { LocalSharedState, type SharedState } from '../../runner/cluster/shared-state.js';
 import { secretMaterial } from './refs.js';
 
 const PREFIX = 'mcpc1';
@@ -36,50 +37,50 @@ interface Payload {
   exp: number;
 }
 
-/** Used tokens until they expire. Bounded: when full of live tokens, new uses are refused. */
+/** Where used confirmation tokens and approval states are claimed (single use across every runner process). */
+const REPLAY_NS = 'mcp-authz/confirmation-replay';
+/** The runner-wide key of routes without a configured secret: the same on every runner process. */
+const DEFAULT_KEY_SECRET = 'mcp-authz/confirmation-key';
+
+/**
+ * Used tokens until they expire, claimed in the runner's shared state, so a token is used once
+ * whichever process sees it. Bounded: when full of live tokens, new uses are refused.
+ */
 export class ReplayCache {
-  private readonly used = new Map<string, number>();
-  constructor(public maxEntries: number) {}
+  constructor(public maxEntries: number, private readonly shared: SharedState = new LocalSharedState()) {}
 
-  /** Mark a token used; false when it was already used or the cache is full. */
-  consume(jti: string, expiresAtMs: number, nowMs: number): 'ok' | 'replayed' | 'full' {
-    const seen = this.used.get(jti);
-    if (seen !== undefined && seen > nowMs) return 'replayed';
-    if (this.used.size >= this.maxEntries) this.sweep(nowMs);
-    if (this.used.size >= this.maxEntries) return 'full';
-    this.used.set(jti, expiresAtMs);
-    return 'ok';
-  }
-
-  private sweep(nowMs: number): void {
-    for (const [jti, exp] of this.used) {
-      if (exp <= nowMs) this.used.delete(jti);
-    }
-  }
-
-  get size(): number {
-    return this.used.size;
+  /** Mark a token used: 'replayed' when it was already used, 'full' when there is no room. */
+  async consume(jti: string, expiresAtMs: number): Promise<'ok' | 'replayed' | 'full'> {
+    const r = await this.shared.claimOnce(REPLAY_NS, jti, expiresAtMs, this.maxEntries);
+    return r === 'taken' ? 'replayed' : r;
   }
 }
 
 /**
  * One runner's confirmation state: the replay cache shared by every route conf (a token used on
- * one route cannot be reused on another) and the random key of routes without a secret.
+ * one route cannot be reused on another) and the key of routes without a secret.
  */
 export class ConfirmationState {
-  readonly replay = new ReplayCache(100_000);
-  readonly randomKey: Buffer = randomBytes(32);
+  readonly replay: ReplayCache;
+  constructor(private readonly shared: SharedState) {
+    this.replay = new ReplayCache(100_000, shared);
+  }
 
   /** The shared replay cache, grown to hold at least `minEntries`. */
   replayCache(minEntries: number): ReplayCache {
     if (this.replay.maxEntries < minEntries) this.replay.maxEntries = minEntries;
     return this.replay;
   }
+
+  /** Random, made once per runner (by the primary when there are several processes). */
+  defaultKey(): Promise<Buffer> {
+    return this.shared.secret(DEFAULT_KEY_SECRET);
+  }
 }
 
 /** This runner's confirmation state (created on first use). */
 export function confirmationStateOf(state: RunnerState): ConfirmationState {
-  return state.own('mcp-authz/confirmation', () => new ConfirmationState());
+  return state.own('mcp-authz/confirmation', () => new ConfirmationState(state.shared));
 }
 
 const MIN_KEY_BYTES = 32;
@@ -147,8 +148,11 @@ export class ConfirmationTokens {
     return { token: `${prefix}.${body}.${this.sign(key, body, prefix)}`, expiresAt: payload.exp };
   }
 
-  /** Check a token (or the gateway's requestState) against the call it must approve, and use it up. */
-  verify(token: string, b: ConfirmBinding, prefix: string = PREFIX): VerifyResult {
+  /**
+   * Check a token (or the gateway's requestState) against the call it must approve, and use it
+   * up. Rejects with SharedStateUnavailable when the runner's shared state cannot be asked.
+   */
+  async verify(token: string, b: ConfirmBinding, prefix: string = PREFIX): Promise<VerifyResult> {
     const parts = token.split('.');
     if (parts.length !== 3 || parts[0] !== prefix) return { ok: false, reason: 'malformed confirmation token' };
     const key = this.currentKey();
@@ -168,7 +172,7 @@ export class ConfirmationTokens {
     if (p.sub !== b.caller) return { ok: false, reason: 'confirmation token was issued to another caller' };
     if (p.srv !== b.server || p.tool !== b.tool) return { ok: false, reason: 'confirmation token was issued for another tool' };
     if (p.args !== canonicalHash(b.args ?? {})) return { ok: false, reason: 'confirmation token was issued for other arguments' };
-    const used = this.replay.consume(p.jti, p.exp * 1000, nowMs);
+    const used = await this.replay.consume(p.jti, p.exp * 1000);
     if (used === 'replayed') return { ok: false, reason: 'confirmation token was already used' };
     if (used === 'full') return { ok: false, reason: 'too many confirmations in flight; retry later' };
     const ok: VerifyResult = { ok: true };

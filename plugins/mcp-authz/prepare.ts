@@ -12,8 +12,6 @@ import { RemoteJwksSets } from './jwks.js';
 import { pinStoreOf, type PinConf, type PinStore } from './pinning.js';
 import type { ProtectedResourceConf } from './prm.js';
 import { approvalBookOf, type ApprovalBook } from './approvals.js';
-import { isClusterWorker } from '../../runner/cluster/worker.js';
-import { log } from './log.js';
 import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
 import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 import { toolHintsOf, type ToolHintStore } from './tool-hints.js';
@@ -86,7 +84,7 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
   const c = conf.confirmation ?? {};
   const allowLiteralSecrets = conf.allow_literal_secrets === true;
   const confirmation = confirmationStateOf(env.state);
-  const key = await confirmationKeyFrom(c.secret, allowLiteralSecrets, confirmation.randomKey);
+  const key = await confirmationKeyFrom(c.secret, allowLiteralSecrets, c.secret === undefined ? await confirmation.defaultKey() : undefined);
   const pinning = conf.pinning ?? {};
   const prepared: PreparedAuthz = {
     shadow: conf.mode === 'shadow',
@@ -103,7 +101,8 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     confirmHeader: (c.header ?? CONFIRMATION_DEFAULTS.header).toLowerCase(),
     formChannel: c.channels?.form !== false,
     approvalPath: c.channels?.url === false ? undefined : (c.approval_page?.path ?? DEFAULT_APPROVAL_PATH).replace(/\/+$/, ''),
-    urlChannel: c.channels?.url !== false && urlChannelOn(),
+    // Approvals and session capabilities are in the runner's shared state: any worker serves the page or the retry.
+    urlChannel: c.channels?.url !== false,
     approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
     approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
     sessions: sessionCapabilitiesOf(env.state),
@@ -113,23 +112,6 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
   };
   currentPolicy(prepared); // compile now so the first call does not pay for it
   return prepared;
-}
-
-let warnedWorkers = false;
-
-/**
- * Approvals and session capabilities live in one runner process. With several workers
- * (MCP_RUNNER_WORKERS > 1) the page's decision and the client's retry may reach different
- * processes, so URL-mode clients get confirmation tokens instead (the form and token channels
- * carry their state in the request and work on any worker sharing the configured secret).
- */
-function urlChannelOn(): boolean {
-  if (!isClusterWorker()) return true;
-  if (!warnedWorkers) {
-    warnedWorkers = true;
-    log.warn('URL-mode confirmation needs a single runner process (MCP_RUNNER_WORKERS=1): approvals are kept per process; clients with URL-mode elicitation get confirmation tokens');
-  }
-  return false;
 }
 
 /** The compiled policy, or why there is none (first load failed). */

@@ -11,6 +11,7 @@ import { decideMessage, holdsGrantHere, subjectFor, seesEverything, type Decisio
 import type { ToolHintStore } from './tool-hints.js';
 import { establishIdentity } from './identity.js';
 import { ConfirmationKeyUnavailable, CONFIRMATION_META_KEY } from './confirm.js';
+import { SharedStateUnavailable } from '../../runner/cluster/shared-state.js';
 import { listRequests, type ListKind } from './filter.js';
 import { decideSubscriptions } from './subscriptions.js';
 import { isModernRevision } from '../../runner/mcp/revision.js';
@@ -72,6 +73,11 @@ export async function onRequest(ctx: CallContext, p: PreparedAuthz): Promise<Out
   try {
     return await decideRequest(ctx, p);
   } catch (err) {
+    if (err instanceof SharedStateUnavailable) {
+      // Single use and approvals cannot be checked without it: refuse, never let a call through twice.
+      ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'shared-state-unavailable', reason: err.message });
+      return { action: 'stop', status: 503, headers: { 'retry-after': '1' }, rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: err.message } };
+    }
     if (!(err instanceof ConfirmationKeyUnavailable)) throw err;
     ctx.record({ plugin: PLUGIN_NAME, action: 'error', rule: 'confirmation-key-unavailable', reason: 'confirmation secret cannot be read' });
     return {
@@ -142,7 +148,8 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   let bodyModified = false;
   let initialize: Carried['initialize'];
 
-  body.messages.forEach((msg, index) => {
+  // A plain loop: confirmation and approval checks ask the runner's shared state (await).
+  for (const [index, msg] of body.messages.entries()) {
     let d: Decision & { channel?: string } = decideMessage(policy, subject, msg);
     if (d.effect !== 'deny' && msg.kind === 'subscriptions/listen') d = decideSubscriptions(policy, subject, msg) ?? d;
     if (d.effect !== 'deny' && d.kind === 'tool' && p.pinMode !== 'off' && p.pins.isBlocked(pinServer, d.target)) {
@@ -154,14 +161,15 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
       bodyModified = true;
     }
     // The gateway's own form state leaves the request whatever the decision now is.
-    const form = d.kind === 'tool' ? takeFormAnswer(p, bindingOf(identity, server ?? '', d.target, msg), msg) : { kind: 'none' as const };
+    const pending = d.kind === 'tool' ? takeFormAnswer(p, bindingOf(identity, server ?? '', d.target, msg), msg) : undefined;
+    const form = pending === undefined ? { kind: 'none' as const } : pending instanceof Promise ? await pending : pending;
     if (form.kind !== 'none') bodyModified = true;
     if (d.effect === 'confirm') {
       const token = meta.token ?? (headerTokenUsed ? undefined : headerToken);
       const binding = bindingOf(identity, server ?? '', d.target, msg);
       if (form.kind === 'approved') {
         ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved by the user in the client', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'form', approver: callerKey(identity) } });
-        return;
+        continue;
       }
       if (form.kind === 'refused') {
         d = { ...d, effect: 'deny', reason: `${form.reason}: ${d.target} was not run`, channel: 'form' };
@@ -169,17 +177,17 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
         d = { ...d, reason: `${form.reason}; confirmation required again` };
       } else if (token !== undefined) {
         if (token === headerToken) headerTokenUsed = true;
-        const v = p.confirm.verify(token, binding);
+        const v = await p.confirm.verify(token, binding);
         if (v.ok) {
           ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'confirmed by the user', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'token' } });
-          return;
+          continue;
         }
         d = { ...d, reason: `${v.reason}; confirmation required again` };
       } else if (p.approvalPath !== undefined) {
-        const settled = p.approvals.settle(binding);
+        const settled = await p.approvals.settle(binding);
         if (settled?.outcome === 'approved') {
           ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved on the approval page', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'url', approval_id: settled.approval.id, approver: settled.approval.decidedBy ?? '' } });
-          return;
+          continue;
         }
         if (settled?.outcome === 'denied') {
           d = { ...d, effect: 'deny', reason: `refused by ${settled.approval.decidedBy ?? 'the approver'} on the approval page: ${d.target} was not run`, channel: 'url' };
@@ -189,11 +197,11 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
     if (msg.kind === 'initialize') initialize = declaredInInitialize(msg);
     if (d.effect === 'allow') {
       ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: d.reason, messageIndex: index, detail: detailOf(d) });
-      return;
+      continue;
     }
     if (d.effect === 'deny') denied = true;
     refusals.push({ index, decision: d });
-  });
+  }
   if (bodyModified) ctx.requestMutations.markBodyModified();
   if (headerToken !== undefined) ctx.requestMutations.deleteHeader(p.confirmHeader);
 
@@ -203,7 +211,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
         ctx.record({ plugin: PLUGIN_NAME, action: r.decision.effect === 'deny' ? 'shadow-deny' : 'shadow-confirm', rule: r.decision.rule, reason: r.decision.reason, messageIndex: r.index, detail: detailOf(r.decision) });
       }
     } else {
-      return refuse(ctx, p, identity, server ?? '', body.batch, body.messages, refusals, denied);
+      return await refuse(ctx, p, identity, server ?? '', body.batch, body.messages, refusals, denied);
     }
   }
 
@@ -231,15 +239,15 @@ function detailOf(d: Decision & { channel?: string }): Record<string, JsonValue>
 const reasonOf = (d: Decision): string => redactEcho(d.reason, 256);
 
 /** One refusal for the whole body: any deny refuses the batch; confirmations get tokens. */
-function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): StopOutcome {
+async function refuse(ctx: CallContext, p: PreparedAuthz, identity: Identity, server: string, batch: boolean, messages: readonly McpMessage[], refusals: Refusal[], denied: boolean): Promise<StopOutcome> {
   // One risky call from a client that can show its user a form or a page: ask there.
   const only = refusals[0]!;
   if (!denied && !batch && refusals.length === 1 && only.decision.kind === 'tool') {
     const msg = messages[only.index]!;
-    const channel = channelFor(ctx, p, msg);
+    const channel = await channelFor(ctx, p, msg);
     if (channel === 'form') return formElicitation(ctx, p, identity, server, msg, only.decision);
     if (channel === 'url') {
-      const answer = urlElicitation(ctx, p, identity, server, msg, only.decision);
+      const answer = await urlElicitation(ctx, p, identity, server, msg, only.decision);
       if (answer !== undefined) return answer;
     }
   }

@@ -2,21 +2,33 @@
 // tool pinning (a changed definition is flagged or blocked), and which calls need it.
 
 import type { CallContext, Outcome } from '../../runner/host/plugin.js';
-import { JsonRpcErrorCode } from '../../runner/mcp/types.js';
+import { JsonRpcErrorCode, type JsonObject, type McpResponseBody } from '../../runner/mcp/types.js';
+import { SharedStateUnavailable } from '../../runner/cluster/shared-state.js';
 import { isVisible } from './decide.js';
-import { filterListResponse, idKey, listAnswerProblem, listRequests } from './filter.js';
+import { filterListResponse, idKey, listAnswerProblem, listRequests, type ListKind } from './filter.js';
 import { narrowCacheScopes } from '../../runner/mcp/cache.js';
 import { toolDefinitionHash } from './pinning.js';
 import { hintsOf } from './tool-hints.js';
 import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
 import { SESSION_HEADER } from './client-caps.js';
 
+/** The definition hash of every tool in the list answers (walked without changing them). */
+function toolHashes(body: McpResponseBody, lists: ReadonlyMap<string, ListKind>): Map<JsonObject, string> {
+  const out = new Map<JsonObject, string>();
+  filterListResponse(body, lists, (listKind, _kind, _name, item) => {
+    if (listKind === 'tools') out.set(item, toolDefinitionHash(item));
+    return true;
+  });
+  return out;
+}
+
 export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Outcome> {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
   if (!carried || !ctx.response) return;
   if (carried.initialize !== undefined && ctx.response.status < 300) {
     const session = ctx.response.header(SESSION_HEADER);
-    if (session !== undefined && session.length <= 256) p.sessions.remember(session, carried.initialize);
+    // Lost, it only costs a convenience (the client gets confirmation tokens): never the answer.
+    if (session !== undefined && session.length <= 256) await p.sessions.remember(session, carried.initialize).catch(() => undefined);
   }
   // A list in an error-status answer is still a list the client can read: filter it all the same.
   if (carried.lists.size === 0) return;
@@ -30,11 +42,23 @@ export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Ou
   if (!body) return;
   const { policy, subject } = carried;
   const pinServer = subject.server ?? p.routePinKey;
+  let hashes: Map<JsonObject, string> | undefined;
+  if (p.pinMode === 'trust_on_first_use') {
+    hashes = toolHashes(body, carried.lists);
+    try {
+      await p.pins.learn(policy.pins, pinServer, [...hashes].map(([item, hash]) => [item['name'] as string, hash] as const));
+    } catch (err) {
+      // Pins cannot be compared: the list is withheld, never passed unchecked.
+      const reason = err instanceof SharedStateUnavailable ? err.message : `pins unavailable: ${(err as Error).message}`;
+      ctx.record({ plugin: PLUGIN_NAME, action: p.shadow ? 'shadow-deny' : 'deny', rule: 'pins-unavailable', reason });
+      if (!p.shadow) return { action: 'stop', status: 503, rpcError: { code: JsonRpcErrorCode.GatewayUnavailable, message: `upstream answer withheld: tool pins could not be checked (${reason})`, data: { rule: 'pins-unavailable' } } };
+    }
+  }
   let shadowHidden = 0;
   const stats = filterListResponse(body, carried.lists, (listKind, kind, name, item) => {
     let pinChanged = false;
     if (listKind === 'tools' && p.pinMode !== 'off') {
-      const hash = toolDefinitionHash(item);
+      const hash = hashes?.get(item) ?? toolDefinitionHash(item);
       const check = p.pins.check(policy.pins, p.pinMode, pinServer, name, hash);
       if (check.status === 'mismatch') {
         ctx.record({

@@ -6,6 +6,7 @@
 // closed: an unreviewed tool could do anything).
 
 import type { RunnerState } from '../../runner/host/state.js';
+import { LocalSharedState, type ReplicatedMap, type SharedState } from '../../runner/cluster/shared-state.js';
 import type { JsonObject } from '../../runner/mcp/types.js';
 import type { CompiledPolicy } from '../../runner/policy/index.js';
 
@@ -63,30 +64,41 @@ export function notReadOnlyReason(name: string, a: ToolAccess): string {
 /** Key for routes without a server name (same namespace as tool pinning). */
 export const UNNAMED_SERVER = '(unnamed server)';
 
+/** Hints as one small number (bit 1: read-only, bit 2: writes): cheap to replicate, no object per read. */
+const HINTS_BY_CODE: readonly ToolHints[] = [0, 1, 2, 3].map((c) => Object.freeze({ readOnly: (c & 1) !== 0, writes: (c & 2) !== 0 }));
+const codeOf = (h: ToolHints): number => (h.readOnly ? 1 : 0) | (h.writes ? 2 : 0);
+
 /**
  * The annotations last seen in tools/list, per server and tool, so a later tools/call (often on
- * another connection, or a pre-req-only route) is judged by them. Bounded: when full, tools not
- * seen yet stay unknown (denied under read grants) rather than evicting reviewed ones.
+ * another connection, or a pre-req-only route, or another runner process) is judged by them.
+ * Replicated to every runner process: reads stay local. Bounded: when full, tools not seen yet
+ * stay unknown (denied under read grants) rather than evicting reviewed ones.
  */
 export class ToolHintStore {
-  private readonly hints = new Map<string, ToolHints>();
-  constructor(public maxEntries: number) {}
+  private readonly hints: ReplicatedMap<number>;
+  constructor(public maxEntries: number, shared: SharedState = new LocalSharedState()) {
+    this.hints = shared.replicated<number>('mcp-authz/tool-hints');
+  }
 
   private static key(server: string, tool: string): string {
     return `${server}\u0000${tool}`;
   }
 
   get(server: string | undefined, tool: string): ToolHints | undefined {
-    return this.hints.size === 0 ? undefined : this.hints.get(ToolHintStore.key(server ?? UNNAMED_SERVER, tool));
+    if (this.hints.size === 0) return undefined;
+    const code = this.hints.get(ToolHintStore.key(server ?? UNNAMED_SERVER, tool));
+    return code === undefined ? undefined : HINTS_BY_CODE[code];
   }
 
   /**
    * Remember what a listing said. `changed` (a pin mismatch that was only flagged): keep the
    * more restrictive of the old and new hints, so a flagged change never widens read access.
+   * Only a change is written (and so replicated): the same listing again costs nothing.
    */
   remember(server: string | undefined, tool: string, next: ToolHints | undefined, changed: boolean): void {
     const key = ToolHintStore.key(server ?? UNNAMED_SERVER, tool);
-    const prev = this.hints.get(key);
+    const prevCode = this.hints.get(key);
+    const prev = prevCode === undefined ? undefined : HINTS_BY_CODE[prevCode];
     let value = next;
     if (changed && prev !== undefined) value = { readOnly: prev.readOnly && next?.readOnly === true, writes: prev.writes || next?.writes === true };
     if (value === undefined) {
@@ -94,7 +106,8 @@ export class ToolHintStore {
       return;
     }
     if (prev === undefined && this.hints.size >= this.maxEntries) return;
-    this.hints.set(key, value);
+    const code = codeOf(value);
+    if (code !== prevCode) this.hints.set(key, code);
   }
 
   clear(): void {
@@ -104,8 +117,8 @@ export class ToolHintStore {
 
 /**
  * The runner's store: request and response phases have different route keys, and a tools/call
- * may come on another route than the tools/list that described the tool.
+ * may come on another route (or runner process) than the tools/list that described the tool.
  */
 export function toolHintsOf(state: RunnerState): ToolHintStore {
-  return state.own('mcp-authz/tool-hints', () => new ToolHintStore(10_000));
+  return state.own('mcp-authz/tool-hints', () => new ToolHintStore(10_000, state.shared));
 }

@@ -1,8 +1,11 @@
 // What the primary and the workers of a multi-process runner say to each other over Node's
 // IPC channel (JSON, plus a socket handle for 'conn'). Calls never cross it: only connections
-// being handed over, conf tokens, peer addresses and lifecycle.
+// being handed over, conf tokens, peer addresses, lifecycle, and the cluster's shared state
+// (shared-state.ts: claims and values the primary holds, replicated maps it relays).
 
 import type { TextEntry } from '../protocol/messages.js';
+import type { JsonValue } from '../mcp/types.js';
+import type { SharedOp, SharedResult } from './shared-state.js';
 
 export type ToWorker =
   /** An APISIX connection, accepted by the primary (the handle travels with the message). */
@@ -12,7 +15,12 @@ export type ToWorker =
   | { t: 'prepared'; n: number; token: number }
   | { t: 'found'; n: number; key?: string; conf?: TextEntry[] }
   /** SIGTERM reached the primary: refuse request phases, finish response phases, exit. */
-  | { t: 'drain'; maxMs: number };
+  | { t: 'drain'; maxMs: number }
+  | { t: 'shared'; n: number; result: SharedResult }
+  /** Another worker changed a replicated map (no value: deleted). */
+  | { t: 'rep'; name: string; key: string; value?: JsonValue }
+  /** Every replicated map as the primary holds it (sent to a worker once it is ready). */
+  | { t: 'rep-all'; maps: Array<[string, Array<[string, JsonValue]>]> };
 
 export type ToPrimary =
   /** Serving; relayed exchanges reach this worker at peerPath. */
@@ -20,7 +28,9 @@ export type ToPrimary =
   | { t: 'prepare'; n: number; key: string; conf: TextEntry[] }
   | { t: 'lookup'; n: number; token: number }
   /** A worker keeps using this token: the registry must keep it as long. */
-  | { t: 'touch'; token: number };
+  | { t: 'touch'; token: number }
+  | { t: 'shared'; n: number; op: SharedOp }
+  | { t: 'rep'; name: string; key: string; value?: JsonValue };
 
 /** Environment the primary sets on each worker. */
 export const ENV_ROLE = 'MCP_RUNNER_CLUSTER_ROLE';

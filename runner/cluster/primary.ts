@@ -2,7 +2,8 @@
 // the socket APISIX connects to (bound and removed as runner/protocol/listener.ts does), hands
 // each accepted connection to a worker in turn, numbers every conf token (one registry, so a
 // token prepared on one worker resolves on any other, immediately), tells workers where their
-// peers listen, replaces a worker that dies, and on SIGTERM lets all workers drain, then exits
+// peers listen, holds the state every worker must agree on (shared-state.ts: single-use claims,
+// approvals, pins, secrets; replicated maps), replaces a worker that dies, and on SIGTERM lets all workers drain, then exits
 // within APISIX's 1 s (docs/ext-plugin-protocol.md §2.3, §9).
 
 import cluster, { type Worker } from 'node:cluster';
@@ -14,6 +15,7 @@ import { ConfStore } from '../protocol/conf-store.js';
 import { bindSocket, parseListenAddress, unlinkIfOurs } from '../protocol/listener.js';
 import type { Logger } from 'pino';
 import { ENV_PEER_DIR, ENV_ROLE, ENV_SLOT, type ToPrimary, type ToWorker } from './messages.js';
+import { ReplicatedMaster, SharedTables } from './shared-state.js';
 
 /** Workers that die sooner than this after their start are restarted after a pause. */
 const CRASH_LOOP_MS = 1000;
@@ -43,6 +45,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const path = parseListenAddress(opts.address);
   // Tokens only: the chains live in the workers. Same TTL rules as a single runner (§4.1.3).
   const registry = new ConfStore<true>({ confExpireSeconds: opts.confExpireSeconds });
+  const shared = new SharedTables();
+  const replicated = new ReplicatedMaster();
   const peerDir = mkdtempSync(join(tmpdir(), 'mcp-runner-'));
   const slots: Slot[] = [];
   let stopping = false;
@@ -72,8 +76,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     switch (msg.t) {
       case 'ready':
         slot.peerPath = msg.peerPath;
+        log.info({ worker: worker.id, pid: worker.process.pid }, 'runner worker ready');
         broadcastPeers();
         firstReady?.();
+        // Before any connection: what other workers replicated (pin blocks, tool hints) holds here too.
+        send(worker, { t: 'rep-all', maps: replicated.snapshot() });
         for (let s = waiting.shift(); s !== undefined; s = waiting.shift()) if (!s.destroyed) send(worker, { t: 'conn' }, s);
         return;
       case 'prepare':
@@ -86,6 +93,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       }
       case 'touch':
         registry.refresh(msg.token);
+        return;
+      case 'shared':
+        send(worker, { t: 'shared', n: msg.n, result: shared.apply(msg.op) });
+        return;
+      case 'rep':
+        replicated.apply(msg.name, msg.key, msg.value);
+        for (const s of slots) if (s.worker && s.worker !== worker) send(s.worker, msg);
         return;
     }
   };

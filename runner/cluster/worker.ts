@@ -10,9 +10,13 @@ import { join } from 'node:path';
 import type { TextEntry } from '../protocol/messages.js';
 import type { PeerLink, ResponseRouter, TokenAuthority } from '../protocol/relay.js';
 import { ENV_PEER_DIR, ENV_ROLE, carryKeyPrefix, ownerOfCarryKey, type ToPrimary, type ToWorker } from './messages.js';
+import { RemoteSharedState } from './shared-remote.js';
+import { SharedStateUnavailable, type SharedOp, type SharedResult } from './shared-state.js';
 
 /** The primary answers from memory; a slower answer means it is gone or wedged. */
 const PRIMARY_TIMEOUT_MS = 2000;
+/** Shared-state questions sit on a caller's path (a confirmation, an approval): fail sooner. */
+export const SHARED_TIMEOUT_MS = 1000;
 /** Idle private connections kept per peer. */
 const POOL_PER_PEER = 8;
 
@@ -75,6 +79,8 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
   private readonly waiting = new Map<number, Waiting>();
   private seq = 0;
   private peerServer: net.Server | undefined;
+  /** The cluster's shared state, asked of the primary (RunnerState.shared of this worker). */
+  readonly shared: RemoteSharedState;
 
   constructor(varName: string) {
     const worker = cluster.worker;
@@ -82,6 +88,10 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
     this.id = worker.id;
     this.carryKeyPrefix = carryKeyPrefix(this.id);
     this.varName = varName;
+    this.shared = new RemoteSharedState(
+      (op) => this.askShared(op),
+      (name, key, value) => void this.send(value === undefined ? { t: 'rep', name, key } : { t: 'rep', name, key, value }),
+    );
   }
 
   /** Start the private socket and take messages from the primary. */
@@ -112,8 +122,15 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
       case 'drain':
         handlers.drain(msg.maxMs);
         return;
+      case 'rep':
+        this.shared.applyRemote(msg.name, msg.key, msg.value);
+        return;
+      case 'rep-all':
+        for (const [name, entries] of msg.maps) for (const [key, value] of entries) this.shared.applyRemote(name, key, value);
+        return;
       case 'prepared':
-      case 'found': {
+      case 'found':
+      case 'shared': {
         const w = this.waiting.get(msg.n);
         if (w === undefined) return;
         this.waiting.delete(msg.n);
@@ -149,7 +166,7 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
     return true;
   }
 
-  private ask(msg: ToPrimary & { n: number }): Promise<ToWorker> {
+  private ask(msg: ToPrimary & { n: number }, timeoutMs = PRIMARY_TIMEOUT_MS): Promise<ToWorker> {
     return new Promise((resolve, reject) => {
       if (!this.send(msg)) {
         reject(new Error('the primary is gone'));
@@ -157,8 +174,8 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
       }
       const timer = setTimeout(() => {
         this.waiting.delete(msg.n);
-        reject(new Error('the primary did not answer'));
-      }, PRIMARY_TIMEOUT_MS);
+        reject(new Error(`the primary did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.waiting.set(msg.n, { resolve, reject, timer });
     });
   }
@@ -173,6 +190,17 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
     const answer = await this.ask({ t: 'lookup', n: ++this.seq, token });
     if (answer.t !== 'found') throw new Error('unexpected answer from the primary');
     return answer.key !== undefined && answer.conf !== undefined ? { key: answer.key, conf: answer.conf } : undefined;
+  }
+
+  private async askShared(op: SharedOp): Promise<SharedResult> {
+    let answer: ToWorker;
+    try {
+      answer = await this.ask({ t: 'shared', n: ++this.seq, op }, SHARED_TIMEOUT_MS);
+    } catch (err) {
+      throw new SharedStateUnavailable(`cluster state unavailable: ${(err as Error).message}`);
+    }
+    if (answer.t !== 'shared') throw new SharedStateUnavailable('cluster state unavailable: unexpected answer from the primary');
+    return answer.result;
   }
 
   /** ConfStore.onRefresh: keep the primary's registry entry alive while this worker uses it. */

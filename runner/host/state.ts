@@ -4,30 +4,54 @@
 // handed to plugins in PrepareEnv.state; closed by Host.shutdown() after the plugins' own
 // shutdown ran.
 //
-// What the shipped plugins keep here (own(key, ...)):
-//   mcp-authz/confirmation     replay cache of used confirmation tokens + the random key of
-//                              routes without a configured secret
-//   mcp-authz/pins             tool definitions seen or blocked (tool pinning)
-//   mcp-authz/tool-hints       tool annotations last listed (read access of read grants)
-//   mcp-authz/jwks             remote JWKS key sets, cached per (url, options)
-//   mcp-ratelimit/breakers     circuit breakers, kept across re-prepare of the same conf
-//   mcp-ratelimit/memory-store the in-memory limit counters
-//   mcp-ratelimit/redis        Redis connections, one per URL
-//   mcp-audit/buffers          calls parked until their response phase, unwritten events
-//   mcp-audit/rounds           requestStates of input_required answers (MRTR round numbers)
+// `shared` is the state every process of a multi-process runner agrees on (in memory for a
+// single process; asked of the primary by a worker: runner/cluster/shared-state.ts,
+// docs/ext-plugin-protocol.md §9.1). Everything under own() is this process's alone.
+//
+// What the shipped plugins keep, and where:
+//   shared (cluster-wide)
+//     mcp-authz   confirmation replay claims (tokens and form approval states, single use),
+//                 the approval book, session capabilities, trust-on-first-use first sightings,
+//                 the default confirmation key (a shared secret); replicated: pin blocks and
+//                 tool hints (read locally on every call)
+//   own (per process; with N workers each has its own, consequences in §9.1)
+//     mcp-authz/confirmation     handles onto the shared replay claims and default key
+//     mcp-authz/pins             first sightings learned from the shared table, blocks
+//     mcp-authz/tool-hints       the replicated hints map
+//     mcp-authz/approvals        handle onto the shared approval book
+//     mcp-authz/session-capabilities  handle onto the shared session capabilities
+//     mcp-authz/jwks             remote JWKS key sets, cached per (url, options): warm per process
+//     mcp-ratelimit/breakers     circuit breakers, kept across re-prepare: they trip per process
+//     mcp-ratelimit/memory-store the in-memory limit counters: N processes admit up to N x a
+//                                limit (store: redis for exact cluster-wide limits)
+//     mcp-ratelimit/redis        Redis connections, one per URL
+//     mcp-audit/buffers          calls parked until their response phase, unwritten events
+//     mcp-audit/rounds           requestStates of input_required answers (MRTR round numbers)
 
 import { PolicyService } from '../policy/service.js';
+import { LocalSharedState, type SharedState } from '../cluster/shared-state.js';
 
 /** Something a runner closes on shutdown (watchers, timers, connections). */
 export interface Closable {
   close(): void | Promise<void>;
 }
 
+export interface RunnerStateOptions {
+  /** A worker's view of the cluster's shared state (runner/cluster/shared-remote.ts); default: this process's own. */
+  shared?: SharedState | undefined;
+}
+
 export class RunnerState {
   /** Policy files, each read, validated and watched once for every route that names it. */
   readonly policies = new PolicyService();
+  /** State every process of a multi-process runner agrees on (in memory when there is one process). */
+  readonly shared: SharedState;
   private readonly owned = new Map<string, unknown>();
   private closed = false;
+
+  constructor(opts: RunnerStateOptions = {}) {
+    this.shared = opts.shared ?? new LocalSharedState();
+  }
 
   /**
    * A plugin's runner-wide state (replay cache, pin store, key sets, breakers, pending audit

@@ -8,7 +8,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
+import { decide } from '../../testkit/approval-page.js';
 import { startConfirmGateway, type UserName } from '../../testkit/confirm-gateway.js';
 
 const gw = await startConfirmGateway();
@@ -87,17 +88,27 @@ test('a token replayed for other arguments or by another user is refused; a 2025
   assert.equal(calls('token-replay').length, 1, 'the failed replays did not use the token up');
 });
 
-test('several runner processes: a URL-mode client gets a token (approvals live in one process), which works on any worker', async () => {
+test('several runner processes: a URL-mode client gets the approval page; the approval holds on every worker', async () => {
   const multi = await startConfirmGateway({ workers: 2 });
   const client = new Client({ name: 'stock-v1-client', version: '1.0.0' }, { capabilities: { elicitation: { url: {} } } });
   try {
     await client.connect(new StreamableHTTPClientTransport(new URL(multi.legacyUrl), { requestInit: { headers: await multi.authOf('alice') } }));
     const args = { customer_id: 'c-8', subject: 'two-workers' };
-    const first = await refusal(client.callTool({ name: TOOL, arguments: args }));
-    assert.equal(first.code, -32010, 'not -32042: the page could decide on one process and the retry land on another');
-    const data = first.data as { token: string; meta_key: string };
-    const result = await client.callTool({ name: TOOL, arguments: args, _meta: { [data.meta_key]: data.token } });
+    const error = await client.callTool({ name: TOOL, arguments: args }).then(
+      () => assert.fail('the call ran without approval'),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof UrlElicitationRequiredError, `the page, not a token: approvals are shared by the workers (${String(error)})`);
+    const url = (error.elicitations[0] as { url: string }).url;
+    // The page and the retry each go to whichever worker gets their connection.
+    assert.equal((await decide(url, await multi.tokenOf('alice'), 'approve')).status, 200);
+    const result = await client.callTool({ name: TOOL, arguments: args });
     assert.match(JSON.stringify(result), /Case TCK-\d+ opened: two-workers/);
+    const again = await client.callTool({ name: TOOL, arguments: args }).then(
+      () => assert.fail('the approval was used twice'),
+      (err: unknown) => err,
+    );
+    assert.ok(again instanceof UrlElicitationRequiredError, 'used once across the workers: the next identical call asks again');
   } finally {
     await client.close().catch(() => undefined);
     await multi.close();

@@ -10,44 +10,45 @@ import { parseRequestBody } from '../../runner/mcp/parse.js';
 const binding = { caller: 'jwt::alice', server: 'crm', tool: 'ticket.create_case', args: { title: 'Broken', priority: 2 } };
 const opening = { binding, requester: 'alice', requesterTenant: undefined, shownArguments: {}, rule: 'r', reason: 'risky', ttlSeconds: 60 };
 
-test('an approval passes the exact call once; other arguments, another user or expiry find nothing', () => {
+test('an approval passes the exact call once; other arguments, another user or expiry find nothing', async () => {
   let now = 1_000_000;
   const book = new ApprovalBook(10, () => now);
-  const a = book.open(opening)!;
-  assert.equal(book.open(opening)!.id, a.id, 'a retry before the decision gets the same page');
-  assert.equal(book.settle(binding)?.outcome, 'pending');
-  assert.ok(book.decide(a.id, true, 'alice'));
-  assert.equal(book.decide(a.id, false, 'alice'), undefined, 'decided once');
-  assert.equal(book.settle({ ...binding, args: { title: 'Broken', priority: 3 } }), undefined);
-  assert.equal(book.settle({ ...binding, caller: 'jwt::mallory' }), undefined);
-  assert.equal(book.settle({ ...binding, args: { priority: 2, title: 'Broken' } })?.outcome, 'approved');
-  assert.equal(book.settle(binding), undefined, 'used up');
-  const b = book.open(opening)!;
-  book.decide(b.id, true, 'alice');
+  const a = (await book.open(opening))!;
+  assert.equal((await book.open(opening))!.id, a.id, 'a retry before the decision gets the same page');
+  assert.equal((await book.settle(binding))?.outcome, 'pending');
+  assert.ok(await book.decide(a.id, true, 'alice'));
+  assert.equal(await book.decide(a.id, false, 'alice'), undefined, 'decided once');
+  assert.equal(await book.settle({ ...binding, args: { title: 'Broken', priority: 3 } }), undefined);
+  assert.equal(await book.settle({ ...binding, caller: 'jwt::mallory' }), undefined);
+  assert.equal((await book.settle({ ...binding, args: { priority: 2, title: 'Broken' } }))?.outcome, 'approved');
+  assert.equal(await book.settle(binding), undefined, 'used up');
+  const b = (await book.open(opening))!;
+  await book.decide(b.id, true, 'alice');
   now += 61_000;
-  assert.equal(book.settle(binding), undefined, 'expired');
-  assert.equal(book.get(b.id), undefined);
+  assert.equal(await book.settle(binding), undefined, 'expired');
+  assert.equal(await book.get(b.id), undefined);
 });
 
-test('a refusal is reported once; a full book refuses new approvals', () => {
+test('a refusal is reported once; a full book refuses new approvals', async () => {
   const book = new ApprovalBook(1);
-  const a = book.open(opening)!;
-  assert.equal(book.open({ ...opening, binding: { ...binding, tool: 'other' } }), undefined);
-  book.decide(a.id, false, 'bob');
-  assert.deepEqual(book.settle(binding)?.outcome, 'denied');
-  assert.equal(book.settle(binding), undefined);
+  const a = (await book.open(opening))!;
+  assert.equal(await book.open({ ...opening, binding: { ...binding, tool: 'other' } }), undefined);
+  await book.decide(a.id, false, 'bob');
+  assert.deepEqual((await book.settle(binding))?.outcome, 'denied');
+  assert.equal(await book.settle(binding), undefined);
 });
 
-test('session capabilities: url needs its own key, the book is bounded', () => {
+test('session capabilities: url needs its own key, the book is bounded', async () => {
   assert.deepEqual(elicitationOf({ elicitation: {} }), { form: true, url: false });
   assert.deepEqual(elicitationOf({ elicitation: { url: {} } }), { form: false, url: true });
   assert.deepEqual(elicitationOf({}), { form: false, url: false });
   const s = new SessionCapabilities(2);
-  s.remember('a', { form: true, url: true });
-  s.remember('b', { form: true, url: false });
-  s.remember('c', { form: false, url: true });
-  assert.equal(s.of('a').url, false, 'oldest forgotten');
-  assert.equal(s.of('c').url, true);
+  await s.remember('a', { form: true, url: true });
+  await s.remember('b', { form: true, url: false });
+  await s.remember('c', { form: false, url: true });
+  assert.equal((await s.of('a')).url, false, 'oldest forgotten');
+  assert.equal((await s.of('c')).url, true);
+  assert.equal((await s.of('b')).form, true);
 });
 
 test('answer mapping: statuses per route, data names plugin and next step, 401 untouched, tool results on request', () => {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
 import { PACKAGE_ROOT } from '../../runner/host/schema-file.js';
 import { loadApisixYaml } from '../../emulator/config.js';
-import { ALLOWED_TOOL, BURST_TOOL, CONFIRM_TOOL, CUSTOMER_SECRETS, DENIED_TOOL, REDACTED_TOOL, auditLines, pickMetrics, runDemo } from '../../dev/demo.js';
+import { ALLOWED_TOOL, BURST_TOOL, CONFIRM_TOOL, CUSTOMER_SECRETS, DENIED_TOOL, REDACTED_TOOL, auditLines, pickMetrics, runDemo, sumCounters } from '../../dev/demo.js';
 import { SHIPPED_ROUTES, adaptShippedRoutes, jwtSettings, referencedEnvs } from '../../testkit/shipped-conf.js';
 
 test('runDemo: every step behaves as the demo claims', async () => {
@@ -81,6 +81,22 @@ test('runDemo: every step behaves as the demo claims', async () => {
   const metrics = f.metrics ?? [];
   assert.ok(metrics.some((l) => l.startsWith('mcp_gateway_calls_total{') && l.includes(`tool="${BURST_TOOL}"`) && l.includes('result="limited"')), metrics.join('\n'));
   assert.ok(metrics.some((l) => l.startsWith('mcp_gateway_ratelimit_hits_total{') && l.includes('rule="per-user"')), metrics.join('\n'));
+});
+
+test('runDemo with a two-process runner (MCP_RUNNER_WORKERS=2): every step still behaves', async () => {
+  const report = await runDemo({ quiet: true, runnerWorkers: 2 });
+  const failed = report.steps.filter((s) => !s.ok).map((s) => `${s.title}: ${s.problems.join('; ')}`);
+  assert.deepEqual(failed, []);
+  // Both processes' endpoints were read and added up: the session's calls are all counted.
+  const searches = (report.facts.metrics ?? []).filter((l) => l.includes(`tool="${BURST_TOOL}"`) && l.startsWith('mcp_gateway_calls_total{'));
+  const counted = searches.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  assert.equal(counted, (report.facts.rateLimit?.allowedBefore ?? 0) + 1, searches.join('\n'));
+});
+
+test('sumCounters adds _total samples of several processes and keeps the rest from the first', () => {
+  const a = ['# HELP x', 'mcp_gateway_calls_total{tool="a"} 2', 'process_start_time_seconds 100', 'up 1'].join('\n');
+  const b = ['mcp_gateway_calls_total{tool="a"} 3', 'mcp_gateway_calls_total{tool="b"} 1', 'process_start_time_seconds 200'].join('\n');
+  assert.deepEqual(sumCounters([a, b]).split('\n'), ['mcp_gateway_calls_total{tool="a"} 5', 'process_start_time_seconds 100', 'up 1', 'mcp_gateway_calls_total{tool="b"} 1']);
 });
 
 test('shipped routes adapted for a local run: only upstream, audit file and policy path change', async () => {

@@ -348,7 +348,7 @@ test('fast route (no post-resp): a list call is refused rather than left unfilte
 });
 
 test('pinning (trust on first use): a changed definition is removed and later calls denied', async () => {
-  pinStoreOf(runnerState, 0).clear();
+  await pinStoreOf(runnerState, 0).clear();
   const conf = authzConf({ pinning: { mode: 'trust_on_first_use', on_mismatch: 'block' } });
   const list = (tools: unknown[]) => JSON.stringify({ jsonrpc: '2.0', id: 9, result: { tools } });
   const first = await listRoundTrip(conf, list(TOOLS), 'application/json');
@@ -372,7 +372,7 @@ test('pinning (trust on first use): a changed definition is removed and later ca
 });
 
 test('pinning against policy pins; flag mode only records', async () => {
-  pinStoreOf(runnerState, 0).clear();
+  await pinStoreOf(runnerState, 0).clear();
   const echo = TOOLS[3]!;
   const pinned = canonicalHash({ name: echo.name, description: echo.description, inputSchema: echo.inputSchema });
   const policy = { ...POLICY, pins: { crm: { 'mirror.echo': `sha256:${pinned}`, 'crm.lookup': `sha256:${'0'.repeat(64)}` } } };

@@ -149,12 +149,12 @@ test('a rotated confirmation secret file signs new tokens and invalidates old on
   await replaceFile(path, SECRET_B);
   const watched = resolveSecretRef(`$file://${path}`); // the same watched file the key reads
   await eventually(async () => watched.value() === SECRET_B);
-  assert.deepEqual(tokens.verify(before, binding), { ok: false, reason: 'confirmation token signature is invalid' });
-  assert.deepEqual(tokens.verify(tokens.issue(binding).token, binding), { ok: true });
+  assert.deepEqual(await tokens.verify(before, binding), { ok: false, reason: 'confirmation token signature is invalid' });
+  assert.deepEqual(await tokens.verify(tokens.issue(binding).token, binding), { ok: true });
 
   await unlink(path);
   await eventually(async () => {
-    const r = tokens.verify(before, binding);
+    const r = await tokens.verify(before, binding);
     return !r.ok && r.reason === 'confirmation secret unavailable';
   });
   assert.throws(() => tokens.issue(binding), /confirmation secret unavailable/);
