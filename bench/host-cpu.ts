@@ -9,7 +9,7 @@
 // builds alternated scenario by scenario in every round, so an old and a new build are
 // compared in the same time window (rows are labelled with the directory's name).
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +72,8 @@ async function main(): Promise<void> {
   const conc = Number(arg('conc', '16'));
   const only = arg('only', 'floor,five-plugins-memory,floor-resp,five-plugins-resp');
   const users = usersArg(process.argv);
-  const setup = await scenarios(mkdtempSync(join(tmpdir(), 'mcp-bench-')), { users });
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-bench-'));
+  const setup = await scenarios(dir, { users });
   Object.assign(process.env, setup.env);
   const buildDirs = arg('builds', '').split(',').filter(Boolean);
   const builds: Build[] = buildDirs.length === 0 ? [{ label: '', chain: chainModule, registry: registryModule, codec: codecModule, log: logModule }] : await Promise.all(buildDirs.map(loadBuild));
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
   } finally {
     for (const host of hosts) await host.shutdown();
     await setup.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -4,7 +4,7 @@
 // connection, ExtraInfo answered on the same connection), alternating scenarios in rounds, and
 // prints decisions/s and p50/p99 per scenario and connection count, against the empty chain.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepare, runLoad, type LoadResult } from './protocol-load.js';
@@ -16,7 +16,29 @@ function arg(name: string, dflt: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
 }
 
+const USAGE = `usage: npm run bench [-- --seconds 2 --rounds 3 --conns 1,16,64 --only name,name --users 10000 --memory N --workers N --cpu-prof --runner-node-args "..."]`;
+const VALUED = new Set(['seconds', 'rounds', 'conns', 'only', 'users', 'memory', 'workers', 'runner-node-args']);
+const FLAGS = new Set(['cpu-prof']);
+
+/** An unknown flag (or --help) prints the usage instead of silently running every scenario. */
+function checkArgs(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    if (name !== undefined && VALUED.has(name) && argv[i + 1] !== undefined) i++;
+    else if (name === undefined || !FLAGS.has(name)) return a === '--help' || a === '-h' ? '' : `unknown argument ${JSON.stringify(a)}`;
+  }
+  return undefined;
+}
+
 async function main(): Promise<void> {
+  const bad = checkArgs(process.argv.slice(2));
+  if (bad !== undefined) {
+    if (bad) console.error(bad);
+    console.error(USAGE);
+    process.exitCode = bad ? 2 : 0;
+    return;
+  }
   const seconds = Number(arg('seconds', '2'));
   const rounds = Number(arg('rounds', '3'));
   const conns = arg('conns', '1,16,64').split(',').map(Number);
@@ -28,6 +50,12 @@ async function main(): Promise<void> {
   const users = usersArg(process.argv);
   const setup = await scenarios(dir, { users });
   const chosen = setup.list.filter((s) => (only ? only.split(',').includes(s.name) : !s.optIn));
+  const unknown = only ? only.split(',').filter((n) => !setup.list.some((s) => s.name === n)) : [];
+  if (unknown.length > 0) {
+    await setup.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${setup.list.map((s) => s.name).join(', ')}`);
+  }
   // --cpu-prof: the runner writes a V8 CPU profile into the working directory on exit.
   const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${process.cwd()}`] : [];
   // --runner-node-args "--max-semi-space-size=16 ...": V8 flags for the runner (what ext-plugin.cmd would pass).
@@ -131,6 +159,7 @@ async function main(): Promise<void> {
   } finally {
     await runner.stop();
     await setup.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
