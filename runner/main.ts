@@ -18,6 +18,7 @@ import { installMetricsFromEnv, installTracingFromEnv } from './observability/te
 import { DRAIN_MS, STOP_BUDGET_MS, runPrimary } from './cluster/primary.js';
 import { WorkerLink, isClusterWorker } from './cluster/worker.js';
 import { workersFromEnv } from './cluster/settings.js';
+import { onParentGone } from './parent-watch.js';
 import type { CompiledChain } from './host/chain.js';
 
 async function main(): Promise<void> {
@@ -136,6 +137,7 @@ async function serve(address: string, confExpireSeconds: number, link: WorkerLin
   } else {
     process.on('SIGTERM', () => stop('SIGTERM', DRAIN_MS));
     process.on('SIGINT', () => stop('SIGINT', DRAIN_MS));
+    onParentGone(() => stop('parent exited', DRAIN_MS));
   }
   log.info(
     { address, plugins: registry.names(), pid: process.pid, worker: link?.id, metrics: metrics ? 'on' : 'off' },

@@ -6,6 +6,7 @@
 // approvals, pins, secrets; replicated maps), replaces a worker that dies, and on SIGTERM lets all workers drain, then exits
 // within APISIX's 1 s (docs/ext-plugin-protocol.md §2.3, §9).
 
+import { onParentGone } from '../parent-watch.js';
 import cluster, { type Worker } from 'node:cluster';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -185,6 +186,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  onParentGone(() => stop('parent exited'));
   process.on('uncaughtException', (err) => log.error({ err: err.message, stack: err.stack }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
 }
