@@ -367,8 +367,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
  * The multi-process runner has tests of its own that ask for workers explicitly.
  */
 function oneRunnerProcessUnlessAsked(envs: EmulatorOptions['envs']): EmulatorOptions['envs'] {
-  if (Array.isArray(envs)) return envs.includes('MCP_RUNNER_WORKERS') ? envs : Object.fromEntries([...envs.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]!]] : [])), ['MCP_RUNNER_WORKERS', '1']]);
-  if (envs !== undefined && 'MCP_RUNNER_WORKERS' in envs) return envs;
-  return { ...(envs ?? {}), MCP_RUNNER_WORKERS: '1' };
+  if (envs === undefined) return { MCP_RUNNER_WORKERS: '1' };
+  if (!Array.isArray(envs)) return 'MCP_RUNNER_WORKERS' in envs ? envs : { ...envs, MCP_RUNNER_WORKERS: '1' };
+  if (envs.includes('MCP_RUNNER_WORKERS')) return envs;
+  // Names passed from this process become explicit values, so the one extra can join them.
+  const explicit: Record<string, string> = { MCP_RUNNER_WORKERS: '1' };
+  for (const name of envs) {
+    const value = process.env[name];
+    if (value !== undefined) explicit[name] = value;
+  }
+  return explicit;
 }
 

@@ -159,15 +159,8 @@ export class ConfStore<C> {
 
   /** The key and conf behind a live token (refreshing it), for processes that must build its chain. */
   describe(token: number): { key: string; conf: readonly TextEntry[] } | undefined {
-    const entry = this.byToken.get(token);
-    if (entry === undefined) return undefined;
-    const now = this.now();
-    if (entry.expiresAt <= now) {
-      this.remove(entry);
-      return undefined;
-    }
-    this.touch(entry, now);
-    return { key: entry.key, conf: entry.conf };
+    const entry = this.live(token);
+    return entry === undefined ? undefined : { key: entry.key, conf: entry.conf };
   }
 
   /** Pushes a live token's expiry back (a worker used it); false when it is gone. */
@@ -177,6 +170,11 @@ export class ConfStore<C> {
 
   /** Chain for a token, refreshing its expiry; undefined when unknown or expired. */
   get(token: number): C | undefined {
+    return this.live(token)?.chain;
+  }
+
+  /** The token's entry if it has not expired (an expired one is dropped), its expiry pushed back. */
+  private live(token: number): Entry<C> | undefined {
     const entry = this.byToken.get(token);
     if (entry === undefined) return undefined;
     const now = this.now();
@@ -185,7 +183,7 @@ export class ConfStore<C> {
       return undefined;
     }
     this.touch(entry, now);
-    return entry.chain;
+    return entry;
   }
 
   /** Drops expired entries; returns how many. */

@@ -39,6 +39,15 @@ async function onDistinctWorkers(runner: ClusterRunner, token: number, count: nu
   return [...byPid.values()];
 }
 
+/** A two-worker runner, the request and response tokens prepared, a client on each worker. */
+async function twoWorkers(): Promise<{ runner: ClusterRunner; reqToken: number; respToken: number; workers: Served[] }> {
+  const runner = await startClusterRunner(2);
+  const setup = await runner.connect();
+  const reqToken = await setup.prepare(PID_CONF, REQ_KEY);
+  const respToken = await setup.prepare(PID_CONF, RESP_KEY);
+  return { runner, reqToken, respToken, workers: await onDistinctWorkers(runner, reqToken, 2) };
+}
+
 async function respAnswer(client: ProtocolClient, token: number, carryKey: string): Promise<{ status: number; body: string; varQuestions: number }> {
   client.sendRespCall({ id: 9, status: 200, headers: [{ name: 'Content-Type', value: 'application/json' }], confToken: token });
   const { frame, questions } = await client.finish((q) => (q.type === 'var' && q.name === 'http_x_mcp_gateway_call' ? Buffer.from(carryKey) : undefined));
@@ -80,11 +89,7 @@ test('a conf token prepared on one process works on another, with no retry', asy
 });
 
 test('a response phase arriving on another process than its request phase is answered by the owner', async () => {
-  const runner = await startClusterRunner(2);
-  const setup = await runner.connect();
-  const reqToken = await setup.prepare(PID_CONF, REQ_KEY);
-  const respToken = await setup.prepare(PID_CONF, RESP_KEY);
-  const [a, b] = await onDistinctWorkers(runner, reqToken, 2);
+  const { reqToken, respToken, workers: [a, b] } = await twoWorkers();
   const carried = await requestPhase(a!.client, reqToken);
   assert.equal(carried.pid, a!.pid);
   // The HTTPRespCall comes on b's connection: b relays it to a, which holds the carry.
@@ -101,11 +106,7 @@ test('a response phase arriving on another process than its request phase is ans
 });
 
 test('a worker that dies: the others keep serving, it is replaced, its calls are not mistaken for live ones', async () => {
-  const runner = await startClusterRunner(2);
-  const setup = await runner.connect();
-  const reqToken = await setup.prepare(PID_CONF, REQ_KEY);
-  const respToken = await setup.prepare(PID_CONF, RESP_KEY);
-  const [victim, survivor] = await onDistinctWorkers(runner, reqToken, 2);
+  const { runner, reqToken, respToken, workers: [victim, survivor] } = await twoWorkers();
   const orphan = await requestPhase(victim!.client, reqToken);
   process.kill(victim!.pid, 'SIGKILL');
   await victim!.client.closed;
@@ -128,11 +129,7 @@ test('a worker that dies: the others keep serving, it is replaced, its calls are
 });
 
 test('SIGTERM drains every process: response phases served, new request phases refused, all gone within 1 s', async () => {
-  const runner = await startClusterRunner(2);
-  const setup = await runner.connect();
-  const reqToken = await setup.prepare(PID_CONF, REQ_KEY);
-  const respToken = await setup.prepare(PID_CONF, RESP_KEY);
-  const [a, b] = await onDistinctWorkers(runner, reqToken, 2);
+  const { runner, reqToken, respToken, workers: [a, b] } = await twoWorkers();
   const carried = await requestPhase(a!.client, reqToken);
   const termAt = Date.now();
   runner.child.kill('SIGTERM');
