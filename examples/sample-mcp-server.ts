@@ -83,7 +83,12 @@ function text(t: string, structured?: Record<string, unknown>): CallToolResult {
   return structured ? { content: [{ type: 'text', text: t }], structuredContent: structured } : { content: [{ type: 'text', text: t }] };
 }
 
-function buildServer(tools: Tool[], headers: IncomingMessage['headers']): Server {
+/**
+ * `clientStream` resolves once the session's GET stream is open (or after a bounded wait): a
+ * server-to-client request outside a POST travels on that stream, and the SDK drops it silently
+ * when the client has not opened it yet, which a slow gateway path makes likely.
+ */
+function buildServer(tools: Tool[], headers: IncomingMessage['headers'], clientStream: () => Promise<void> = () => Promise.resolve()): Server {
   const server = new Server({ name: 'sample-mcp-server', version: '1.0.0' }, { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } });
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, async (req) => {
@@ -117,6 +122,7 @@ function buildServer(tools: Tool[], headers: IncomingMessage['headers']): Server
         return text(`slept ${ms} ms`);
       }
       case 'util.ask_model': {
+        await clientStream();
         const answer = await server.request(
           { method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: String(args['prompt'] ?? 'hi') } }], maxTokens: 50 } },
           CreateMessageResultSchema,
@@ -165,6 +171,26 @@ export async function startSampleMcpServer(opts: SampleServerOptions = {}): Prom
   const tools = sampleTools();
   const seen: SeenRequest[] = [];
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  // Sessions whose client holds a GET stream open, and who waits for one to open.
+  const getStreams = new Set<string>();
+  const streamWaiters = new Map<string, Array<() => void>>();
+  const streamOpened = (sid: string): void => {
+    getStreams.add(sid);
+    for (const wake of streamWaiters.get(sid) ?? []) wake();
+    streamWaiters.delete(sid);
+  };
+  const waitForStream = (sid: string | undefined): Promise<void> => {
+    if (sid === undefined || getStreams.has(sid)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000).unref();
+      const list = streamWaiters.get(sid) ?? [];
+      list.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      streamWaiters.set(sid, list);
+    });
+  };
   const http: HttpServer = createServer((req, res) => {
     void (async () => {
       const body = req.method === 'POST' ? await readJson(req) : undefined;
@@ -191,8 +217,19 @@ export async function startSampleMcpServer(opts: SampleServerOptions = {}): Prom
           t.onclose = () => {
             if (t.sessionId) sessions.delete(t.sessionId);
           };
-          await buildServer(tools, req.headers).connect(t);
+          await buildServer(tools, req.headers, () => waitForStream(t.sessionId)).connect(t);
           transport = t;
+        }
+        if (req.method === 'GET' && typeof sid === 'string') {
+          // The SDK registers the GET stream before it writes the head, and handleRequest only
+          // returns when the stream ends: a 200 head is the moment the stream is open.
+          const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => typeof res;
+          res.writeHead = ((...a: unknown[]) => {
+            const out = writeHead(...a);
+            if (res.statusCode === 200) streamOpened(sid);
+            return out;
+          }) as typeof res.writeHead;
+          res.on('close', () => getStreams.delete(sid));
         }
         await transport.handleRequest(req, res, body);
         return;
