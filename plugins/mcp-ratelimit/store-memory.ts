@@ -106,6 +106,10 @@ export class MemoryStore implements LimitStore {
     return this.checkNow(batch, this.clock());
   }
 
+  checkSync(batch: CheckBatch): CheckResult {
+    return this.checkNow(batch, this.clock());
+  }
+
   checkNow(batch: CheckBatch, now: number): CheckResult {
     // Plain loops, no closure or callback arrays: this runs on every limited call.
     let refusedKind: LimitKind | undefined;
