@@ -9,7 +9,7 @@ import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
 import { inputRequiredAnswers, roundOf, type RoundBook } from '../../runner/mcp/mrtr.js';
 import type { McpResponseBody } from '../../runner/mcp/types.js';
 import { echoed } from './echo.js';
-import { argumentKeys, decisionEntry, decisionField, isoTimestamp, jsonType, type ArgumentKey, type DecisionEntry, type DecisionField } from './event-parts.js';
+import { argumentKeys, credentialField, decisionEntry, decisionField, isoTimestamp, jsonType, smallDetail, type ArgumentKey, type CredentialField, type DecisionEntry, type DecisionField } from './event-parts.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -62,7 +62,8 @@ export interface AuditEvent {
   decision?: DecisionField;
   limit?: { plugin: string; action: string; rule?: string; detail?: Record<string, JsonValue> };
   redactions?: { where: string; counts: Record<string, number> }[];
-  credential?: { action: string; detail?: Record<string, JsonValue> };
+  /** Shared while a plugin's record for a rule repeats its detail (frozen). */
+  credential?: CredentialField;
   /** Entries shared between events (frozen); the list is the event's own. */
   decisions: DecisionEntry[];
   /** A risky call's confirmation: who approved or refused what, when, through which channel. */
@@ -179,27 +180,6 @@ export function responseResult(r: PhaseResult): AuditResult {
   return 'ok';
 }
 
-function smallDetail(detail: Readonly<Record<string, unknown>> | undefined): Record<string, JsonValue> | undefined {
-  if (detail === undefined) return undefined;
-  const out: Record<string, JsonValue> = {};
-  let n = 0;
-  for (const [k, v] of Object.entries(detail)) {
-    if (++n > 16) break;
-    if (v === null || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
-    else if (typeof v === 'string') out[k] = v.length > 200 ? v.slice(0, 200) : v;
-    else if (Array.isArray(v)) out[k] = v.filter((x): x is string => typeof x === 'string').slice(0, 16);
-    else if (typeof v === 'object') {
-      // one level of {name: number|string} (e.g. key dimensions)
-      const inner: Record<string, JsonValue> = {};
-      for (const [ik, iv] of Object.entries(v as Record<string, unknown>).slice(0, 16)) {
-        if (typeof iv === 'number' || typeof iv === 'string' || typeof iv === 'boolean') inner[ik] = iv;
-      }
-      out[k] = inner;
-    }
-  }
-  return out;
-}
-
 function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): void {
   const redactions: { where: string; counts: Record<string, number> }[] = [];
   for (const d of records) {
@@ -228,9 +208,7 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
       }
       redactions.push({ where, counts });
     } else if (d.action === 'credential') {
-      ev.credential = { action: d.action };
-      const detail = smallDetail(d.detail);
-      if (detail !== undefined) ev.credential.detail = detail;
+      ev.credential = credentialField(d.plugin, d.action, d.rule, d.detail);
     }
   }
   if (redactions.length > 0) ev.redactions = redactions;
