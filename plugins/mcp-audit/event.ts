@@ -9,6 +9,7 @@ import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
 import { inputRequiredAnswers, roundOf, type RoundBook } from '../../runner/mcp/mrtr.js';
 import type { McpResponseBody } from '../../runner/mcp/types.js';
 import { echoed } from './echo.js';
+import { argumentKeys, credentialField, decisionEntry, decisionField, isoTimestamp, jsonType, smallDetail, type ArgumentKey, type CredentialField, type DecisionEntry, type DecisionField } from './event-parts.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -20,7 +21,8 @@ export type Completion = 'request' | 'response' | 'lease_expired' | 'late_respon
 
 export interface ArgumentMetadata {
   key_count: number;
-  keys: { name: string; type: string }[];
+  /** Shared between calls of one argument shape (frozen). */
+  keys: readonly ArgumentKey[];
   size_bytes: number;
   sha256: string;
   /** Only with log_argument_values: the arguments as forwarded (after mcp-redact). */
@@ -56,11 +58,14 @@ export interface AuditEvent {
   batch_index?: number;
   batch_size?: number;
   arguments?: ArgumentMetadata;
-  decision?: { plugin: string; action: string; rule?: string; reason?: string };
+  /** Shared between events with the same values (frozen). */
+  decision?: DecisionField;
   limit?: { plugin: string; action: string; rule?: string; detail?: Record<string, JsonValue> };
   redactions?: { where: string; counts: Record<string, number> }[];
-  credential?: { action: string; detail?: Record<string, JsonValue> };
-  decisions: { plugin: string; action: string; rule?: string }[];
+  /** Shared while a plugin's record for a rule repeats its detail (frozen). */
+  credential?: CredentialField;
+  /** Entries shared between events (frozen); the list is the event's own. */
+  decisions: DecisionEntry[];
   /** A risky call's confirmation: who approved or refused what, when, through which channel. */
   approval?: ApprovalFacts;
   result: AuditResult;
@@ -122,12 +127,7 @@ export function generateCorrelationId(): string {
 /** The same arguments always hash the same (shared with mcp-authz's confirmation and pinning hashes). */
 export { canonicalJson };
 
-export function jsonType(v: JsonValue | undefined): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v;
-}
+export { jsonType };
 
 export function argumentMetadata(args: JsonObject, opts: EventOptions): ArgumentMetadata {
   const canonical = canonicalJson(args);
@@ -135,7 +135,7 @@ export function argumentMetadata(args: JsonObject, opts: EventOptions): Argument
   const names = Object.keys(args);
   const meta: ArgumentMetadata = {
     key_count: names.length,
-    keys: names.slice(0, MAX_LISTED_KEYS).map((name) => ({ name, type: jsonType(args[name]) })),
+    keys: argumentKeys(args, names, MAX_LISTED_KEYS),
     size_bytes: size,
     sha256: sha256Hex(canonical),
   };
@@ -180,45 +180,18 @@ export function responseResult(r: PhaseResult): AuditResult {
   return 'ok';
 }
 
-function smallDetail(detail: Readonly<Record<string, unknown>> | undefined): Record<string, JsonValue> | undefined {
-  if (detail === undefined) return undefined;
-  const out: Record<string, JsonValue> = {};
-  let n = 0;
-  for (const [k, v] of Object.entries(detail)) {
-    if (++n > 16) break;
-    if (v === null || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
-    else if (typeof v === 'string') out[k] = v.length > 200 ? v.slice(0, 200) : v;
-    else if (Array.isArray(v)) out[k] = v.filter((x): x is string => typeof x === 'string').slice(0, 16);
-    else if (typeof v === 'object') {
-      // one level of {name: number|string} (e.g. key dimensions)
-      const inner: Record<string, JsonValue> = {};
-      for (const [ik, iv] of Object.entries(v as Record<string, unknown>).slice(0, 16)) {
-        if (typeof iv === 'number' || typeof iv === 'string' || typeof iv === 'boolean') inner[ik] = iv;
-      }
-      out[k] = inner;
-    }
-  }
-  return out;
-}
-
 function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): void {
   const redactions: { where: string; counts: Record<string, number> }[] = [];
   for (const d of records) {
-    const entry: { plugin: string; action: string; rule?: string } = { plugin: d.plugin, action: d.action };
-    if (d.rule !== undefined) entry.rule = d.rule;
-    ev.decisions.push(entry);
+    ev.decisions.push(decisionEntry(d.plugin, d.action, d.rule));
     const channel = d.detail?.['channel'];
     if (typeof channel === 'string' && (APPROVAL_ACTIONS.has(d.action) || d.detail?.['confirmed'] === true || d.action === 'deny' || d.action === 'confirm')) {
       ev.approval = approvalFacts(d, channel);
     }
     if (APPROVAL_ACTIONS.has(d.action)) {
-      ev.decision = { plugin: d.plugin, action: d.action };
-      if (d.rule !== undefined) ev.decision.rule = d.rule;
-      if (d.reason !== undefined) ev.decision.reason = d.reason;
+      ev.decision = decisionField(d.plugin, d.action, d.rule, d.reason);
     } else if (DECISION_ACTIONS.has(d.action)) {
-      ev.decision = { plugin: d.plugin, action: d.action };
-      if (d.rule !== undefined) ev.decision.rule = d.rule;
-      if (d.reason !== undefined) ev.decision.reason = echoed(d.reason, 256);
+      ev.decision = decisionField(d.plugin, d.action, d.rule, d.reason === undefined ? undefined : echoed(d.reason, 256));
     } else if (d.action === 'limit' || d.action.startsWith('breaker') || d.action.startsWith('circuit')) {
       ev.limit = { plugin: d.plugin, action: d.action };
       if (d.rule !== undefined) ev.limit.rule = d.rule;
@@ -235,9 +208,7 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
       }
       redactions.push({ where, counts });
     } else if (d.action === 'credential') {
-      ev.credential = { action: d.action };
-      const detail = smallDetail(d.detail);
-      if (detail !== undefined) ev.credential.detail = detail;
+      ev.credential = credentialField(d.plugin, d.action, d.rule, d.detail);
     }
   }
   if (redactions.length > 0) ev.redactions = redactions;
@@ -293,7 +264,7 @@ export function buildEvents(
     const ev: AuditEvent = {
       schema_version: AUDIT_SCHEMA_VERSION,
       event_type: 'mcp.call',
-      timestamp: new Date(facts.startedEpochMs).toISOString(),
+      timestamp: isoTimestamp(facts.startedEpochMs),
       correlation_id: facts.correlationId,
       call_id: facts.callId,
       route: facts.routeKey,

@@ -13,7 +13,7 @@ import type { RatelimitConf } from './conf.js';
 import { cachedLimitKey, targetOf, type CallFacts } from './keys.js';
 import type { CompiledBreaker, CompiledBudget, CompiledConcurrency, CompiledLimits, CompiledRate } from './limits.js';
 import { storeFailed } from './observe.js';
-import type { BudgetCheck, CheckResult, ConcurrencyCheck, LimitStore, RateCheck, RateState } from './store.js';
+import type { BudgetCheck, CheckBatch, CheckResult, ConcurrencyCheck, LimitStore, RateCheck, RateState } from './store.js';
 
 export interface PreparedRatelimit {
   /** conf.server; else the route's `mcp-route` server; else the route key. */
@@ -161,12 +161,15 @@ export async function checkCounters(ctx: CallContext, p: PreparedRatelimit, coun
   const leaseId = concList.length > 0 ? newLeaseId() : '-';
   let result: CheckResult;
   try {
-    result = await p.store.check({
+    const batch: CheckBatch = {
       leaseId,
       rates: rateList.map(([key, e]): RateCheck => ({ key, intervalMs: e.limit.intervalMs, burst: e.limit.burst, cost: e.cost })),
       concurrency: concList.map(([key, e]): ConcurrencyCheck => ({ key, max: e.limit.max, leaseMs: e.limit.leaseMs, count: e.count })),
       budgets: budgetList.map(([key, e]): BudgetCheck => ({ key, quota: e.limit.quota, cost: e.cost, period: e.limit.period })),
-    });
+    };
+    // An in-process store answers without a promise and a turn of the microtask queue.
+    const store = p.store;
+    result = store.checkSync !== undefined ? store.checkSync(batch) : await store.check(batch);
   } catch (err) {
     return storeFailure(ctx, p, err, tickets);
   }

@@ -62,6 +62,15 @@ export class MemoryStore implements LimitStore {
     }
   }
 
+  /**
+   * The stored entry of a rate or budget counter, expired or not: an expired counter reads as
+   * absent but its object and place are reused when it is written again (no delete and insert,
+   * no new object, for the keys of callers who come back after their counter ran out).
+   */
+  private stored(key: string): Entry | undefined {
+    return this.entries.get(key);
+  }
+
   private live(key: string, now: number): Entry | undefined {
     const e = this.entries.get(key);
     if (e && e.expiresAt <= now) {
@@ -97,6 +106,10 @@ export class MemoryStore implements LimitStore {
     return this.checkNow(batch, this.clock());
   }
 
+  checkSync(batch: CheckBatch): CheckResult {
+    return this.checkNow(batch, this.clock());
+  }
+
   checkNow(batch: CheckBatch, now: number): CheckResult {
     // Plain loops, no closure or callback arrays: this runs on every limited call.
     let refusedKind: LimitKind | undefined;
@@ -109,9 +122,9 @@ export class MemoryStore implements LimitStore {
     const rateDecisions: GcraDecision[] = [];
     for (let i = 0; i < rateChecks.length; i++) {
       const r = rateChecks[i]!;
-      const e = this.live(r.key, now);
+      const e = this.stored(r.key);
       rateEntries.push(e);
-      const d = gcra(e?.kind === 'rate' ? e.tat : undefined, now, r, r.cost);
+      const d = gcra(e?.kind === 'rate' && e.expiresAt > now ? e.tat : undefined, now, r, r.cost);
       rateDecisions.push(d);
       if (!d.allowed) {
         if (refusedKind === undefined) {
@@ -140,8 +153,8 @@ export class MemoryStore implements LimitStore {
       const b = budgetChecks[i]!;
       const w = periodWindow(now, b.period);
       const key = `${b.key}:${w.startMs}`;
-      const e = this.live(key, now);
-      const used = e?.kind === 'budget' ? e.used : 0;
+      const e = this.stored(key);
+      const used = e?.kind === 'budget' && e.expiresAt > now ? e.used : 0;
       if (used + b.cost > b.quota + 1e-9) {
         if (refusedKind === undefined) {
           refusedKind = 'budget';

@@ -59,6 +59,8 @@ export type CheckResult =
 
 export interface LimitStore {
   check(batch: CheckBatch): Promise<CheckResult>;
+  /** The same check answered at once, by a store that needs no I/O (no promise per call). */
+  checkSync?(batch: CheckBatch): CheckResult;
   /** Give back the slots of a call (idempotent: releasing twice is harmless). */
   release(leaseId: string, slots: ReadonlyArray<{ readonly key: string; readonly count: number }>): Promise<void>;
   close(): Promise<void>;

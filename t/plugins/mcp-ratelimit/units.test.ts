@@ -172,6 +172,23 @@ test('memory store: a counter written again after a second moves behind newer ke
   await store.close();
 });
 
+test('memory store: an expired counter reads as absent (full burst, fresh budget) and is written again in place', async () => {
+  const clock = clockAt(T0);
+  const store = new MemoryStore({ clock: clock.now, maxKeys: 100 });
+  const call = () =>
+    store.check({ leaseId: 'x', rates: [{ key: 'r|u', intervalMs: 1000, burst: 3, cost: 1 }], concurrency: [], budgets: [{ key: 'b|t', quota: 2, cost: 2, period: 'day' }] });
+  const first = await call();
+  assert.ok(first.allowed && first.rates[0]!.remaining === 2 && first.budgets[0] === 0);
+  assert.equal((await call()).allowed, false, 'the budget is spent for the day');
+  clock.advance(86_400_000 + 3_600_001); // the next day's budget key; the rate counter long expired
+  const again = await call();
+  assert.ok(again.allowed && again.rates[0]!.remaining === 2 && again.budgets[0] === 0, 'as if never seen');
+  assert.equal(store.size, 3, 'rate counter rewritten in place; the old day\'s budget waits for the sweep');
+  store.sweep();
+  assert.equal(store.size, 2);
+  await store.close();
+});
+
 test('breaker: closed → open after N failures → half-open after cool-down → closed on probe success', () => {
   const b = new Breaker({ failures: 3, errorRate: undefined, minCalls: 1, windowMs: 10_000, cooldownMs: 5000, halfOpenProbes: 1 });
   const t = { probe: false };
