@@ -1,9 +1,8 @@
 // Parts of audit events that repeat call after call, built once and shared, deeply frozen:
 // the {plugin, action, rule} entries of `decisions`, the `decision` field of a rule and
 // reason, the `credential` field while a rule's detail repeats, the key list of arguments of
-// one shape, the timestamp text of one millisecond.
-// Fewer objects per event, and event-line.ts keeps their JSON text. Every memo is bounded:
-// ever-new values only cost a rebuild.
+// one shape, the timestamp text of one millisecond: fewer objects per event. Every memo is
+// bounded: ever-new values only cost a rebuild.
 
 import type { JsonObject, JsonValue } from '../../runner/mcp/types.js';
 

@@ -6,7 +6,6 @@ import type { Attributes, Span } from '@opentelemetry/api';
 import type { CallContext, DecisionRecord, Identity, PhaseResult } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
 import { finish, type AuditEvent, type AuditResult, type Completion, type EventOptions } from './event.js';
-import { eventLine } from './event-line.js';
 import { recordClientDuration, recordMetrics } from './instruments.js';
 import type { AuditSink } from './sinks.js';
 import { endSpan, recordUpstreamSpan } from './spans.js';
@@ -114,7 +113,7 @@ export class AuditBuffers {
     this.writeScheduled = false;
     const batch = this.unwritten;
     this.unwritten = [];
-    for (const { sink, event } of batch) sink.offer(eventLine(event));
+    for (const { sink, event } of batch) sink.offer(JSON.stringify(event));
   }
 
   /** Shutdown: calls still waiting for a response phase are written with what we know. */

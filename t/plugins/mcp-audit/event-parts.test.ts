@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildEvents, finish, type AuditEvent, type CallFacts, type EventOptions } from '../../../plugins/mcp-audit/event.js';
 import { credentialField, isoTimestamp, smallDetail } from '../../../plugins/mcp-audit/event-parts.js';
-import { eventLine } from '../../../plugins/mcp-audit/event-line.js';
 import { echoed } from '../../../plugins/mcp-audit/echo.js';
 import { parseRequestBody } from '../../../runner/mcp/parse.js';
 import type { DecisionRecord, Identity } from '../../../runner/host/plugin.js';
@@ -83,7 +82,7 @@ const record: fc.Arbitrary<DecisionRecord> = fc.record(
   { requiredKeys: ['plugin', 'action'] },
 );
 
-test('events with shared parts equal the plain construction on random calls and records, and serialise alike', () => {
+test('events with shared parts equal the plain construction on random calls and records', () => {
   const args = fc.dictionary(smallName, fc.oneof(leaf.filter((x) => x !== undefined), fc.array(fc.integer(), { maxLength: 2 }), fc.constant({})), { maxKeys: 8 });
   fc.assert(
     fc.property(args, fc.array(record, { maxLength: 6 }), fc.constantFrom('forwarded', 'denied'), (a, records, provisional) => {
@@ -99,7 +98,6 @@ test('events with shared parts equal the plain construction on random calls and 
           const plainKeys = parsed && Object.keys(parsed).slice(0, 64).map((name) => ({ name, type: plainType(parsed[name]) }));
           assert.equal(JSON.stringify(ev.arguments?.keys), JSON.stringify(plainKeys));
           assert.equal(ev.timestamp, new Date(facts.startedEpochMs).toISOString());
-          assert.equal(eventLine(ev), JSON.stringify(ev));
           for (const part of [...ev.decisions, ev.decision, ev.arguments?.keys]) if (part !== undefined) assert.ok(Object.isFrozen(part));
         }
       }
@@ -117,7 +115,6 @@ test('a late event copy takes new records without touching the shared parts', ()
   assert.equal(ev.decisions.length, 1);
   assert.equal(ev.decision?.rule, 'r1');
   assert.equal(copy.decision?.rule, 'r2');
-  assert.equal(eventLine(copy), JSON.stringify(copy));
   // Shapes and entries past their memo bounds keep answering right.
   for (let i = 0; i < 5000; i++) {
     const [e] = buildEvents(facts, parseRequestBody(new TextEncoder().encode(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"k${i}":${i},"z":[]}}}`)), identity, [{ plugin: 'p', action: 'allow', rule: `r${i}`, reason: `why ${i}` }], 'forwarded', opts) as [AuditEvent];
