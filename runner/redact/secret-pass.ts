@@ -10,6 +10,7 @@
 
 import { KEY_ANCHOR_WORDS, keyedAt, scanKubernetesSecret } from './keyed.js';
 import { ci, type Hit, type Pattern } from './pattern.js';
+import { ALL_FAMILIES, FAMILY_AWS_SECRET, FAMILY_GATED, FAMILY_NAMES, FAMILY_TOKENS } from './prefilter.js';
 import { awsSecretShape, tokenPatterns } from './tokens.js';
 
 /** Base64 characters (no padding) by code: a table lookup reads long runs faster than comparisons. */
@@ -106,11 +107,12 @@ export class SecretPass {
     this.gatedNext = this.gated.map(() => 0);
   }
 
-  scan(text: string, label: string | undefined, out: Hit[]): void {
-    this.names(text, out);
-    this.prefixed(text, label, out);
-    this.awsSecrets(text, label, out);
-    if (ANY_GATED.test(text)) this.gatedFamilies(text, label, out);
+  /** `families`: the prefilter's verdict (prefilter.ts); a family left out cannot match. */
+  scan(text: string, label: string | undefined, out: Hit[], families = ALL_FAMILIES): void {
+    if ((families & FAMILY_NAMES) !== 0) this.names(text, out);
+    if ((families & FAMILY_TOKENS) !== 0) this.prefixed(text, label, out);
+    if ((families & FAMILY_AWS_SECRET) !== 0) this.awsSecrets(text, label, out);
+    if ((families & FAMILY_GATED) !== 0 && ANY_GATED.test(text)) this.gatedFamilies(text, label, out);
     this.kubernetes(text, out);
   }
 
