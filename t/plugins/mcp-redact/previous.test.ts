@@ -59,7 +59,13 @@ const gatedLike = fc.tuple(
 ).map((p) => p.join(''));
 const blob = fc.oneof(b64(40, 40), b64(39, 41), b64(20, 90), fc.constantFrom('d085b8cf8d6ab84300fda099bf4fac9d2f89263d', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'));
 const corpusValue = fc.tuple(fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(...CATEGORIES), fc.boolean()).map(([seed, category, sensitive]) => makeItem(new Rng(seed), category, sensitive).text);
-const piece = fc.oneof(numberLike, numberLike, keyLike, tokenLike, gatedLike, blob, corpusValue, fc.constantFrom('@', 'a@b.co', 'user:pw@10.0.0.5', 'kind: Secret\ndata:\n  k: dmFsdWU=\n', '%40example.com'));
+// Addresses with odd local parts and domains: dots at the ends or doubled, dashed labels,
+// labels of 63/64 characters, top-level domains of 1/2/24/25 letters or file extensions.
+const label = fc.constantFrom('a', 'ex-ample', '-a', 'a-', 'x1', '1x', '', 'co', 'PNG', 'js', 'c0m', 'a'.repeat(63), 'b'.repeat(64), 'z'.repeat(24), 'y'.repeat(25));
+const addressLike = fc
+  .tuple(fc.constantFrom('jane', 'j.doe', '.j', 'j.', 'j..d', 'a+b', '"j d"', 'x://u:p', 'git', ''), fc.constantFrom('@', '%40'), fc.array(label, { minLength: 1, maxLength: 4 }), fc.constantFrom('', ':org/x', '.', '-', ' '))
+  .map(([local, at, labels, tail]) => local + at + labels.join('.') + tail);
+const piece = fc.oneof(numberLike, numberLike, keyLike, tokenLike, gatedLike, blob, corpusValue, addressLike, fc.constantFrom('@', 'a@b.co', 'user:pw@10.0.0.5', 'kind: Secret\ndata:\n  k: dmFsdWU=\n', '%40example.com'));
 const separator = fc.constantFrom(' ', '\n', ', ', '=', ': ', '"', '\\"', '\t', '/', '', '-', '.', '_', 'x', '1', ' ssn ', ',', ';', '&', '?');
 const text = fc.array(fc.tuple(separator, piece), { minLength: 1, maxLength: 12 }).map((parts) => parts.map(([s, p]) => s + p).join(''));
 
