@@ -9,7 +9,7 @@
 
 import { scanAddresses } from './addresses.js';
 import { isSecretKeyName, isSecretValue, normaliseKeyName } from './keyed.js';
-import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from '../../../../runner/redact/national.js';
+import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from './national.js';
 import { DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type Hit, type Pattern, type TaxIdKind } from '../../../../runner/redact/pattern.js';
 import { SecretPass } from './secret-pass.js';
 
