@@ -87,11 +87,11 @@ function combine(patterns: readonly Pattern[], flags: string): Combined {
   return { regex: new RegExp(parts.join('|'), flags), wrap, value };
 }
 
-/** One regex pass: the enabled patterns of a family, combined; skipped unless the gate says go. */
+/** One regex pass: the enabled patterns of a family, combined; skipped unless the gate (if any) says go. */
 interface Pass {
   /** The prefilter's family bit for this pass. */
   family: number;
-  gate: (text: string) => boolean;
+  gate: ((text: string) => boolean) | undefined;
   patterns: Pattern[];
   all: Combined;
   /** All patterns, sticky: tried only at the indexes a prefilter finds. */
@@ -105,7 +105,7 @@ interface Pass {
   numberRuns: boolean;
 }
 
-function makePass(family: number, patterns: Pattern[], gate: (text: string) => boolean, numberRuns: boolean): Pass | undefined {
+function makePass(family: number, patterns: Pattern[], gate: ((text: string) => boolean) | undefined, numberRuns: boolean): Pass | undefined {
   if (patterns.length === 0) return undefined;
   return {
     family,
@@ -118,7 +118,6 @@ function makePass(family: number, patterns: Pattern[], gate: (text: string) => b
   };
 }
 
-const HAS_DIGIT = /\d/;
 const HAS_LETTER_DIGITS = /[A-Za-z] ?\d\d/;
 
 /** Which pattern of `c` matched (its index in c's patterns). */
@@ -172,7 +171,7 @@ function decide(pass: Pass, c: Combined, m: RegExpExecArray, text: string, label
 }
 
 function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
-  if (!pass.gate(text)) return;
+  if (pass.gate !== undefined && !pass.gate(text)) return;
   if (pass.numberRuns) {
     runNumberRuns(pass, text, label, out);
     return;
@@ -272,8 +271,8 @@ export interface Detectors {
 }
 
 /**
- * `prefilter: false` runs every family on every string (each behind its own gate only): the
- * plain path the prefilter is tested against.
+ * `prefilter: false` runs every family on every string (behind the IBAN/NINO and secret gates
+ * only): the plain path the prefilter is tested against.
  */
 export function compileDetectors(enabled: readonly DetectorName[], taxIds: readonly TaxIdKind[] = TAX_ID_KINDS, prefilter = true): Detectors {
   const on = new Set(enabled);
@@ -286,7 +285,8 @@ export function compileDetectors(enabled: readonly DetectorName[], taxIds: reado
   // Cards before tax ids before phones where two can start at the same index.
   const numeric = [...(on.has('payment_card') ? [CARD] : []), ...taxIdPatterns(taxSet), ...(on.has('phone') ? PHONES : [])];
   // With one or two patterns their own regex scan is as quick as probing for runs of numbers.
-  add(makePass(FAMILY_NUMBERS, numeric, (t) => HAS_DIGIT.test(t), numeric.length > 2));
+  // No gate of its own: the prefilter (familiesOf) has seen a digit, or is off.
+  add(makePass(FAMILY_NUMBERS, numeric, undefined, numeric.length > 2));
   const emails = on.has('email');
   const enabledList = DETECTOR_NAMES.filter((d) => on.has(d));
 

@@ -43,10 +43,15 @@ for (let c = 0; c < 128; c++) {
   else if (ch === '@' || ch === '%') CLASS[c] = ADDRESS;
 }
 
-/** The families worth running on `text` (a bit set of FAMILY_*); every family when it is long. */
+const HAS_DIGIT = /\d/;
+
+/**
+ * The families worth running on `text` (a bit set of FAMILY_*). A long string is not read
+ * character by character: only a text without any digit skips the two number families.
+ */
 export function familiesOf(text: string): number {
   const n = text.length;
-  if (n > PREFILTER_MAX) return ALL_FAMILIES;
+  if (n > PREFILTER_MAX) return HAS_DIGIT.test(text) ? ALL_FAMILIES : ALL_FAMILIES & ~(FAMILY_LETTER_DIGITS | FAMILY_NUMBERS);
   let digits = 0;
   let seen = 0;
   let run = 0;

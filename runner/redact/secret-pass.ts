@@ -79,6 +79,18 @@ const GATED_LEADS: Readonly<Record<string, string>> = {
  * finds the few places where a family's own regex is then tried. Keep in step with tokens.ts.
  */
 const TOKEN_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|eyJ|A[KS]IA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|https:\/\/hooks\.slack|[sr]k_|whsec_|sk-|SG\.|hf_|npm_|SK[0-9a-f]|shp[acps]|pypi-|do[opr]_v1_|lin_api_|ops_eyJ/g;
+/** The leads of TOKEN_LEADS that hold no '_' or '-' and whose family needs neither. */
+const BARE_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|A[KS]IA|AIza|SK[0-9a-f]/;
+
+/**
+ * Whether any prefixed family could match: each needs a '_' or '-' (most: `ghp_`, `sk-`,
+ * `shpat_`), or one of a few literals. Searched with includes() (fast on prose, where the
+ * leads' first letters are everywhere and TOKEN_LEADS stops at most positions).
+ */
+function mayHoldToken(text: string): boolean {
+  return text.includes('_') || text.includes('-') || text.includes('eyJ') || text.includes('SG.') || text.includes('hooks.slack') || BARE_LEADS.test(text);
+}
+
 const ANCHORS = new RegExp(KEY_ANCHOR_WORDS.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi');
 
 export class SecretPass {
@@ -153,6 +165,7 @@ export class SecretPass {
   }
 
   private prefixed(text: string, label: string | undefined, out: Hit[]): void {
+    if (!mayHoldToken(text)) return;
     const re = TOKEN_LEADS;
     re.lastIndex = 0;
     let m: RegExpExecArray | null;

@@ -141,3 +141,34 @@ test('card candidates: the one-pass validator accepts exactly what the previous 
   // The candidates reach acceptance, not only the early rejections.
   assert.ok(accepted > 500, `${accepted} accepted`);
 });
+
+// Prose without '_' or '-' (where the prefixed families are skipped unless one of their
+// literal leads occurs) around the tokens that hold neither: JWTs, SendGrid keys, Slack
+// webhooks, AWS session tokens and key ids, Google API keys, Twilio keys.
+const alnum = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'), minLength: n, maxLength: n });
+const hex = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
+const bareToken = fc.oneof(
+  fc.tuple(alnum(10), alnum(12), alnum(20)).map(([a, b, c]) => `eyJ${a}.eyJ${b}.${c}`),
+  fc.tuple(alnum(22), alnum(43)).map(([a, b]) => `SG.${a}.${b}`),
+  fc.tuple(alnum(9), alnum(9), alnum(24)).map(([a, b, c]) => `https://hooks.slack.com/services/${a}/${b}/${c}`),
+  fc.tuple(fc.constantFrom('FwoGZXIvYXdz', 'IQoJb3JpZ2lu'), b64(40, 60)).map(([lead, body]) => lead + body),
+  fc.tuple(fc.constantFrom('AKIA', 'ASIA'), fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'), minLength: 16, maxLength: 16 })).map(([lead, body]) => lead + body),
+  alnum(35).map((body) => `AIza${body}`),
+  hex(32).map((body) => `SK${body}`),
+);
+const proseWord = fc.constantFrom('the', 'key', 'is', 'Customer', 'token:', 'see', 'Friday.', 'workspaces;', 'value', '(new)', '42', 'for');
+const proseWithToken = fc
+  .tuple(fc.array(proseWord, { maxLength: 30 }), bareToken, fc.array(proseWord, { maxLength: 30 }))
+  .map(([before, token, after]) => [...before, token, ...after].join(' '));
+
+test('tokens whose lead holds no _ or - are found in prose that holds neither, short or long', () => {
+  const { now, before } = scanners[0]!;
+  fc.assert(
+    fc.property(proseWithToken, (t) => {
+      const found = now.scan(t);
+      assert.deepEqual(found, before.scan(t), JSON.stringify(t));
+      assert.ok(found.some((h) => h.detector === 'secret'), JSON.stringify(t));
+    }),
+    { numRuns: 2000, seed: Number(process.env['REDACT_PREVIOUS_SEED'] ?? 20261203) },
+  );
+});
