@@ -35,6 +35,8 @@ const numberLike = fc.oneof(
   digits(9),
   fc.tuple(fc.constantFrom('DE', 'GB', 'FR', 'de', 'NL'), digits(2), b64(12, 24)).map(([c, d, r]) => c + d + r.toUpperCase().replace(/[+/]/g, '0')),
   fc.tuple(fc.constantFrom('+1 ', '+44 ', '+49-', '+33.', '+91 '), grouped([3, 3, 4], ' ')).map(([c, n]) => c + n),
+  // E.164 numbers of 8 digits, the fewest a number finding holds.
+  fc.tuple(fc.constantFrom('+1', '+7', '+1 ', '+44 '), fc.constantFrom(' ', '-', '')).chain(([c, sep]) => grouped(c.replace(/\D/g, '').length === 1 ? [3, 4] : [3, 3], sep).map((n) => c + n)),
   grouped([3, 3, 4], '.'),
   grouped([3, 4], '-').map((n) => `(415) ${n}`),
   fc.tuple(fc.constantFrom('020 ', '0161 ', '030 ', '01 ', '09876 '), grouped([4, 4], ' ')).map(([a, n]) => a + n),
