@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
-# APISIX 3.18 (Debian) + Node 20 + the MCP gateway runner at /opt/apisix-mcp.
+# APISIX 3.18 (Debian) + Node 24 (LTS) + the MCP gateway runner at /opt/apisix-mcp.
 # APISIX spawns the runner itself (conf/config.yaml ext-plugin.cmd); nothing else to start.
 #   docker build -t apisix-mcp-gateway:0.1.0 .
 
 ARG APISIX_IMAGE=apache/apisix:3.18.0-debian
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: compile the runner, plugins and sample server; keep production deps only ---
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -101,7 +101,7 @@ function access<K extends keyof LocalAccess>(t: Target, k: K): NonNullable<Local
   return v as NonNullable<LocalAccess[K]>;
 }
 /** Audit events matching pred, waiting up to timeoutMs for the sink to write them. */
-async function waitForAudit(t: Target, pred: (e: AuditEvent) => boolean, timeoutMs = 3000): Promise<AuditEvent[]> {
+async function waitForAudit(t: Target, pred: (e: AuditEvent) => boolean, timeoutMs = 10_000): Promise<AuditEvent[]> {
   const audit = access(t, 'audit');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -561,7 +561,7 @@ const interop: Scenario[] = [
       try {
         const transport = (client as unknown as { _transport?: { sessionId?: string } })._transport;
         assert.match(transport?.sessionId ?? '', /^[0-9a-f-]{36}$/, 'a session id came back through the gateway');
-        const r = (await client.callTool({ name: 'util.ask_model', arguments: { prompt: 'meaning of life?' } }, undefined, { timeout: 5000 })) as { content: { text: string }[] };
+        const r = (await client.callTool({ name: 'util.ask_model', arguments: { prompt: 'meaning of life?' } }, undefined, { timeout: 15_000 })) as { content: { text: string }[] };
         assert.equal(r.content[0]!.text, 'model said: forty-two');
       } finally {
         await client.close();

@@ -127,7 +127,7 @@ export async function startAuthzStack(routes: (s: { sse: number; json: number; h
     } as RouteConf;
   });
   const emulator: Emulator = await startEmulator({ pathForTest: runner.path, routes: routeConfs, workDir: dir });
-  await emulator.waitForRunner(5000);
+  await emulator.waitForRunner(15_000);
   const url = `${emulator.url}/mcp`;
 
   const headers = (route: string, token: string): Record<string, string> => ({ 'x-route': route, authorization: `Bearer ${token}` });

@@ -15,6 +15,8 @@ import { approvalBookOf, type ApprovalBook } from './approvals.js';
 import { sessionCapabilitiesOf, type ElicitationSupport, type SessionCapabilities } from './client-caps.js';
 import { CONFIRMATION_DEFAULTS, type AuthzConf } from './conf.js';
 import { toolHintsOf, type ToolHintStore } from './tool-hints.js';
+import type { ApprovedRound } from './rounds.js';
+import type { SharedState } from '../../runner/cluster/shared-state.js';
 
 export const PLUGIN_NAME = 'mcp-authz';
 /** Where the gateway serves its approval page unless the conf says otherwise. */
@@ -52,6 +54,8 @@ export interface PreparedAuthz {
   readonly approvalPublicUrl: string | undefined;
   readonly approvals: ApprovalBook;
   readonly sessions: SessionCapabilities;
+  /** The runner's shared state (approved rounds: any worker may serve the retry). */
+  readonly shared: SharedState;
   readonly source: PolicySource | undefined;
   readonly inline: { doc: PolicyDoc; label: string; rulePrefix: string } | undefined;
   /** Compiled policy for the current source version (recompiled lazily after a reload). */
@@ -67,6 +71,8 @@ export interface Carried {
   modern: boolean;
   /** What this call's initialize declared, remembered under the session id the answer names. */
   initialize?: ElicitationSupport | undefined;
+  /** A risky call the user approved: an input_required answer to it is remembered (rounds.ts). */
+  approvedRound?: ApprovedRound | undefined;
 }
 
 export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<PreparedAuthz> {
@@ -106,6 +112,7 @@ export async function prepare(conf: AuthzConf, env: PrepareEnv): Promise<Prepare
     approvalPublicUrl: c.approval_page?.public_url?.replace(/\/+$/, ''),
     approvals: approvalBookOf(env.state, c.replay_cache_size ?? CONFIRMATION_DEFAULTS.replayCacheSize),
     sessions: sessionCapabilitiesOf(env.state),
+    shared: env.state.shared,
     source,
     inline,
     compiled,

@@ -20,6 +20,7 @@ import { currentPolicy, PLUGIN_NAME, type Carried, type PreparedAuthz } from './
 import { isApprovalRequest, serveApprovalPage } from './approval-page.js';
 import { callerKey } from './caller.js';
 import { bindingOf, channelFor, formElicitation, takeFormAnswer, urlElicitation } from './confirm-flow.js';
+import { approvalDigest, takeApprovedRound, type ApprovedRound } from './rounds.js';
 import { declaredInInitialize } from './client-caps.js';
 
 /** The MCP server of this call: the plugin conf's, else the route's. */
@@ -147,6 +148,9 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
   let headerTokenUsed = false;
   let bodyModified = false;
   let initialize: Carried['initialize'];
+  // A 2026-07-28 risky call approved now: its answer may ask for input, and the retry that
+  // continues it must not ask the user again (see rounds.ts).
+  let approvedRound: ApprovedRound | undefined;
 
   // A plain loop: confirmation and approval checks ask the runner's shared state (await).
   for (const [index, msg] of body.messages.entries()) {
@@ -167,8 +171,17 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
     if (d.effect === 'confirm') {
       const token = meta.token ?? (headerTokenUsed ? undefined : headerToken);
       const binding = bindingOf(identity, server ?? '', d.target, msg);
+      const continues = msg.id !== undefined && isModernRevision(msg.revision ?? undefined);
+      const digest = continues ? approvalDigest(binding) : '';
+      const round: ApprovedRound | undefined = continues ? { id: msg.id ?? null, binding: digest } : undefined;
       if (form.kind === 'approved') {
         ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved by the user in the client', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'form', approver: callerKey(identity) } });
+        approvedRound = round;
+        continue;
+      }
+      if (form.kind === 'none' && continues && (await takeApprovedRound(p.shared, msg, digest))) {
+        ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved by the user for an earlier round of this call', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'round' } });
+        approvedRound = round;
         continue;
       }
       if (form.kind === 'refused') {
@@ -180,6 +193,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
         const v = await p.confirm.verify(token, binding);
         if (v.ok) {
           ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'confirmed by the user', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'token' } });
+          approvedRound = round;
           continue;
         }
         d = { ...d, reason: `${v.reason}; confirmation required again` };
@@ -187,6 +201,7 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
         const settled = await p.approvals.settle(binding);
         if (settled?.outcome === 'approved') {
           ctx.record({ plugin: PLUGIN_NAME, action: 'allow', rule: d.rule, reason: 'approved on the approval page', messageIndex: index, detail: { kind: d.kind, target: d.target, confirmed: true, channel: 'url', approval_id: settled.approval.id, approver: settled.approval.decidedBy ?? '' } });
+          approvedRound = round;
           continue;
         }
         if (settled?.outcome === 'denied') {
@@ -215,14 +230,14 @@ async function decideRequest(ctx: CallContext, p: PreparedAuthz): Promise<Outcom
     }
   }
 
-  if (p.filterLists || p.pinMode !== 'off' || (initialize !== undefined && p.approvalPath !== undefined)) {
+  if (p.filterLists || p.pinMode !== 'off' || (initialize !== undefined && p.approvalPath !== undefined) || approvedRound !== undefined) {
     const lists = listRequests(body.messages);
     if (lists && p.pinMode === 'off') {
       // A list the actor sees whole is not read: nothing to filter, and SSE keeps streaming.
       for (const [id, kind] of lists) if (seesEverything(policy, subject, USE_KIND[kind])) lists.delete(id);
     }
     const modern = body.messages.some((m) => isModernRevision(m.revision ?? undefined));
-    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map(), modern, initialize } satisfies Carried);
+    ctx.carry.set(PLUGIN_NAME, { policy, subject, lists: lists ?? new Map(), modern, initialize, approvedRound } satisfies Carried);
   }
   return undefined;
 }

@@ -11,6 +11,7 @@ import { toolDefinitionHash } from './pinning.js';
 import { hintsOf } from './tool-hints.js';
 import { PLUGIN_NAME, type Carried, type PreparedAuthz } from './prepare.js';
 import { SESSION_HEADER } from './client-caps.js';
+import { rememberApprovedRound, type ApprovedRound } from './rounds.js';
 
 /** The definition hash of every tool in the list answers (walked without changing them). */
 function toolHashes(body: McpResponseBody, lists: ReadonlyMap<string, ListKind>): Map<JsonObject, string> {
@@ -30,6 +31,7 @@ export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Ou
     // Lost, it only costs a convenience (the client gets confirmation tokens): never the answer.
     if (session !== undefined && session.length <= 256) await p.sessions.remember(session, carried.initialize).catch(() => undefined);
   }
+  if (carried.approvedRound !== undefined) await continueApprovedRound(ctx, p, carried.approvedRound);
   // A list in an error-status answer is still a list the client can read: filter it all the same.
   if (carried.lists.size === 0) return;
   const body = await ctx.mcpResponse();
@@ -103,6 +105,20 @@ export async function onResponse(ctx: CallContext, p: PreparedAuthz): Promise<Ou
 }
 
 
+/**
+ * The answer to an approved call asked for input: its retry continues what the user approved.
+ * Remembering is a convenience (the retry is otherwise asked again), so an unreadable answer
+ * or an unavailable shared state costs only that, never the answer.
+ */
+async function continueApprovedRound(ctx: CallContext, p: PreparedAuthz, round: ApprovedRound): Promise<void> {
+  try {
+    const body = await ctx.mcpResponse();
+    if (body !== undefined) await rememberApprovedRound(p.shared, body, round, p.confirm.ttlSeconds);
+  } catch {
+    // the retry asks the user again
+  }
+}
+
 /** Fast routes (no post-resp): refuse list calls we would have to filter. */
 export async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Promise<boolean> {
   // URL-mode confirmation learns a session's capabilities from its initialize answer.
@@ -122,5 +138,5 @@ export async function needsResponsePhase(ctx: CallContext, p: PreparedAuthz): Pr
 
 export function needsResponseBody(ctx: CallContext): boolean {
   const carried = ctx.carry.get(PLUGIN_NAME) as Carried | undefined;
-  return carried !== undefined && carried.lists.size > 0;
+  return carried !== undefined && (carried.lists.size > 0 || carried.approvedRound !== undefined);
 }

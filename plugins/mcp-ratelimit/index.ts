@@ -5,6 +5,7 @@
 
 import type { CallContext, Outcome, Plugin, PrepareEnv } from '../../runner/host/plugin.js';
 import type { RunnerState } from '../../runner/host/state.js';
+import { log } from '../../runner/log.js';
 import { isEndlessStream } from '../../runner/mcp/revision.js';
 import { PLUGIN_NAME } from './answers.js';
 import { BreakerSets } from './breaker.js';
@@ -37,6 +38,23 @@ function breakerSetsOf(state: RunnerState): BreakerSets {
   return state.own('mcp-ratelimit/breakers', () => new BreakerSets());
 }
 
+/**
+ * The memory store counts in each runner process alone: with N processes a route's limits,
+ * budgets and concurrency caps admit up to N times what they say. Said once per route key, at
+ * prepare, where an operator reads the log after a deploy.
+ */
+function warnPerProcessCounts(env: PrepareEnv): void {
+  const processes = env.state.shared.processes;
+  if (processes <= 1) return;
+  const warned = env.state.own('mcp-ratelimit/per-process-warned', () => new Set<string>());
+  if (warned.has(env.routeKey)) return;
+  warned.add(env.routeKey);
+  log.warn(
+    { route: env.routeKey, processes },
+    `mcp-ratelimit: the memory store counts per runner process; with ${processes} processes this route's limits admit up to ${processes}× their figures (use store: redis for exact limits, or MCP_RUNNER_WORKERS=1)`,
+  );
+}
+
 export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin<RatelimitConf, PreparedRatelimit> {
   const clock = opts.clock ?? Date.now;
   /** The runner's memory store (closed with the runner's state), unless the options gave one. */
@@ -63,6 +81,7 @@ export function createRatelimitPlugin(opts: RatelimitPluginOptions = {}): Plugin
       });
     } else {
       store = memoryStore(env.state, s.max_keys);
+      if (fromPolicy !== undefined || compiled.rates.length + compiled.concurrency.length + compiled.budgets.length > 0) warnPerProcessCounts(env);
     }
     const isActive = (l: CompiledLimits): boolean => l.rates.length + l.concurrency.length + l.budgets.length + l.breakers.length > 0;
     const settings = {

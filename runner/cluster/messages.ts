@@ -36,6 +36,8 @@ export type ToPrimary =
 export const ENV_ROLE = 'MCP_RUNNER_CLUSTER_ROLE';
 export const ENV_PEER_DIR = 'MCP_RUNNER_PEER_DIR';
 export const ENV_SLOT = 'MCP_RUNNER_WORKER_SLOT';
+/** How many worker processes the primary runs (each worker learns it at fork). */
+export const ENV_WORKER_COUNT = 'MCP_RUNNER_WORKER_COUNT';
 
 /** Carry keys of worker `id` start with this: the response phase finds its owner from it. */
 export function carryKeyPrefix(workerId: number): string {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ConfStore } from '../protocol/conf-store.js';
 import { bindSocket, parseListenAddress, unlinkIfOurs } from '../protocol/listener.js';
 import type { Logger } from 'pino';
-import { ENV_PEER_DIR, ENV_ROLE, ENV_SLOT, type ToPrimary, type ToWorker } from './messages.js';
+import { ENV_PEER_DIR, ENV_ROLE, ENV_SLOT, ENV_WORKER_COUNT, type ToPrimary, type ToWorker } from './messages.js';
 import { ReplicatedMaster, SharedTables } from './shared-state.js';
 
 /** Workers that die sooner than this after their start are restarted after a pause. */
@@ -106,7 +106,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   };
 
   const fork = (slot: Slot): void => {
-    const env: Record<string, string> = { [ENV_ROLE]: 'worker', [ENV_PEER_DIR]: peerDir, [ENV_SLOT]: String(slot.index) };
+    const env: Record<string, string> = { [ENV_ROLE]: 'worker', [ENV_PEER_DIR]: peerDir, [ENV_SLOT]: String(slot.index), [ENV_WORKER_COUNT]: String(opts.workers) };
     if (opts.metricsPortBase !== undefined) env['MCP_RUNNER_METRICS_PORT'] = String(opts.metricsPortBase + slot.index);
     const worker = cluster.fork(env);
     slot.worker = worker;

@@ -13,6 +13,7 @@ export class RemoteSharedState implements SharedState {
   constructor(
     private readonly ask: (op: SharedOp) => Promise<SharedResult>,
     publish: (name: string, key: string, value: JsonValue | undefined) => void,
+    readonly processes: number,
   ) {
     this.maps = new ReplicatedMaps(publish);
   }

@@ -17,6 +17,8 @@ export class SharedStateUnavailable extends Error {
 export type ClaimResult = 'ok' | 'taken' | 'full';
 
 export interface SharedState {
+  /** How many runner processes share this state (1: a single process). */
+  readonly processes: number;
   /**
    * Claim `key` once until `expiresAtMs`: 'ok' for the first claimant in the whole runner,
    * 'taken' afterwards, 'full' when `maxEntries` live claims leave no room (refuse, never forget).
@@ -214,6 +216,7 @@ export class ReplicatedMaps {
 
 /** The one-process implementation: the tables in memory, answered at once. */
 export class LocalSharedState implements SharedState {
+  readonly processes: number = 1;
   readonly tables: SharedTables;
   private readonly maps = new ReplicatedMaps();
 

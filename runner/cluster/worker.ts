@@ -9,7 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import type { TextEntry } from '../protocol/messages.js';
 import type { PeerLink, ResponseRouter, TokenAuthority } from '../protocol/relay.js';
-import { ENV_PEER_DIR, ENV_ROLE, carryKeyPrefix, ownerOfCarryKey, type ToPrimary, type ToWorker } from './messages.js';
+import { ENV_PEER_DIR, ENV_ROLE, ENV_WORKER_COUNT, carryKeyPrefix, ownerOfCarryKey, type ToPrimary, type ToWorker } from './messages.js';
 import { RemoteSharedState } from './shared-remote.js';
 import { SharedStateUnavailable, type SharedOp, type SharedResult } from './shared-state.js';
 
@@ -91,6 +91,8 @@ export class WorkerLink implements TokenAuthority, ResponseRouter {
     this.shared = new RemoteSharedState(
       (op) => this.askShared(op),
       (name, key, value) => void this.send(value === undefined ? { t: 'rep', name, key } : { t: 'rep', name, key, value }),
+      // A worker forked without the count is still one of several processes.
+      Math.max(2, Number(process.env[ENV_WORKER_COUNT]) || 2),
     );
   }
 

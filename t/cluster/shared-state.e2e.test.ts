@@ -56,6 +56,20 @@ const routes: RouteConf[] = [
     plugins: { 'ext-plugin-pre-req': { conf: [{ name: 'mcp-route', value: JSON.stringify({ server: 'crm', post_resp: false }) }, authz] } },
     upstream: { nodes: { [`127.0.0.1:${upstream.port}`]: 1 } },
   },
+  {
+    // Limits in the memory store: each process counts alone, which the runner must say.
+    id: 3,
+    uri: '/limited',
+    plugins: {
+      'ext-plugin-pre-req': {
+        conf: [
+          { name: 'mcp-route', value: JSON.stringify({ server: 'crm', post_resp: false }) },
+          { name: 'mcp-ratelimit', value: JSON.stringify({ server: 'crm', store: { type: 'memory' }, limits: [{ name: 'per-user', by: ['user'], requests: 100, per: 'minute' }] }) },
+        ],
+      },
+    },
+    upstream: { nodes: { [`127.0.0.1:${upstream.port}`]: 1 } },
+  },
 ];
 const dir = tempDir('mcp-shared-');
 const emu = await startEmulator({
@@ -252,6 +266,20 @@ test('a trust-on-first-use pin made on one process holds on the other, and its b
   }
   assert.equal(denied?.json.error?.data?.['rule'], 'pinning/mirror.echo', `blocked on the first process too: ${denied?.text}`);
   await stillOn(a);
+});
+
+test('a memory-store limit in a runner of 2 processes: the log says it counts per process, once per route', async () => {
+  const warning = /"route":"[^"]*".*"processes":2.*memory store counts per runner process; with 2 processes this route's limits admit up to 2×/;
+  assert.doesNotMatch(emu.runnerLog(), /memory store counts per runner process/, 'not before the route is prepared');
+  const body = JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method: 'tools/call', params: { name: 'crm.lookup', arguments: {} } });
+  for (const c of [a, b]) await send(c, 'POST', '/limited', { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body);
+  for (const until = Date.now() + 10_000; !warning.test(emu.runnerLog()); ) {
+    if (Date.now() > until) assert.fail(`no per-process warning:\n${emu.runnerLog().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Each process prepares the route once: at most one warning from each.
+  const count = (emu.runnerLog().match(/memory store counts per runner process/g) ?? []).length;
+  assert.ok(count >= 1 && count <= 2, `${count} warnings`);
 });
 
 test('a primary that does not answer: the token check fails closed with the reason', async () => {

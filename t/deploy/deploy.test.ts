@@ -219,13 +219,15 @@ test('policy files named by route confs exist where the runner looks (relative t
 
 // ---------------------------------------------------------------- Dockerfile
 
-test('Dockerfile: APISIX 3.14+ debian base, Node 20 at the path cmd runs, the runner where cmd points, non-root', () => {
+test('Dockerfile: APISIX 3.14+ debian base, Node 24 at the path cmd runs, the runner where cmd points, non-root', () => {
   const text = read('Dockerfile');
   const base = /ARG APISIX_IMAGE=apache\/apisix:3\.(\d+)\.\d+-debian/.exec(text);
   assert.ok(base, 'apache/apisix:3.x.y-debian base');
   assert.ok(Number(base[1]) >= 14, 'post_arg.* route matching needs APISIX 3.14+');
   assert.match(text, /FROM \$\{APISIX_IMAGE\}\n/);
-  assert.match(text, /ARG NODE_IMAGE=node:20-bookworm-slim/);
+  assert.match(text, /ARG NODE_IMAGE=node:24-bookworm-slim/);
+  // The build stage compiles with the same major as the runtime it ships.
+  assert.match(text, /^FROM node:24-bookworm AS build$/m);
   assert.match(text, /COPY --from=node \/usr\/local\/bin\/node \/usr\/bin\/node/);
   const copies = [...text.matchAll(/^COPY (?:--from=build )?(?:--chown=\S+ )?(\S+) (\S+)$/gm)].map((m) => ({ src: m[1] as string, dest: m[2] as string }));
   const workdirInstall = text.indexOf(`WORKDIR ${INSTALL_ROOT}`);

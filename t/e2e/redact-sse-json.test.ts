@@ -44,7 +44,7 @@ const emulator: Emulator = await startEmulator({
     { ...route(2, '/mcp', jsonServer, { tools: ['crm.*', 'debug.*'], modes: { payment_card: 'block' } }), vars: [['http_x_upstream', '==', 'json']] },
   ],
 });
-await emulator.waitForRunner(5000);
+await emulator.waitForRunner(15_000);
 
 after(async () => {
   await emulator.stop();

@@ -69,7 +69,7 @@ test('the example policies in conf/policies are valid', async () => {
 const V1 = 'actors:\n  - name: a\n    actor: { app: app1 }\n    allowed_tools: [one]\n';
 const V2 = 'actors:\n  - name: a\n    actor: { app: app1 }\n    allowed_tools: [two]\n';
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > until) throw new Error('condition not met in time');
