@@ -160,10 +160,19 @@ async function onRequest(ctx: CallContext, conf: PreparedRedact): Promise<Outcom
   return undefined;
 }
 
-async function needsResults(ctx: CallContext, conf: PreparedRedact): Promise<boolean> {
-  if (!conf.results) return false;
-  const facts = await factsOf(ctx, conf);
+function wantsResults(facts: RedactCarry): boolean {
   return facts.all || facts.targets.length > 0;
+}
+
+async function needsResultsLate(ctx: CallContext, conf: PreparedRedact): Promise<boolean> {
+  return wantsResults(await factsOf(ctx, conf));
+}
+
+/** Answered without a promise when the request phase carried its facts (the usual case). */
+function needsResults(ctx: CallContext, conf: PreparedRedact): boolean | Promise<boolean> {
+  if (!conf.results) return false;
+  const known = ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined;
+  return known ? wantsResults(known) : needsResultsLate(ctx, conf);
 }
 
 /** Image and audio data are not text: scanning them costs and misfires. Nor is a requestState. */
@@ -180,24 +189,29 @@ function withheld(ctx: CallContext, rule: string, reason: string, message: strin
 
 const UNREADABLE = 'upstream answer withheld: the gateway could not inspect it for sensitive data';
 
+function unreadable(ctx: CallContext): Outcome {
+  return withheld(ctx, 'redact-unreadable', 'result body could not be inspected', UNREADABLE);
+}
+
 async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outcome> {
-  if (!(await needsResults(ctx, conf))) return undefined;
-  const facts = await factsOf(ctx, conf);
+  if (!conf.results) return undefined;
+  // The request phase's facts without a promise hop when carried (the usual case).
+  const facts = (ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined) ?? (await factsOf(ctx, conf));
+  if (!wantsResults(facts)) return undefined;
   const body = await ctx.mcpResponse();
-  const unreadable = (): Outcome => withheld(ctx, 'redact-unreadable', 'result body could not be inspected', UNREADABLE);
   if (body === undefined) {
     // Empty answers (202 for notifications, 204, an empty error) carry nothing; any other
     // body we cannot parse (an HTML error page as much as a broken result, or a 202 that
     // carries bytes after all) could.
     const bytes = await ctx.response?.body();
     if (!bytes || bytes.length === 0) return undefined;
-    return unreadable();
+    return unreadable(ctx);
   }
-  if (body.format === 'json' && body.events[0]?.json === undefined) return unreadable();
+  if (body.format === 'json' && body.events[0]?.json === undefined) return unreadable(ctx);
 
   // An SSE event we cannot read (duplicate keys, bad UTF-8, not JSON) could carry anything:
   // withhold the answer rather than pass it on unscanned.
-  if (body.format === 'sse' && body.events.some((e) => e.json === undefined && e.data.trim() !== '')) return unreadable();
+  if (body.format === 'sse' && body.events.some((e) => e.json === undefined && e.data.trim() !== '')) return unreadable(ctx);
 
   const wanted = new Map(facts.targets.map((t) => [t.id, t.redaction]));
   // Answers to unknown requests, and messages in the stream that are not answers, get the

@@ -21,14 +21,39 @@ function isUserinfoChar(c: number): boolean {
 /** File extensions that follow '@2x' style asset names, not top-level domains. */
 const NOT_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'ico', 'js', 'ts', 'css', 'json', 'yaml', 'yml', 'md', 'txt', 'zip', 'gz', 'tgz', 'html', 'map', 'lock', 'git']);
 
-function domainValid(domain: string): boolean {
-  const labels = domain.split('.');
-  if (labels.length < 2) return false;
-  const tld = labels[labels.length - 1]!;
-  if (!/^[A-Za-z]{2,24}$/.test(tld) || NOT_TLDS.has(tld.toLowerCase())) return false;
-  if (!/[A-Za-z]/.test(labels[0]!)) return false;
-  for (const label of labels) if (label.length === 0 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false;
-  return true;
+function isLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/**
+ * Whether text[from, to) (domain characters only: letters, digits, '-', '.') is a mail
+ * domain: two labels or more, each of 1-63 characters not starting or ending with '-', a
+ * letter in the first, a top-level domain of 2-24 letters that is not a file extension.
+ * Read in place: no split, no regex (every address found is checked here).
+ */
+function domainValid(text: string, from: number, to: number): boolean {
+  let labelStart = from;
+  let labels = 0;
+  let firstHasLetter = false;
+  let tldLetters = true;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : 46;
+    if (c !== 46) {
+      if (labels === 0 && isLetter(c)) firstHasLetter = true;
+      if (!isLetter(c)) tldLetters = false;
+      continue;
+    }
+    const length = i - labelStart;
+    if (length === 0 || length > 63 || text.charCodeAt(labelStart) === 45 || text.charCodeAt(i - 1) === 45) return false;
+    labels++;
+    if (i < to) {
+      labelStart = i + 1;
+      tldLetters = true;
+    }
+  }
+  const tldLength = to - labelStart;
+  if (labels < 2 || !firstHasLetter || !tldLetters || tldLength < 2 || tldLength > 24) return false;
+  return !NOT_TLDS.has(text.slice(labelStart, to).toLowerCase());
 }
 
 /** When the '@' at `at` ends a URL's userinfo: [start, end) of its password, or 'user' / undefined. */
@@ -76,15 +101,16 @@ function emailAt(text: string, at: number, after: number, out: Hit[]): number {
   } else {
     while (start > 0 && at - start < 65 && isLocalChar(text.charCodeAt(start - 1))) start--;
     if (start === at || (start > 0 && isLocalChar(text.charCodeAt(start - 1)))) return -1;
-    const local = text.slice(start, at);
-    if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return -1;
+    // No dot at either end of the local part, no two in a row.
+    if (text.charCodeAt(start) === 46 || text.charCodeAt(at - 1) === 46) return -1;
+    for (let i = start + 1; i < at - 1; i++) if (text.charCodeAt(i) === 46 && text.charCodeAt(i + 1) === 46) return -1;
   }
   let end = after;
   while (end < text.length && end - after < 256 && isDomainChar(text.charCodeAt(end))) end++;
   while (end > after && (text.charCodeAt(end - 1) === 46 || text.charCodeAt(end - 1) === 45)) end--;
   // user@host:path is an scp-style git remote, not an address.
   if (text.charCodeAt(end) === 58 && /[A-Za-z0-9_~/]/.test(text[end + 1] ?? '')) return -1;
-  if (!domainValid(text.slice(after, end))) return -1;
+  if (!domainValid(text, after, end)) return -1;
   out.push({ detector: 'email', kind: 'email', start, end });
   return end;
 }

@@ -18,12 +18,18 @@ export function luhnValid(digits: string): boolean {
 
 /** Card brand by IIN prefix and length, or undefined when no known scheme issues it. */
 export function cardBrand(digits: string): string | undefined {
-  const n = digits.length;
-  const p2 = Number(digits.slice(0, 2));
-  const p3 = Number(digits.slice(0, 3));
-  const p4 = Number(digits.slice(0, 4));
-  const p6 = Number(digits.slice(0, 6));
-  if (digits[0] === '4') return n === 13 || n === 16 || n === 19 ? 'visa' : undefined;
+  return brandByPrefixes(digits[0] === '4', Number(digits.slice(0, 2)), Number(digits.slice(0, 3)), Number(digits.slice(0, 4)), Number(digits.slice(0, 6)), digits.length);
+}
+
+/** Card brand of `n` digits whose first six make the number `iin` (n >= 6). */
+export function brandOf(iin: number, n: number): string | undefined {
+  return brandByPrefixes(iin >= 400000 && iin < 500000, Math.floor(iin / 10000), Math.floor(iin / 1000), Math.floor(iin / 100), iin, n);
+}
+
+const MAESTRO_IINS = new Set([5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763]);
+
+function brandByPrefixes(visa: boolean, p2: number, p3: number, p4: number, p6: number, n: number): string | undefined {
+  if (visa) return n === 13 || n === 16 || n === 19 ? 'visa' : undefined;
   if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n === 16 ? 'mastercard' : undefined;
   if (p2 === 34 || p2 === 37) return n === 15 ? 'amex' : undefined;
   if (p4 === 6011 || (p3 >= 644 && p3 <= 649) || p2 === 65 || (p6 >= 622126 && p6 <= 622925))
@@ -31,7 +37,7 @@ export function cardBrand(digits: string): string | undefined {
   if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19 ? 'jcb' : undefined;
   if ((p3 >= 300 && p3 <= 305) || p2 === 36 || p2 === 38 || p2 === 39) return n >= 14 && n <= 19 ? 'diners' : undefined;
   if (p2 === 62) return n >= 16 && n <= 19 ? 'unionpay' : undefined;
-  if ([5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763].includes(p4)) return n >= 13 && n <= 19 ? 'maestro' : undefined;
+  if (MAESTRO_IINS.has(p4)) return n >= 13 && n <= 19 ? 'maestro' : undefined;
   return undefined;
 }
 

@@ -12,6 +12,7 @@ import { isSecretValue, secretNameOf } from './keyed.js';
 import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from './national.js';
 import { isDigit } from './checks.js';
 import { DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type Hit, type Pattern, type TaxIdKind } from './pattern.js';
+import { ALL_FAMILIES, FAMILY_ADDRESSES, FAMILY_LETTER_DIGITS, FAMILY_NUMBERS, familiesOf } from './prefilter.js';
 import { SecretPass } from './secret-pass.js';
 
 /**
@@ -86,9 +87,11 @@ function combine(patterns: readonly Pattern[], flags: string): Combined {
   return { regex: new RegExp(parts.join('|'), flags), wrap, value };
 }
 
-/** One regex pass: the enabled patterns of a family, combined; skipped unless the gate says go. */
+/** One regex pass: the enabled patterns of a family, combined; skipped unless the gate (if any) says go. */
 interface Pass {
-  gate: (text: string) => boolean;
+  /** The prefilter's family bit for this pass. */
+  family: number;
+  gate: ((text: string) => boolean) | undefined;
   patterns: Pattern[];
   all: Combined;
   /** All patterns, sticky: tried only at the indexes a prefilter finds. */
@@ -102,9 +105,10 @@ interface Pass {
   numberRuns: boolean;
 }
 
-function makePass(patterns: Pattern[], gate: (text: string) => boolean, numberRuns: boolean): Pass | undefined {
+function makePass(family: number, patterns: Pattern[], gate: ((text: string) => boolean) | undefined, numberRuns: boolean): Pass | undefined {
   if (patterns.length === 0) return undefined;
   return {
+    family,
     gate,
     patterns,
     all: combine(patterns, 'g'),
@@ -114,7 +118,6 @@ function makePass(patterns: Pattern[], gate: (text: string) => boolean, numberRu
   };
 }
 
-const HAS_DIGIT = /\d/;
 const HAS_LETTER_DIGITS = /[A-Za-z] ?\d\d/;
 
 /** Which pattern of `c` matched (its index in c's patterns). */
@@ -168,7 +171,7 @@ function decide(pass: Pass, c: Combined, m: RegExpExecArray, text: string, label
 }
 
 function runPass(pass: Pass, text: string, label: string | undefined, out: Hit[]): void {
-  if (!pass.gate(text)) return;
+  if (pass.gate !== undefined && !pass.gate(text)) return;
   if (pass.numberRuns) {
     runNumberRuns(pass, text, label, out);
     return;
@@ -267,32 +270,41 @@ export interface Detectors {
   scan(text: string, key?: string): Hit[];
 }
 
-export function compileDetectors(enabled: readonly DetectorName[], taxIds: readonly TaxIdKind[] = TAX_ID_KINDS): Detectors {
+/**
+ * `prefilter: false` runs every family on every string (behind the IBAN/NINO and secret gates
+ * only): the plain path the prefilter is tested against.
+ */
+export function compileDetectors(enabled: readonly DetectorName[], taxIds: readonly TaxIdKind[] = TAX_ID_KINDS, prefilter = true): Detectors {
   const on = new Set(enabled);
   const taxSet = new Set(on.has('tax_id') ? taxIds : []);
   const passes: Pass[] = [];
   const add = (p: Pass | undefined): void => void (p && passes.push(p));
   const secrets = on.has('secret');
   const secretPass = secrets ? new SecretPass() : undefined;
-  add(makePass([...(on.has('iban') ? [IBAN] : []), ...(taxSet.has('uk_nino') ? [NINO] : [])], (t) => HAS_LETTER_DIGITS.test(t), false));
+  add(makePass(FAMILY_LETTER_DIGITS, [...(on.has('iban') ? [IBAN] : []), ...(taxSet.has('uk_nino') ? [NINO] : [])], (t) => HAS_LETTER_DIGITS.test(t), false));
   // Cards before tax ids before phones where two can start at the same index.
   const numeric = [...(on.has('payment_card') ? [CARD] : []), ...taxIdPatterns(taxSet), ...(on.has('phone') ? PHONES : [])];
   // With one or two patterns their own regex scan is as quick as probing for runs of numbers.
-  add(makePass(numeric, (t) => HAS_DIGIT.test(t), numeric.length > 2));
+  // No gate of its own: the prefilter (familiesOf) has seen a digit, or is off.
+  add(makePass(FAMILY_NUMBERS, numeric, undefined, numeric.length > 2));
   const emails = on.has('email');
   const enabledList = DETECTOR_NAMES.filter((d) => on.has(d));
 
   return {
     enabled: enabledList,
     scan(text: string, key?: string): Hit[] {
-      const hits: Hit[] = [];
       if (secrets && key !== undefined && secretNameOf(key) !== '' && isSecretValue(text)) {
         return [{ detector: 'secret', kind: 'named_secret', start: 0, end: text.length }];
       }
-      if (secretPass !== undefined) secretPass.scan(text, key, hits);
-      for (const pass of passes) runPass(pass, text, key, hits);
-      if ((emails || secrets) && text.includes('@')) scanAddresses(text, hits, emails, secrets);
-      else if (emails && text.includes('%40')) scanAddresses(text, hits, emails, false);
+      const families = prefilter ? familiesOf(text) : ALL_FAMILIES;
+      const hits: Hit[] = [];
+      if (families === 0) return hits;
+      if (secretPass !== undefined) secretPass.scan(text, key, hits, families);
+      for (const pass of passes) if ((families & pass.family) !== 0) runPass(pass, text, key, hits);
+      if ((families & FAMILY_ADDRESSES) !== 0) {
+        if ((emails || secrets) && text.includes('@')) scanAddresses(text, hits, emails, secrets);
+        else if (emails && text.includes('%40')) scanAddresses(text, hits, emails, false);
+      }
       return resolveSpans(hits);
     },
   };

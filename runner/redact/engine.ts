@@ -34,6 +34,8 @@ export interface Redaction {
   readonly fieldMode: Mode;
   /** Normalised key names (lower case, '_' and '-' removed). */
   readonly fieldKeys: ReadonlySet<string>;
+  /** Raw key -> whether fieldKeys holds its normalised form (isFieldKey's memo; keys repeat). */
+  readonly fieldKeyVerdicts: Map<string, boolean>;
   readonly fieldPaths: readonly PathPattern[];
   /**
    * HMAC key for hash mode, read from memory per use (a secret handle's value()); undefined
@@ -61,6 +63,20 @@ export function normaliseKey(key: string): string {
   return key.toLowerCase().replace(/[_-]/g, '');
 }
 
+const FIELD_KEY_VERDICTS_MAX = 1024;
+
+/** Whether a field rule names `key` (memoised per conf: JSON keys repeat from call to call). */
+export function isFieldKey(r: Redaction, key: string): boolean {
+  let verdict = r.fieldKeyVerdicts.get(key);
+  if (verdict === undefined) {
+    verdict = r.fieldKeys.has(normaliseKey(key));
+    if (key.length > 128) return verdict;
+    if (r.fieldKeyVerdicts.size >= FIELD_KEY_VERDICTS_MAX) r.fieldKeyVerdicts.clear();
+    r.fieldKeyVerdicts.set(key, verdict);
+  }
+  return verdict;
+}
+
 /** Compile a conf. `salt` is needed (and checked) only when some mode is hash. */
 export function compileRedaction(conf: RedactionConf, salt?: () => string | undefined): Redaction {
   const enabled = conf.detectors ?? [...DETECTOR_NAMES];
@@ -85,6 +101,7 @@ export function compileRedaction(conf: RedactionConf, salt?: () => string | unde
     modeOf,
     fieldMode,
     fieldKeys: new Set((conf.fields?.keys ?? DEFAULT_FIELD_KEYS).map(normaliseKey)),
+    fieldKeyVerdicts: new Map(),
     fieldPaths,
     salt: usedModes.has('hash') ? salt : undefined,
     canBlock: usedModes.has('block'),

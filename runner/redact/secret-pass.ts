@@ -10,6 +10,7 @@
 
 import { KEY_ANCHOR_WORDS, keyedAt, scanKubernetesSecret } from './keyed.js';
 import { ci, type Hit, type Pattern } from './pattern.js';
+import { ALL_FAMILIES, FAMILY_AWS_SECRET, FAMILY_GATED, FAMILY_NAMES, FAMILY_TOKENS } from './prefilter.js';
 import { awsSecretShape, tokenPatterns } from './tokens.js';
 
 /** Base64 characters (no padding) by code: a table lookup reads long runs faster than comparisons. */
@@ -78,6 +79,18 @@ const GATED_LEADS: Readonly<Record<string, string>> = {
  * finds the few places where a family's own regex is then tried. Keep in step with tokens.ts.
  */
 const TOKEN_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|eyJ|A[KS]IA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|https:\/\/hooks\.slack|[sr]k_|whsec_|sk-|SG\.|hf_|npm_|SK[0-9a-f]|shp[acps]|pypi-|do[opr]_v1_|lin_api_|ops_eyJ/g;
+/** The leads of TOKEN_LEADS that hold no '_' or '-' and whose family needs neither. */
+const BARE_LEADS = /FwoGZXIvYXdz|IQoJb3JpZ2lu|A[KS]IA|AIza|SK[0-9a-f]/;
+
+/**
+ * Whether any prefixed family could match: each needs a '_' or '-' (most: `ghp_`, `sk-`,
+ * `shpat_`), or one of a few literals. Searched with includes() (fast on prose, where the
+ * leads' first letters are everywhere and TOKEN_LEADS stops at most positions).
+ */
+function mayHoldToken(text: string): boolean {
+  return text.includes('_') || text.includes('-') || text.includes('eyJ') || text.includes('SG.') || text.includes('hooks.slack') || BARE_LEADS.test(text);
+}
+
 const ANCHORS = new RegExp(KEY_ANCHOR_WORDS.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'gi');
 
 export class SecretPass {
@@ -106,11 +119,12 @@ export class SecretPass {
     this.gatedNext = this.gated.map(() => 0);
   }
 
-  scan(text: string, label: string | undefined, out: Hit[]): void {
-    this.names(text, out);
-    this.prefixed(text, label, out);
-    this.awsSecrets(text, label, out);
-    if (ANY_GATED.test(text)) this.gatedFamilies(text, label, out);
+  /** `families`: the prefilter's verdict (prefilter.ts); a family left out cannot match. */
+  scan(text: string, label: string | undefined, out: Hit[], families = ALL_FAMILIES): void {
+    if ((families & FAMILY_NAMES) !== 0) this.names(text, out);
+    if ((families & FAMILY_TOKENS) !== 0) this.prefixed(text, label, out);
+    if ((families & FAMILY_AWS_SECRET) !== 0) this.awsSecrets(text, label, out);
+    if ((families & FAMILY_GATED) !== 0 && ANY_GATED.test(text)) this.gatedFamilies(text, label, out);
     this.kubernetes(text, out);
   }
 
@@ -151,6 +165,7 @@ export class SecretPass {
   }
 
   private prefixed(text: string, label: string | undefined, out: Hit[]): void {
+    if (!mayHoldToken(text)) return;
     const re = TOKEN_LEADS;
     re.lastIndex = 0;
     let m: RegExpExecArray | null;

@@ -2,7 +2,7 @@
 // path) and the detectors on every string, with the key a string sits under as its label.
 
 import type { JsonObject, JsonValue } from '../mcp/types.js';
-import { bump, FIELD_RULE, hashToken, normaliseKey, redactString, type Redaction, type Tally } from './engine.js';
+import { bump, FIELD_RULE, hashToken, isFieldKey, redactString, type Redaction, type Tally } from './engine.js';
 
 /** A path pattern split into segments; '*' matches any key or index. */
 export type PathPattern = readonly string[];
@@ -129,22 +129,34 @@ function redactNumber(n: number, r: Redaction, tally: Tally): JsonValue {
 }
 
 function walk(node: Container, live: Live, r: Redaction, tally: Tally, depth: number, skip?: (parent: JsonObject, key: string) => boolean): void {
+  // No path pattern alive below here (the usual case): no path steps to take per key.
+  const paths = live.length > 0;
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
-      const key = String(i);
-      const step = advance(r, live, key);
-      if (step.hit) {
-        applyField(node, key, r, tally);
-        continue;
+      let next = live;
+      if (paths) {
+        const key = String(i);
+        const step = advance(r, live, key);
+        if (step.hit) {
+          applyField(node, key, r, tally);
+          continue;
+        }
+        next = step.next;
       }
-      node[i] = visit(node[i]!, step.next, r, tally, depth, skip);
+      node[i] = visit(node[i]!, next, r, tally, depth, skip);
     }
     return;
   }
   // A Kubernetes Secret's data values are secrets whatever their names (base64 of anything).
   const kubernetesSecret = node['kind'] === 'Secret';
   for (const key of Object.keys(node)) {
-    const step = advance(r, live, key);
+    let next = live;
+    let hit = false;
+    if (paths) {
+      const step = advance(r, live, key);
+      next = step.next;
+      hit = step.hit;
+    }
     const value = node[key];
     if (kubernetesSecret && (key === 'data' || key === 'stringData') && typeof value === 'object' && value !== null && !Array.isArray(value)) {
       for (const k of Object.keys(value)) {
@@ -153,12 +165,12 @@ function walk(node: Container, live: Live, r: Redaction, tally: Tally, depth: nu
       }
       continue;
     }
-    if (step.hit || r.fieldKeys.has(normaliseKey(key))) {
+    if (hit || isFieldKey(r, key)) {
       applyField(node, key, r, tally);
       continue;
     }
     if (skip?.(node, key)) continue;
-    node[key] = visit(node[key]!, step.next, r, tally, depth, skip, key);
+    node[key] = visit(value!, next, r, tally, depth, skip, key);
   }
 }
 

@@ -7,9 +7,9 @@
 // alternative stays linear on long adversarial runs. A regex hit is only a candidate: a
 // validator (Luhn, mod-97, SSN ranges, placeholders, labels, ...) decides.
 
-import { scanAddresses } from '../../../../runner/redact/addresses.js';
+import { scanAddresses } from './addresses.js';
 import { isSecretKeyName, isSecretValue, normaliseKeyName } from './keyed.js';
-import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from '../../../../runner/redact/national.js';
+import { CARD, IBAN, NINO, PHONES, taxIdPatterns } from './national.js';
 import { DETECTOR_NAMES, TAX_ID_KINDS, type DetectorName, type Hit, type Pattern, type TaxIdKind } from '../../../../runner/redact/pattern.js';
 import { SecretPass } from './secret-pass.js';
 
