@@ -1,8 +1,8 @@
 // Parts of audit events that repeat call after call, built once and shared, deeply frozen:
 // the {plugin, action, rule} entries of `decisions`, the `decision` field of a rule and
-// reason, the `credential` field while a rule's detail repeats, the key list of arguments of
-// one shape, the timestamp text of one millisecond: fewer objects per event. Every memo is
-// bounded: ever-new values only cost a rebuild.
+// reason, the key list of arguments of one shape, the timestamp text of one millisecond:
+// fewer objects per event. Every memo is bounded: ever-new values only cost a rebuild.
+// Also the small detail an event carries of a record (limits, credentials).
 
 import type { JsonObject, JsonValue } from '../../runner/mcp/types.js';
 
@@ -163,80 +163,4 @@ export function smallDetail(detail: Readonly<Record<string, unknown>> | undefine
     }
   }
   return out;
-}
-
-export interface CredentialField {
-  readonly action: string;
-  readonly detail?: Readonly<Record<string, JsonValue>>;
-}
-
-interface KeptCredential {
-  readonly field: CredentialField;
-  /** Keys of field.detail, in order. */
-  readonly keys: readonly string[] | undefined;
-}
-
-/** The last credential field per plugin and rule: a route's injection repeats its detail. */
-const credentials = new Map<string, Map<string | undefined, KeptCredential>>();
-const MAX_CREDENTIAL_RULES = 1024;
-let credentialRules = 0;
-
-/** {action, detail: smallDetail(detail)}, the last one of this plugin and rule when its detail is the same. */
-export function credentialField(plugin: string, action: string, rule: string | undefined, detail: Readonly<Record<string, unknown>> | undefined): CredentialField {
-  let byRule = credentials.get(plugin);
-  if (byRule === undefined) credentials.set(plugin, (byRule = new Map()));
-  const kept = byRule.get(rule);
-  if (kept !== undefined && kept.field.action === action && sameSmallDetail(detail, kept)) return kept.field;
-  const small = smallDetail(detail);
-  const field: { action: string; detail?: Record<string, JsonValue> } = { action };
-  if (small !== undefined) field.detail = small;
-  deepFreeze(field);
-  // A "__proto__" key gives smallDetail's object another prototype: not one to hand out again.
-  if (small !== undefined && Object.getPrototypeOf(small) !== Object.prototype) return field;
-  if (kept === undefined && credentialRules >= MAX_CREDENTIAL_RULES) {
-    credentials.clear();
-    credentialRules = 0;
-    return field;
-  }
-  if (kept === undefined) credentialRules++;
-  byRule.set(rule, { field, keys: small === undefined ? undefined : Object.keys(small) });
-  return field;
-}
-
-/**
- * smallDetail(detail) would equal the kept detail: the same included keys in the same order
- * with the same values. Anything smallDetail would cut or reshape answers false (rebuilt).
- */
-function sameSmallDetail(detail: Readonly<Record<string, unknown>> | undefined, kept: KeptCredential): boolean {
-  const small = kept.field.detail;
-  if (detail === undefined || small === undefined || kept.keys === undefined) return detail === undefined && small === undefined;
-  const keys = Object.keys(detail);
-  const want = kept.keys;
-  let j = 0;
-  for (let n = 0; n < keys.length; n++) {
-    if (n >= 16) return false;
-    const k = keys[n] as string;
-    const v = detail[k];
-    if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') continue; // left out
-    if (k === '__proto__' || want[j] !== k) return false;
-    const s = small[k];
-    j++;
-    if (v === null || typeof v === 'number' || typeof v === 'boolean') {
-      if (!Object.is(v, s)) return false;
-    } else if (typeof v === 'string') {
-      if (v.length > 200 || v !== s) return false;
-    } else if (Array.isArray(v)) {
-      if (!Array.isArray(s) || v.length > 16 || v.length !== s.length) return false;
-      for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string' || v[i] !== s[i]) return false;
-    } else {
-      return false; // nested objects are rebuilt
-    }
-  }
-  return j === want.length;
-}
-
-function deepFreeze(v: unknown): void {
-  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
-  for (const x of Object.values(v)) deepFreeze(x);
-  Object.freeze(v);
 }

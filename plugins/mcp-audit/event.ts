@@ -9,7 +9,7 @@ import { canonicalJson, sha256Hex } from '../../runner/util/canonical.js';
 import { inputRequiredAnswers, roundOf, type RoundBook } from '../../runner/mcp/mrtr.js';
 import type { McpResponseBody } from '../../runner/mcp/types.js';
 import { echoed } from './echo.js';
-import { argumentKeys, credentialField, decisionEntry, decisionField, isoTimestamp, jsonType, smallDetail, type ArgumentKey, type CredentialField, type DecisionEntry, type DecisionField } from './event-parts.js';
+import { argumentKeys, decisionEntry, decisionField, isoTimestamp, jsonType, smallDetail, type ArgumentKey, type DecisionEntry, type DecisionField } from './event-parts.js';
 
 export const AUDIT_SCHEMA_VERSION = '1.0';
 
@@ -62,8 +62,7 @@ export interface AuditEvent {
   decision?: DecisionField;
   limit?: { plugin: string; action: string; rule?: string; detail?: Record<string, JsonValue> };
   redactions?: { where: string; counts: Record<string, number> }[];
-  /** Shared while a plugin's record for a rule repeats its detail (frozen). */
-  credential?: CredentialField;
+  credential?: { action: string; detail?: Record<string, JsonValue> };
   /** Entries shared between events (frozen); the list is the event's own. */
   decisions: DecisionEntry[];
   /** A risky call's confirmation: who approved or refused what, when, through which channel. */
@@ -208,7 +207,9 @@ function applyDecisions(ev: AuditEvent, records: readonly DecisionRecord[]): voi
       }
       redactions.push({ where, counts });
     } else if (d.action === 'credential') {
-      ev.credential = credentialField(d.plugin, d.action, d.rule, d.detail);
+      ev.credential = { action: d.action };
+      const detail = smallDetail(d.detail);
+      if (detail !== undefined) ev.credential.detail = detail;
     }
   }
   if (redactions.length > 0) ev.redactions = redactions;

@@ -10,7 +10,7 @@
 // caller's, other arguments, a second use, a lost or full book: asked again, never passed.
 
 import type { SharedState } from '../../runner/cluster/shared-state.js';
-import { inputRequiredAnswers, stateDigest } from '../../runner/mcp/mrtr.js';
+import { inputRequiredAnswers, requestStateOf, stateDigest } from '../../runner/mcp/mrtr.js';
 import type { JsonValue, McpMessage, McpResponseBody } from '../../runner/mcp/types.js';
 import { canonicalHash } from '../../runner/util/canonical.js';
 import { STATE_PREFIX, type ConfirmBinding } from './confirm.js';
@@ -33,8 +33,8 @@ export function approvalDigest(b: ConfirmBinding): string {
 
 /** The server's own requestState a retry echoes (the gateway's own form state is not one). */
 export function serverStateOf(m: McpMessage): string | undefined {
-  const s = m.params['requestState'];
-  return typeof s === 'string' && s !== '' && !s.startsWith(STATE_PREFIX + '.') ? s : undefined;
+  const s = requestStateOf(m);
+  return s !== undefined && s !== '' && !s.startsWith(STATE_PREFIX + '.') ? s : undefined;
 }
 
 /** The answer to an approved round asked for input: remember its state for the retry. */

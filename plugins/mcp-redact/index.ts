@@ -85,8 +85,13 @@ function argumentsOf(m: McpMessage): JsonObject | undefined {
 }
 
 /** The carried facts, computed once per call (request phase, or late in the response phase). */
+/** The request phase's facts, when it carried them (the usual case): no promise needed. */
+function carriedFacts(ctx: CallContext): RedactCarry | undefined {
+  return ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined;
+}
+
 async function factsOf(ctx: CallContext, conf: PreparedRedact): Promise<RedactCarry> {
-  const known = ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined;
+  const known = carriedFacts(ctx);
   if (known) return known;
   let facts: RedactCarry;
   try {
@@ -168,10 +173,9 @@ async function needsResultsLate(ctx: CallContext, conf: PreparedRedact): Promise
   return wantsResults(await factsOf(ctx, conf));
 }
 
-/** Answered without a promise when the request phase carried its facts (the usual case). */
 function needsResults(ctx: CallContext, conf: PreparedRedact): boolean | Promise<boolean> {
   if (!conf.results) return false;
-  const known = ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined;
+  const known = carriedFacts(ctx);
   return known ? wantsResults(known) : needsResultsLate(ctx, conf);
 }
 
@@ -195,8 +199,7 @@ function unreadable(ctx: CallContext): Outcome {
 
 async function onResponse(ctx: CallContext, conf: PreparedRedact): Promise<Outcome> {
   if (!conf.results) return undefined;
-  // The request phase's facts without a promise hop when carried (the usual case).
-  const facts = (ctx.carry.get(PLUGIN_NAME) as RedactCarry | undefined) ?? (await factsOf(ctx, conf));
+  const facts = carriedFacts(ctx) ?? (await factsOf(ctx, conf));
   if (!wantsResults(facts)) return undefined;
   const body = await ctx.mcpResponse();
   if (body === undefined) {
